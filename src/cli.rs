@@ -1,0 +1,255 @@
+//! The command line: every flag is declared and documented once, here.
+//! Subcommand modules receive these parsed arguments and never read the
+//! environment or argv themselves.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Authorization policy as code for Cedar and Amazon Verified Permissions.
+///
+/// avpctl checks, tests, formats and deploys a policy project: a directory
+/// with `policies/*.cedar`, a Cedar schema and YAML test suites (see
+/// `avpctl.toml` in the README for the layout).
+#[derive(Debug, Parser)]
+#[command(name = "avpctl", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Start with `avpctl validate` and `avpctl test` in a project directory.\n\
+Exit codes: 0 all checks hold, 1 a check found something, 2 avpctl could not do its job.")]
+pub struct Cli {
+    /// When to colour the output. `auto` colours a terminal unless NO_COLOR is set.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse every policy, template and link and validate them against the schema.
+    ///
+    /// Reports every problem with its file, line and column: syntax errors,
+    /// schema errors, strict-mode type errors, link errors, and warnings
+    /// about what Amazon Verified Permissions would reject (`avp-…` codes).
+    Validate(ValidateArgs),
+
+    /// Run the YAML test suites under `tests/` with the Cedar authorizer.
+    Test(TestArgs),
+
+    /// Rewrite Cedar files in canonical form (`--check` only reports).
+    #[command(visible_alias = "format")]
+    Fmt(FmtArgs),
+
+    /// Show what differs between the project and a store, another project
+    /// or a git revision.
+    Diff(DiffArgs),
+
+    /// Make a store equal to the project: validate, test, plan, then apply.
+    Deploy(DeployArgs),
+
+    /// Print a shell completion script (e.g. `avpctl completions bash > /etc/bash_completion.d/avpctl`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Human)]
+    pub format: ValidateFormat,
+
+    /// Treat warnings (including the AVP pre-flight `avp-…` warnings) as failures.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// Diagnostics with source snippets, for people.
+    Human,
+    /// One JSON document (see docs/output.md).
+    Json,
+    /// GitHub Actions workflow commands (`::error file=…,line=…::`).
+    Github,
+    /// SARIF 2.1.0, for code-scanning tools.
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+    pub format: TestFormat,
+
+    /// Run only cases whose suite file or name contains PATTERN (repeatable; any matches).
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Vec<String>,
+
+    /// Stop at the first failing case.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Report which policies the cases exercise, and what they leave untested.
+    #[arg(long)]
+    pub coverage: bool,
+
+    /// Fail when fewer than PCT percent of policies and templates are exercised (implies --coverage).
+    #[arg(long, value_name = "PCT")]
+    pub min_coverage: Option<f64>,
+
+    /// Succeed even when no test case is found.
+    #[arg(long)]
+    pub allow_empty: bool,
+
+    /// Number of threads evaluating cases (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Also replay every case against this deployed store and compare.
+    #[arg(long, value_name = "URI")]
+    pub store: Option<String>,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    /// One line per case and details for failures, for people.
+    Human,
+    /// One JSON document (SPEC section 6).
+    Json,
+    /// JUnit XML, as GitLab and GitHub test reporters read it.
+    Junit,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// A project directory, or Cedar files; `-` reads one file from stdin and writes to stdout.
+    #[arg(default_value = ".")]
+    pub paths: Vec<PathBuf>,
+
+    /// Change nothing; show a diff of each file that would change and exit 1 if any would.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Maximum line width (default: `[fmt] line_width` in avpctl.toml, else 80).
+    #[arg(long, value_name = "N")]
+    pub line_width: Option<usize>,
+
+    /// Spaces per indentation level (default: `[fmt] indent_width`, else 2).
+    #[arg(long, value_name = "N")]
+    pub indent_width: Option<usize>,
+
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = PlainFormat::Human)]
+    pub format: PlainFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlainFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The project directory: the new side of the diff.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// The old side: a store URI (`local:PATH`, `avp:ID`, `avp:policy-store-alias/NAME`) or a name from avpctl.toml.
+    #[arg(long, value_name = "URI", conflicts_with_all = ["against", "against_git"])]
+    pub store: Option<String>,
+
+    /// The old side: another project directory.
+    #[arg(long, value_name = "DIR", conflicts_with = "against_git")]
+    pub against: Option<PathBuf>,
+
+    /// The old side: this project at a git revision (e.g. `origin/main`).
+    #[arg(long, value_name = "REF")]
+    pub against_git: Option<String>,
+
+    /// Exit 1 when anything differs.
+    #[arg(long)]
+    pub exit_code: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlainFormat::Human)]
+    pub format: PlainFormat,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// The store to deploy to (repeatable); default `local:.avpctl/store.json` in the project.
+    #[arg(long, value_name = "URI")]
+    pub store: Vec<String>,
+
+    /// Apply without asking.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Skip the test suites (a warning is printed).
+    #[arg(long)]
+    pub no_tests: bool,
+
+    /// Also delete policies in the store that the project does not manage.
+    #[arg(long)]
+    pub prune: bool,
+
+    /// Output format of the plan and summary.
+    #[arg(long, value_enum, default_value_t = PlainFormat::Human)]
+    pub format: PlainFormat,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// How to reach Amazon Verified Permissions; unset values come from the
+/// standard AWS configuration (environment, profiles, SSO, web identity).
+#[derive(Debug, Clone, Default, Args)]
+pub struct AwsArgs {
+    /// AWS region of the store.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// AWS profile from ~/.aws/config.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Endpoint of the Verified Permissions API (e.g. an emulator).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Maximum concurrent calls to the store.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub concurrency: usize,
+}

@@ -1,0 +1,330 @@
+//! A policy project as SPEC section 2 lays it out: configuration, schema,
+//! policies and templates with their ids, and template links.
+//!
+//! [`load`] reads everything it can and reports every problem it meets as a
+//! [`Diagnostic`]; only a directory that is not a project at all is an
+//! [`Error`]. The [`Project`] it returns holds one Cedar [`PolicySet`] whose
+//! policy ids are the project's ids, plus where each policy came from.
+
+mod discover;
+mod links;
+mod policies;
+mod schema;
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use cedar_policy::{EntityUid, PolicyId, PolicySet, Schema};
+
+use crate::config::Config;
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::source::{Location, SourceFile};
+
+pub use policies::{id_for_path, parse_policy_file, ParsedPolicy};
+pub use schema::{parse_schema, SchemaFormat};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyKind {
+    Static,
+    Template,
+}
+
+/// A static policy or template of the project and where it stands.
+#[derive(Debug, Clone)]
+pub struct PolicyEntry {
+    pub id: String,
+    pub kind: PolicyKind,
+    pub file: SourceFile,
+    /// The policy's own text inside `file` (annotations through `;`).
+    pub span: Range<usize>,
+}
+
+impl PolicyEntry {
+    pub fn text(&self) -> &str {
+        &self.file.text()[self.span.clone()]
+    }
+
+    pub fn location(&self) -> Location {
+        self.file.location(self.span.clone())
+    }
+}
+
+/// A template-linked policy from `links.yaml`.
+#[derive(Debug, Clone)]
+pub struct LinkEntry {
+    pub id: String,
+    pub template: String,
+    pub principal: Option<EntityUid>,
+    pub resource: Option<EntityUid>,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectSchema {
+    pub schema: Schema,
+    pub file: SourceFile,
+    pub format: SchemaFormat,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    pub config: Config,
+    pub schema: Option<ProjectSchema>,
+    /// Static policies and templates in load order (by file path, then
+    /// position in the file).
+    pub policies: Vec<PolicyEntry>,
+    pub links: Vec<LinkEntry>,
+    /// Every policy, template and link that loaded, under the project's ids.
+    pub policy_set: PolicySet,
+    /// Every `.cedar` file read, in load order, parsed or not.
+    pub policy_files: Vec<SourceFile>,
+    index: HashMap<String, Place>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Policy(usize),
+    Link(usize),
+}
+
+/// A project and everything loading it found wrong.
+#[derive(Debug)]
+pub struct Loaded {
+    pub project: Project,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    pub fn has_unreadable(&self) -> bool {
+        self.diagnostics.iter().any(|d| d.unreadable)
+    }
+}
+
+/// Loads the project at `root`.
+pub fn load(root: &Path) -> Result<Loaded, Error> {
+    if !root.is_dir() {
+        return Err(Error::NotAProject {
+            path: root.display().to_string(),
+            message: "no such directory".into(),
+        });
+    }
+    let (config, _config_file) = Config::load(root)?;
+    let mut diagnostics = Vec::new();
+
+    let schema = load_schema(root, &config, &mut diagnostics);
+
+    let mut policy_files = Vec::new();
+    let mut policies = Vec::new();
+    let mut policy_set = PolicySet::new();
+    let mut index = HashMap::new();
+    for dir in [&config.policies, &config.templates] {
+        let (files, walk_diagnostics) = discover::cedar_files(root, Path::new(dir));
+        diagnostics.extend(walk_diagnostics);
+        for relative in files {
+            let base_id = id_for_path(Path::new(dir), &relative);
+            let file = match SourceFile::read(root, &relative) {
+                Ok(file) => file,
+                Err(err) => {
+                    diagnostics.push(Diagnostic::from(&err));
+                    continue;
+                }
+            };
+            match parse_policy_file(&file, &base_id) {
+                Ok(parsed) => {
+                    for policy in parsed {
+                        add_policy(
+                            policy,
+                            &file,
+                            &mut policies,
+                            &mut policy_set,
+                            &mut index,
+                            &mut diagnostics,
+                        );
+                    }
+                }
+                Err(parse_diagnostics) => diagnostics.extend(parse_diagnostics),
+            }
+            policy_files.push(file);
+        }
+    }
+
+    let links = links::load(root, &config.links, &mut diagnostics);
+    let links = links::link_all(
+        links,
+        &policies,
+        &mut policy_set,
+        &mut index,
+        &mut diagnostics,
+    );
+
+    Ok(Loaded {
+        project: Project {
+            root: root.to_path_buf(),
+            config,
+            schema,
+            policies,
+            links,
+            policy_set,
+            policy_files,
+            index,
+        },
+        diagnostics,
+    })
+}
+
+fn load_schema(
+    root: &Path,
+    config: &Config,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<ProjectSchema> {
+    let relative = config.schema_path(root)?;
+    let file = match SourceFile::read(root, &relative) {
+        Ok(file) => file,
+        Err(err) => {
+            let mut diagnostic = Diagnostic::from(&err);
+            if config.schema.is_some() {
+                diagnostic = diagnostic.with_help(
+                    "avpctl.toml names this schema; create it, or fix the `schema` key",
+                );
+            }
+            diagnostics.push(diagnostic);
+            return None;
+        }
+    };
+    match parse_schema(&file) {
+        Ok((schema, format, warnings)) => {
+            diagnostics.extend(warnings);
+            Some(ProjectSchema {
+                schema,
+                file,
+                format,
+            })
+        }
+        Err(errors) => {
+            diagnostics.extend(errors);
+            None
+        }
+    }
+}
+
+fn add_policy(
+    parsed: ParsedPolicy,
+    file: &SourceFile,
+    policies: &mut Vec<PolicyEntry>,
+    policy_set: &mut PolicySet,
+    index: &mut HashMap<String, Place>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let entry = PolicyEntry {
+        id: parsed.id.clone(),
+        kind: parsed.kind(),
+        file: file.clone(),
+        span: parsed.span.clone(),
+    };
+    if let Some(&Place::Policy(first)) = index.get(&parsed.id) {
+        diagnostics.push(duplicate_id(&entry, &policies[first].location()));
+        return;
+    }
+    let added = match parsed.policy {
+        policies::Parsed::Static(policy) => policy_set.add(policy),
+        policies::Parsed::Template(template) => policy_set.add_template(template),
+    };
+    if let Err(err) = added {
+        diagnostics.push(
+            Diagnostic::from_miette(&err, crate::diagnostic::Severity::Error, file, Some(entry.span.clone()))
+                .for_policy(&entry.id),
+        );
+        return;
+    }
+    index.insert(entry.id.clone(), Place::Policy(policies.len()));
+    policies.push(entry);
+}
+
+pub(crate) fn duplicate_id(entry: &PolicyEntry, first: &Location) -> Diagnostic {
+    Diagnostic::error(
+        "duplicate-id",
+        format!(
+            "policy id `{}` is used twice: here and at {}",
+            entry.id,
+            first.short()
+        ),
+    )
+    .at(entry.location())
+    .with_label("second use of the id")
+    .with_help("give one of them another @id(\"...\") annotation, or rename its file")
+    .for_policy(&entry.id)
+    .with_related(
+        Diagnostic::error("duplicate-id", format!("`{}` first defined here", entry.id))
+            .at(first.clone()),
+    )
+}
+
+impl Project {
+    pub fn policy(&self, id: &str) -> Option<&PolicyEntry> {
+        match self.index.get(id)? {
+            Place::Policy(i) => self.policies.get(*i),
+            Place::Link(_) => None,
+        }
+    }
+
+    pub fn link(&self, id: &str) -> Option<&LinkEntry> {
+        match self.index.get(id)? {
+            Place::Link(i) => self.links.get(*i),
+            Place::Policy(_) => None,
+        }
+    }
+
+    /// Where the policy, template or link with this id is written.
+    pub fn locate(&self, id: &str) -> Option<Location> {
+        match self.index.get(id)? {
+            Place::Policy(i) => self.policies.get(*i).map(PolicyEntry::location),
+            Place::Link(i) => self.links.get(*i).map(|link| link.location.clone()),
+        }
+    }
+
+    /// Whether `id` names a static policy, template or link of the project.
+    pub fn knows(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.policies
+            .iter()
+            .map(|p| p.id.as_str())
+            .chain(self.links.iter().map(|l| l.id.as_str()))
+    }
+
+    pub fn templates(&self) -> impl Iterator<Item = &PolicyEntry> {
+        self.policies
+            .iter()
+            .filter(|p| p.kind == PolicyKind::Template)
+    }
+
+    /// Static policies and links: what the authorizer evaluates.
+    pub fn evaluated_ids(&self) -> impl Iterator<Item = &str> {
+        self.policies
+            .iter()
+            .filter(|p| p.kind == PolicyKind::Static)
+            .map(|p| p.id.as_str())
+            .chain(self.links.iter().map(|l| l.id.as_str()))
+    }
+
+    pub fn schema(&self) -> Option<&Schema> {
+        self.schema.as_ref().map(|s| &s.schema)
+    }
+
+    pub fn tests_dir(&self) -> PathBuf {
+        self.root.join(&self.config.tests)
+    }
+
+    pub fn policy_id(id: &str) -> PolicyId {
+        PolicyId::new(id)
+    }
+}

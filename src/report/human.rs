@@ -1,0 +1,129 @@
+//! Diagnostics for people: miette's graphical reports, with the source
+//! snippet of the file each diagnostic points into.
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::report::Style;
+
+/// Renders one diagnostic (and its related places) as miette draws it.
+pub fn render(diagnostic: &Diagnostic, style: Style) -> String {
+    let theme = if style.color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_links(false)
+        .with_width(100);
+    let view = View::new(diagnostic);
+    let mut out = String::new();
+    if handler.render_report(&mut out, &view).is_err() {
+        out = format!("{diagnostic}\n");
+    }
+    out
+}
+
+/// Adapts a [`Diagnostic`] to `miette::Diagnostic`.
+struct View<'a> {
+    diagnostic: &'a Diagnostic,
+    source: Option<NamedSource<std::sync::Arc<str>>>,
+    related: Vec<View<'a>>,
+}
+
+impl<'a> View<'a> {
+    fn new(diagnostic: &'a Diagnostic) -> Self {
+        View {
+            diagnostic,
+            source: diagnostic.location.as_ref().map(|location| {
+                NamedSource::new(location.file.display(), location.file.shared_text())
+                    .with_language("cedar")
+            }),
+            related: diagnostic.related.iter().map(View::new).collect(),
+        }
+    }
+}
+
+impl fmt::Debug for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.diagnostic, f)
+    }
+}
+
+impl fmt::Display for View<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.diagnostic.location, &self.source) {
+            // Without a snippet the place must be in the message itself.
+            (Some(location), None) => write!(f, "{}: {}", location.short(), self.diagnostic.message),
+            _ => f.write_str(&self.diagnostic.message),
+        }
+    }
+}
+
+impl std::error::Error for View<'_> {}
+
+impl miette::Diagnostic for View<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(&self.diagnostic.code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.source.as_ref()?;
+        let labels = self.diagnostic.labels.iter().enumerate().map(|(i, label)| {
+            let span = (label.span.start, label.span.len());
+            if i == 0 {
+                LabeledSpan::new_primary_with_span(label.text.clone(), span)
+            } else {
+                LabeledSpan::new_with_span(label.text.clone(), span)
+            }
+        });
+        Some(Box::new(labels))
+    }
+
+    fn related<'b>(&'b self) -> Option<Box<dyn Iterator<Item = &'b dyn miette::Diagnostic> + 'b>> {
+        if self.related.is_empty() {
+            return None;
+        }
+        Some(Box::new(
+            self.related.iter().map(|r| r as &dyn miette::Diagnostic),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+
+    #[test]
+    fn the_snippet_names_the_file_and_underlines_the_span() {
+        let file = SourceFile::new("policies/a.cedar", "permit(principal, action, resource)\nwhen { 1 };\n");
+        let diagnostic = Diagnostic::error("test-code", "not a boolean")
+            .at(file.location(43..44))
+            .with_label("this");
+        let text = render(&diagnostic, Style::plain());
+        assert!(text.contains("policies/a.cedar:2:8"), "{text}");
+        assert!(text.contains("not a boolean"), "{text}");
+        assert!(text.contains("this"), "{text}");
+    }
+}

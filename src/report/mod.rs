@@ -1,0 +1,10 @@
+//! Rendering results for people, editors and CI. Subcommands produce data
+//! (diagnostics, test outcomes, plans); these modules only turn it into text.
+
+pub mod github;
+pub mod human;
+pub mod json;
+pub mod sarif;
+pub mod style;
+
+pub use style::Style;

@@ -1,0 +1,192 @@
+//! The files of a project as read from disk, and positions inside them.
+//!
+//! Every diagnostic points into a [`SourceFile`]; the file keeps its text so
+//! that reports can show a snippet long after loading finished.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::Error;
+
+/// Files larger than this are refused before they are read into memory.
+/// AVP's own limit is 10,000 bytes per policy, so a legitimate project is
+/// far below it.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct SourceFile(Arc<Inner>);
+
+struct Inner {
+    /// Path relative to the project root, as reports print it.
+    path: PathBuf,
+    text: Arc<str>,
+    /// Byte offset of the start of every line, for offset → line/column.
+    line_starts: Vec<usize>,
+}
+
+impl fmt::Debug for SourceFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SourceFile").field(&self.0.path).finish()
+    }
+}
+
+impl SourceFile {
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<Arc<str>>) -> SourceFile {
+        let text = text.into();
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        SourceFile(Arc::new(Inner {
+            path: path.into(),
+            text,
+            line_starts,
+        }))
+    }
+
+    /// Reads `relative` below `root`, refusing files that are too large or
+    /// not UTF-8 (with the position of the first bad byte).
+    pub fn read(root: &Path, relative: &Path) -> Result<SourceFile, Error> {
+        let full = root.join(relative);
+        let io_error = |source| Error::Io {
+            path: display_path(relative),
+            source,
+        };
+        let size = std::fs::metadata(&full).map_err(io_error)?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(Error::FileTooLarge {
+                path: display_path(relative),
+                size,
+                limit: MAX_FILE_BYTES,
+            });
+        }
+        let bytes = std::fs::read(&full).map_err(io_error)?;
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(relative, text)),
+            Err(err) => {
+                let valid = err.utf8_error().valid_up_to();
+                let prefix = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
+                let file = SourceFile::new(relative, prefix);
+                let location = file.location(valid..valid);
+                Err(Error::NotUtf8 {
+                    location,
+                    byte: valid,
+                })
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0.path
+    }
+
+    /// The path with `/` separators whatever the platform, as reports show it.
+    pub fn display(&self) -> String {
+        display_path(&self.0.path)
+    }
+
+    pub fn text(&self) -> &str {
+        &self.0.text
+    }
+
+    pub fn shared_text(&self) -> Arc<str> {
+        self.0.text.clone()
+    }
+
+    /// Line and column (both from 1, column in characters) of a byte offset.
+    pub fn line_column(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.0.text.len());
+        let line_index = match self.0.line_starts.binary_search(&offset) {
+            Ok(exact) => exact,
+            Err(next) => next - 1,
+        };
+        let line_start = self.0.line_starts[line_index];
+        let column = self.0.text[line_start..floor_char_boundary(&self.0.text, offset)]
+            .chars()
+            .count();
+        (line_index + 1, column + 1)
+    }
+
+    /// Byte offset of a line and column (both from 1), clamped to the text.
+    pub fn offset_of(&self, line: usize, column: usize) -> usize {
+        let Some(&line_start) = self.0.line_starts.get(line.saturating_sub(1)) else {
+            return self.0.text.len();
+        };
+        self.0.text[line_start..]
+            .char_indices()
+            .nth(column.saturating_sub(1))
+            .map_or(self.0.text.len(), |(i, _)| line_start + i)
+    }
+
+    pub fn location(&self, span: Range<usize>) -> Location {
+        let (line, column) = self.line_column(span.start);
+        Location {
+            file: self.clone(),
+            span,
+            line,
+            column,
+        }
+    }
+
+    pub fn same_file(&self, other: &SourceFile) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// A place in a file: what every diagnostic and report points at.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub file: SourceFile,
+    pub span: Range<usize>,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Location {
+    /// `file:line:column`, the form editors and terminals make clickable.
+    pub fn short(&self) -> String {
+        format!("{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+pub fn display_path(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_from_one_in_characters() {
+        let file = SourceFile::new("a.cedar", "ab\nçd\n\nx");
+        assert_eq!(file.line_column(0), (1, 1));
+        assert_eq!(file.line_column(1), (1, 2));
+        assert_eq!(file.line_column(3), (2, 1));
+        // 'ç' is two bytes; 'd' is the second character of line 2.
+        assert_eq!(file.line_column(5), (2, 2));
+        assert_eq!(file.line_column(7), (3, 1));
+        assert_eq!(file.line_column(8), (4, 1));
+        assert_eq!(file.line_column(100), (4, 2));
+    }
+
+    #[test]
+    fn offset_of_inverts_line_column() {
+        let file = SourceFile::new("a.cedar", "ab\nçd\n\nx");
+        for offset in [0, 1, 3, 5, 7, 8] {
+            let (line, column) = file.line_column(offset);
+            assert_eq!(file.offset_of(line, column), offset);
+        }
+    }
+}

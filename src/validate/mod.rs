@@ -1,0 +1,180 @@
+//! `avpctl validate`: everything that can be said about a project without
+//! running it — syntax, schema, strict typing, links, and what Amazon
+//! Verified Permissions would refuse.
+
+mod preflight;
+
+use cedar_policy::{PolicyId, ValidationMode, Validator};
+
+use crate::diagnostic::{Counts, Diagnostic, Severity};
+use crate::project::{Loaded, Project};
+
+pub use preflight::preflight;
+
+/// What `validate` found, ready for any report format.
+#[derive(Debug)]
+pub struct Report {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Plain remarks about the run (e.g. that there is no schema).
+    pub notes: Vec<String>,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stats {
+    pub files: usize,
+    pub policies: usize,
+    pub templates: usize,
+    pub links: usize,
+}
+
+impl Report {
+    pub fn counts(&self) -> Counts {
+        Counts::of(&self.diagnostics)
+    }
+
+    /// SPEC section 5: 2 when an input could not be read, 1 for errors (and
+    /// warnings under `--deny-warnings`), else 0.
+    pub fn exit_code(&self, deny_warnings: bool) -> u8 {
+        let counts = self.counts();
+        if self.diagnostics.iter().any(|d| d.unreadable) {
+            2
+        } else if counts.errors > 0 || (deny_warnings && counts.warnings > 0) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+/// Validates a loaded project: the loading diagnostics, then Cedar's strict
+/// validation and the AVP pre-flight over what loaded.
+pub fn validate(loaded: Loaded) -> Report {
+    let Loaded {
+        project,
+        mut diagnostics,
+    } = loaded;
+    let mut notes = Vec::new();
+    match project.schema() {
+        Some(_) => diagnostics.extend(strict_validation(&project)),
+        None => notes.push(
+            "no schema (schema.cedarschema or schema.cedarschema.json): policies were parsed, not type-checked"
+                .to_string(),
+        ),
+    }
+    diagnostics.extend(preflight(&project));
+    diagnostics.sort_by_key(Diagnostic::sort_key);
+    let stats = Stats {
+        files: project.policy_files.len(),
+        policies: project.evaluated_ids().count() - project.links.len(),
+        templates: project.templates().count(),
+        links: project.links.len(),
+    };
+    Report {
+        diagnostics,
+        notes,
+        stats,
+    }
+}
+
+/// Cedar's validator in strict mode, each finding placed in its file.
+pub fn strict_validation(project: &Project) -> Vec<Diagnostic> {
+    let Some(schema) = project.schema() else {
+        return Vec::new();
+    };
+    let validator = Validator::new(schema.clone());
+    let result = validator.validate(&project.policy_set, ValidationMode::Strict);
+    let errors = result
+        .validation_errors()
+        .map(|e| locate(project, e, e.policy_id(), Severity::Error));
+    let warnings = result
+        .validation_warnings()
+        .map(|w| locate(project, w, w.policy_id(), Severity::Warning));
+    errors.chain(warnings).collect()
+}
+
+/// Places a validator finding: in the policy's file, or for a link, at the
+/// link in `links.yaml` with the template's span as a related place.
+fn locate(
+    project: &Project,
+    finding: &dyn miette::Diagnostic,
+    policy_id: &PolicyId,
+    severity: Severity,
+) -> Diagnostic {
+    let id = policy_id.to_string();
+    if let Some(entry) = project.policy(&id) {
+        return Diagnostic::from_miette(finding, severity, &entry.file, Some(entry.span.clone()))
+            .for_policy(id);
+    }
+    if let Some(link) = project.link(&id) {
+        let mut diagnostic = Diagnostic::new(severity, code_of(finding), format!("link `{id}`: {finding}"))
+            .at(link.location.clone())
+            .for_policy(&id);
+        diagnostic.help = finding.help().map(|h| h.to_string());
+        if let Some(template) = project.policy(&link.template) {
+            diagnostic = diagnostic.with_related(Diagnostic::from_miette(
+                finding,
+                severity,
+                &template.file,
+                Some(template.span.clone()),
+            ));
+        }
+        return diagnostic;
+    }
+    Diagnostic::new(severity, code_of(finding), format!("{id}: {finding}")).for_policy(id)
+}
+
+fn code_of(finding: &dyn miette::Diagnostic) -> String {
+    finding
+        .code()
+        .map_or_else(|| "cedar".to_string(), |c| c.to_string())
+}
+
+/// `avpctl validate`: load → check → report; returns the exit code.
+pub fn run(args: &crate::cli::ValidateArgs, color: crate::cli::ColorChoice) -> Result<u8, crate::error::Error> {
+    use crate::cli::ValidateFormat;
+    use crate::report;
+
+    let loaded = crate::project::load(&args.dir)?;
+    let report = validate(loaded);
+    let out = match args.format {
+        ValidateFormat::Human => human_report(&report, report::Style::for_stdout(color)),
+        ValidateFormat::Json => format!("{:#}\n", report::json::validate_report(&report)),
+        ValidateFormat::Github => report::github::annotations(&report.diagnostics, &args.dir),
+        ValidateFormat::Sarif => format!("{:#}\n", report::sarif::log(&report.diagnostics, &args.dir)),
+    };
+    crate::output::print(&out)?;
+    Ok(report.exit_code(args.deny_warnings))
+}
+
+fn human_report(report: &Report, style: crate::report::Style) -> String {
+    let mut out = String::new();
+    for diagnostic in &report.diagnostics {
+        out.push_str(&crate::report::human::render(diagnostic, style));
+        out.push('\n');
+    }
+    for note in &report.notes {
+        out.push_str(&format!("{} {note}\n", style.cyan("note:")));
+    }
+    let counts = report.counts();
+    let stats = report.stats;
+    let checked = format!(
+        "{} policies, {} templates, {} links in {} files",
+        stats.policies, stats.templates, stats.links, stats.files
+    );
+    let verdict = match (counts.errors, counts.warnings) {
+        (0, 0) => style.green("valid"),
+        (0, w) => style.yellow(&format!("valid with {w} warning{}", plural(w))),
+        (e, w) => style.red(&format!(
+            "{e} error{}, {w} warning{}",
+            plural(e),
+            plural(w)
+        )),
+    };
+    out.push_str(&format!("{} {checked}: {verdict}\n", style.bold("validate:")));
+    out
+}
+
+pub(crate) fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

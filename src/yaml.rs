@@ -1,0 +1,90 @@
+//! Reading YAML (test suites, links) with positions and bounded resources.
+//!
+//! Every YAML file goes through [`parse`], so every one gets the same budget
+//! (an alias bomb is refused after a bounded amount of work) and the same
+//! error shape: file, line, column, and for a misspelt key the closest valid
+//! one.
+
+use serde::de::DeserializeOwned;
+
+use crate::error::Error;
+use crate::source::{Location, SourceFile};
+
+/// Converts a YAML position (line and column from 1) to a [`Location`].
+pub fn location(file: &SourceFile, at: &serde_saphyr::Location) -> Location {
+    let line = usize::try_from(at.line()).unwrap_or(usize::MAX);
+    let column = usize::try_from(at.column()).unwrap_or(usize::MAX);
+    if line == 0 {
+        return file.location(0..0);
+    }
+    let offset = file.offset_of(line, column);
+    file.location(offset..offset)
+}
+
+pub fn parse<T: DeserializeOwned>(file: &SourceFile) -> Result<T, Error> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            // Suites with hundreds of thousands of cases are legitimate;
+            // the budget is there for alias expansion, which the defaults
+            // of `max_aliases` and `max_recorded_anchor_events` bound.
+            max_events: 200_000_000,
+            max_nodes: 50_000_000,
+            max_total_scalar_bytes: 256 * 1024 * 1024,
+        },
+    };
+    serde_saphyr::from_str_with_options::<T>(file.text(), options)
+        .map_err(|err| syntax_error(file, &err))
+}
+
+fn syntax_error(file: &SourceFile, err: &serde_saphyr::Error) -> Error {
+    let location = err
+        .location()
+        .map_or_else(|| file.location(0..0), |at| location(file, &at));
+    let message = first_line(&err.to_string());
+    let help = unknown_field_suggestion(&message);
+    Error::Syntax {
+        message,
+        location,
+        help,
+    }
+}
+
+/// serde-saphyr renders a snippet below its message; reports draw their own.
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or(message).trim();
+    // Drop a trailing " at line L column C": the location is reported apart.
+    match line.rfind(" at line ") {
+        Some(cut) => line[..cut].to_string(),
+        None => line.to_string(),
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" message, the
+/// closest expected field, so a typo gets a one-glance fix.
+pub fn unknown_field_suggestion(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let closest = crate::suggest::closest(unknown, expected.iter().copied())?;
+    Some(format!("did you mean `{closest}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_the_closest_expected_field() {
+        let message = "unknown field `expct`, expected one of `name`, `expect`, `reasons`";
+        assert_eq!(
+            unknown_field_suggestion(message).as_deref(),
+            Some("did you mean `expect`?")
+        );
+    }
+
+    #[test]
+    fn no_suggestion_for_a_far_name() {
+        let message = "unknown field `zzzzzzzz`, expected `name` or `expect`";
+        assert_eq!(unknown_field_suggestion(message), None);
+    }
+}
