@@ -109,6 +109,11 @@ impl Diagnostic {
         self
     }
 
+    pub fn with_code(mut self, code: impl Into<String>) -> Self {
+        self.code = code.into();
+        self
+    }
+
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -220,6 +225,27 @@ impl fmt::Display for Diagnostic {
             None => write!(f, "{}: {}", self.severity.as_str(), self.message),
         }
     }
+}
+
+/// A stable kebab-case code from an error enum's variant name, for Cedar's
+/// errors that carry no code of their own: `IncompatibleTypes(..)` →
+/// `cedar-incompatible-types`.
+pub fn variant_code(prefix: &str, value: &dyn fmt::Debug) -> String {
+    let debug = format!("{value:?}");
+    let variant: String = debug
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut code = String::from(prefix);
+    for c in variant.chars() {
+        if c.is_ascii_uppercase() {
+            code.push('-');
+            code.push(c.to_ascii_lowercase());
+        } else {
+            code.push(c);
+        }
+    }
+    code
 }
 
 /// Counts by severity, as every report's summary needs them.

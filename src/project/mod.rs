@@ -46,6 +46,14 @@ impl PolicyEntry {
         &self.file.text()[self.span.clone()]
     }
 
+    /// The policy's first line: where a finding about the policy as a whole
+    /// points, so a report does not reprint a long policy.
+    pub fn head_location(&self) -> Location {
+        let text = self.text();
+        let end = text.find('\n').unwrap_or(text.len());
+        self.file.location(self.span.start..self.span.start + end)
+    }
+
     pub fn location(&self) -> Location {
         self.file.location(self.span.clone())
     }
@@ -115,10 +123,10 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
             message: "no such directory".into(),
         });
     }
-    let (config, _config_file) = Config::load(root)?;
+    let (config, config_file) = Config::load(root)?;
     let mut diagnostics = Vec::new();
 
-    let schema = load_schema(root, &config, &mut diagnostics);
+    let schema = load_schema(root, &config, config_file.as_ref(), &mut diagnostics);
 
     let mut policy_files = Vec::new();
     let mut policies = Vec::new();
@@ -155,6 +163,21 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
         }
     }
 
+    let nothing_here = config_file.is_none()
+        && config.schema_path(root).is_none()
+        && policy_files.is_empty()
+        && diagnostics.is_empty()
+        && !root.join(&config.links).exists();
+    if nothing_here {
+        return Err(Error::NotAProject {
+            path: root.display().to_string(),
+            message: format!(
+                "not a policy project: no avpctl.toml, no schema and no .cedar files under {}/ or {}/",
+                config.policies, config.templates
+            ),
+        });
+    }
+
     let links = links::load(root, &config.links, &mut diagnostics);
     let links = links::link_all(
         links,
@@ -182,19 +205,27 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
 fn load_schema(
     root: &Path,
     config: &Config,
+    config_file: Option<&SourceFile>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<ProjectSchema> {
     let relative = config.schema_path(root)?;
+    if let (false, Some(config_file)) = (root.join(&relative).exists(), config_file) {
+        let key = config_file.text().find("schema").unwrap_or(0);
+        let line_end = config_file.text()[key..].find('\n').map_or(config_file.text().len(), |n| key + n);
+        let mut diagnostic = Diagnostic::error(
+            "missing-schema",
+            format!("the schema file `{}` named in avpctl.toml does not exist", relative.display()),
+        )
+        .at(config_file.location(key..line_end))
+        .with_help("create the schema, or fix the `schema` key");
+        diagnostic.unreadable = true;
+        diagnostics.push(diagnostic);
+        return None;
+    }
     let file = match SourceFile::read(root, &relative) {
         Ok(file) => file,
         Err(err) => {
-            let mut diagnostic = Diagnostic::from(&err);
-            if config.schema.is_some() {
-                diagnostic = diagnostic.with_help(
-                    "avpctl.toml names this schema; create it, or fix the `schema` key",
-                );
-            }
-            diagnostics.push(diagnostic);
+            diagnostics.push(Diagnostic::from(&err));
             return None;
         }
     };
@@ -256,14 +287,21 @@ pub(crate) fn duplicate_id(entry: &PolicyEntry, first: &Location) -> Diagnostic 
             first.short()
         ),
     )
-    .at(entry.location())
+    .at(entry.head_location())
     .with_label("second use of the id")
     .with_help("give one of them another @id(\"...\") annotation, or rename its file")
     .for_policy(&entry.id)
     .with_related(
         Diagnostic::error("duplicate-id", format!("`{}` first defined here", entry.id))
-            .at(first.clone()),
+            .at(first_line(first)),
     )
+}
+
+/// The first line of a located span.
+pub(crate) fn first_line(location: &Location) -> Location {
+    let text = &location.file.text()[location.span.clone()];
+    let end = text.find('\n').unwrap_or(text.len());
+    location.file.location(location.span.start..location.span.start + end)
 }
 
 impl Project {

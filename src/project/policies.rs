@@ -51,7 +51,7 @@ pub fn parse_policy_file(
     let set = PolicySet::from_str(text).map_err(|errors| {
         errors
             .iter()
-            .map(|err| Diagnostic::from_miette(err, Severity::Error, file, None))
+            .map(|err| Diagnostic::from_miette(err, Severity::Error, file, None).with_code("cedar-syntax"))
             .collect::<Vec<_>>()
     })?;
 

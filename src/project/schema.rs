@@ -32,23 +32,23 @@ pub fn parse_schema(
         SchemaFormat::Cedar => match Schema::from_cedarschema_str(file.text()) {
             Ok((schema, warnings)) => {
                 let warnings = warnings
-                    .map(|w| Diagnostic::from_miette(&w, Severity::Warning, file, None))
+                    .map(|w| Diagnostic::from_miette(&w, Severity::Warning, file, None).with_code("cedar-schema-warning"))
                     .collect();
                 Ok((schema, format, warnings))
             }
-            Err(err) => Err(vec![Diagnostic::from_miette(&err, Severity::Error, file, None)]),
+            Err(err) => Err(vec![Diagnostic::from_miette(&err, Severity::Error, file, None).with_code("cedar-schema")]),
         },
         SchemaFormat::Json => {
             let value: serde_json::Value = serde_json::from_str(file.text()).map_err(|err| {
                 let offset = file.offset_of(err.line(), err.column());
-                vec![Diagnostic::error("json", format!("schema is not valid JSON: {err}"))
+                vec![Diagnostic::error("cedar-schema", format!("schema is not valid JSON: {err}"))
                     .at(file.location(offset..offset))]
             })?;
             match Schema::from_json_value(value) {
                 Ok(schema) => Ok((schema, format, Vec::new())),
                 Err(err) => {
                     let fallback = first_mentioned_name(file.text(), &err.to_string());
-                    Err(vec![Diagnostic::from_miette(&err, Severity::Error, file, fallback)])
+                    Err(vec![Diagnostic::from_miette(&err, Severity::Error, file, fallback).with_code("cedar-schema")])
                 }
             }
         }

@@ -29,19 +29,30 @@ pub fn render(diagnostic: &Diagnostic, style: Style) -> String {
 /// Adapts a [`Diagnostic`] to `miette::Diagnostic`.
 struct View<'a> {
     diagnostic: &'a Diagnostic,
+    /// A related place is drawn as advice under its main diagnostic.
+    is_related: bool,
     source: Option<NamedSource<std::sync::Arc<str>>>,
     related: Vec<View<'a>>,
 }
 
 impl<'a> View<'a> {
     fn new(diagnostic: &'a Diagnostic) -> Self {
+        View::with_role(diagnostic, false)
+    }
+
+    fn with_role(diagnostic: &'a Diagnostic, is_related: bool) -> Self {
         View {
             diagnostic,
+            is_related,
             source: diagnostic.location.as_ref().map(|location| {
                 NamedSource::new(location.file.display(), location.file.shared_text())
                     .with_language("cedar")
             }),
-            related: diagnostic.related.iter().map(View::new).collect(),
+            related: diagnostic
+                .related
+                .iter()
+                .map(|r| View::with_role(r, true))
+                .collect(),
         }
     }
 }
@@ -66,10 +77,16 @@ impl std::error::Error for View<'_> {}
 
 impl miette::Diagnostic for View<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        if self.is_related {
+            return None;
+        }
         Some(Box::new(&self.diagnostic.code))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
+        if self.is_related {
+            return Some(miette::Severity::Advice);
+        }
         Some(match self.diagnostic.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,

@@ -6,7 +6,7 @@ mod preflight;
 
 use cedar_policy::{PolicyId, ValidationMode, Validator};
 
-use crate::diagnostic::{Counts, Diagnostic, Severity};
+use crate::diagnostic::{variant_code, Counts, Diagnostic, Severity};
 use crate::project::{Loaded, Project};
 
 pub use preflight::preflight;
@@ -55,12 +55,13 @@ pub fn validate(loaded: Loaded) -> Report {
         mut diagnostics,
     } = loaded;
     let mut notes = Vec::new();
-    match project.schema() {
-        Some(_) => diagnostics.extend(strict_validation(&project)),
-        None => notes.push(
+    if project.schema().is_some() {
+        diagnostics.extend(strict_validation(&project));
+    } else if project.config.schema_path(&project.root).is_none() {
+        notes.push(
             "no schema (schema.cedarschema or schema.cedarschema.json): policies were parsed, not type-checked"
                 .to_string(),
-        ),
+        );
     }
     diagnostics.extend(preflight(&project));
     diagnostics.sort_by_key(Diagnostic::sort_key);
@@ -86,10 +87,10 @@ pub fn strict_validation(project: &Project) -> Vec<Diagnostic> {
     let result = validator.validate(&project.policy_set, ValidationMode::Strict);
     let errors = result
         .validation_errors()
-        .map(|e| locate(project, e, e.policy_id(), Severity::Error));
+        .map(|e| locate(project, e, e.policy_id(), Severity::Error).with_code(variant_code("cedar", e)));
     let warnings = result
         .validation_warnings()
-        .map(|w| locate(project, w, w.policy_id(), Severity::Warning));
+        .map(|w| locate(project, w, w.policy_id(), Severity::Warning).with_code(variant_code("cedar", w)));
     errors.chain(warnings).collect()
 }
 

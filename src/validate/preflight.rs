@@ -22,12 +22,13 @@ pub const MAX_ID_CHARS: usize = 145;
 /// Quota on a policy or template description.
 pub const MAX_DESCRIPTION_CHARS: usize = 150;
 pub const RESERVED_NAMESPACES: [&str; 3] = ["aws", "amazon", "cedar"];
+const UNSPECIFIED: &str = "unspecified";
 
 pub fn preflight(project: &Project) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     for entry in &project.policies {
         found.extend(policy_size(entry));
-        found.extend(policy_name(&entry.id).map(|d| d.at(entry.location()).for_policy(&entry.id)));
+        found.extend(policy_name(&entry.id).map(|d| d.at(entry.head_location()).for_policy(&entry.id)));
         found.extend(description_length(project, entry));
         if entry.kind == PolicyKind::Template {
             found.extend(template_slots(project, entry));
@@ -55,7 +56,7 @@ fn policy_size(entry: &PolicyEntry) -> Option<Diagnostic> {
             "avp-policy-size",
             format!("`{}` is {size} bytes; AVP accepts policies of at most {MAX_POLICY_BYTES} bytes", entry.id),
         )
-        .at(entry.location())
+        .at(entry.head_location())
         .with_help("split it into several policies, or move lists of values into entity attributes")
         .for_policy(&entry.id)
     })
@@ -105,33 +106,37 @@ fn description_length(project: &Project, entry: &PolicyEntry) -> Option<Diagnost
             "avp-description-length",
             format!("the @description of `{}` is {length} characters; AVP accepts at most {MAX_DESCRIPTION_CHARS}", entry.id),
         )
-        .at(entry.location())
+        .at(entry.head_location())
         .with_help("shorten it; longer explanations belong in a // comment")
         .for_policy(&entry.id)
     })
 }
 
+/// AVP requires a template to constrain both `principal` and `resource`,
+/// with a slot or with a concrete entity; Cedar also allows either bare.
 fn template_slots(project: &Project, entry: &PolicyEntry) -> Option<Diagnostic> {
+    use cedar_policy::{TemplatePrincipalConstraint as P, TemplateResourceConstraint as R};
     let template = project
         .policy_set
         .template(&cedar_policy::PolicyId::new(&entry.id))?;
-    let slots: Vec<String> = template.slots().map(|s| s.to_string()).collect();
-    let has = |name: &str| slots.iter().any(|s| s == name);
-    let missing: Vec<&str> = ["?principal", "?resource"]
-        .into_iter()
-        .filter(|slot| !has(slot))
-        .collect();
-    (!missing.is_empty()).then(|| {
+    let mut bare = Vec::new();
+    if matches!(template.principal_constraint(), P::Any) {
+        bare.push("principal");
+    }
+    if matches!(template.resource_constraint(), R::Any) {
+        bare.push("resource");
+    }
+    (!bare.is_empty()).then(|| {
         warning(
             "avp-template-slots",
             format!(
-                "template `{}` does not use {}; AVP templates must constrain both ?principal and ?resource",
+                "template `{}` leaves {} unconstrained; AVP requires templates to constrain both principal and resource",
                 entry.id,
-                missing.join(" or ")
+                bare.join(" and ")
             ),
         )
-        .at(entry.location())
-        .with_help("scope it as `principal == ?principal` (or `in`) and `resource == ?resource` (or `in`)")
+        .at(entry.head_location())
+        .with_help("scope it with a slot (`principal == ?principal`, `resource in ?resource`) or a concrete entity")
         .for_policy(&entry.id)
     })
 }
@@ -144,7 +149,7 @@ fn template_count(project: &Project) -> Option<Diagnostic> {
             "avp-template-count",
             format!("the project has {} templates; an AVP policy store holds at most {MAX_TEMPLATES}", templates.len()),
         )
-        .at(extra.location())
+        .at(extra.head_location())
         .with_label("the 41st template")
         .with_help("merge templates that differ only in their action, or use several stores")
     })
@@ -156,11 +161,12 @@ fn template_count(project: &Project) -> Option<Diagnostic> {
 fn bytes_per_resource(project: &Project) -> Vec<Diagnostic> {
     let mut per_resource: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
     for policy in project.policy_set.policies() {
+        // Policies that name no resource share AVP's "unspecified" total.
         let resource = match policy.resource_constraint() {
             ResourceConstraint::Eq(uid)
             | ResourceConstraint::In(uid)
-            | ResourceConstraint::IsIn(_, uid) => uid,
-            ResourceConstraint::Any | ResourceConstraint::Is(_) => continue,
+            | ResourceConstraint::IsIn(_, uid) => uid.to_string(),
+            ResourceConstraint::Any | ResourceConstraint::Is(_) => UNSPECIFIED.to_string(),
         };
         let id = policy.id().to_string();
         let size = if policy.is_static() {
@@ -169,7 +175,7 @@ fn bytes_per_resource(project: &Project) -> Vec<Diagnostic> {
             let links = policy.template_links().unwrap_or_default();
             links.values().map(|uid| uid.to_string().len()).sum()
         };
-        let slot = per_resource.entry(resource.to_string()).or_default();
+        let slot = per_resource.entry(resource).or_default();
         slot.0 += size;
         slot.1.push(id);
     }
@@ -180,13 +186,14 @@ fn bytes_per_resource(project: &Project) -> Vec<Diagnostic> {
             let mut diagnostic = warning(
                 "avp-resource-policy-size",
                 format!(
-                    "policies scoped to {resource} total {size} bytes ({} policies); AVP accepts at most {MAX_BYTES_PER_RESOURCE} bytes per resource",
+                    "policies scoped to {} total {size} bytes ({} policies); AVP accepts at most {MAX_BYTES_PER_RESOURCE} bytes per resource",
+                    if resource == UNSPECIFIED { "no particular resource (AVP's \"unspecified\" total)".to_string() } else { resource.clone() },
                     ids.len()
                 ),
             )
             .with_help("scope some of them to a parent (`resource in …`) or move conditions into attributes");
             if let Some(location) = ids.last().and_then(|id| project.locate(id)) {
-                diagnostic = diagnostic.at(location);
+                diagnostic = diagnostic.at(crate::project::first_line(&location));
             }
             diagnostic
         })
@@ -220,18 +227,44 @@ fn schema_checks(project: &Project) -> Vec<Diagnostic> {
             .with_help("remove unused entity types and attributes, or use common types for repeated shapes"),
         );
     }
-    for namespace in fragment.namespaces() {
+    let namespaces: Vec<_> = fragment.namespaces().collect();
+    if namespaces.len() > 1 {
+        found.push(
+            warning(
+                "avp-namespace-count",
+                format!("the schema declares {} namespaces; an AVP policy store's schema has exactly one", namespaces.len()),
+            )
+            .at(file.location(0..0))
+            .with_help("move every declaration into one namespace"),
+        );
+    }
+    if schema.format == SchemaFormat::Json && has_empty_key(file.text()) {
+        found.push(
+            warning("avp-schema-empty-key", "the schema JSON has an empty key (\"\"); AVP requires every key to be non-empty".to_string())
+                .at(file.location(0..0))
+                .with_help("name the namespace, attribute or type"),
+        );
+    }
+    for namespace in namespaces {
         let problem = match &namespace {
-            None => Some("declares entity types or actions outside any namespace".to_string()),
+            None => Some((
+                "declares entity types or actions outside any namespace".to_string(),
+                "wrap the declarations in `namespace MyApp { … }`".to_string(),
+            )),
             Some(ns) => {
-                let first = ns.to_string();
-                let first = first.split("::").next().unwrap_or_default().to_lowercase();
-                RESERVED_NAMESPACES
-                    .contains(&first.as_str())
-                    .then(|| format!("uses the reserved namespace `{ns}`"))
+                let name = ns.to_string();
+                let reserved = name
+                    .split("::")
+                    .any(|part| RESERVED_NAMESPACES.contains(&part.to_lowercase().as_str()));
+                reserved.then(|| {
+                    (
+                        format!("uses the reserved namespace `{ns}`"),
+                        format!("rename the namespace (and the `{ns}::` prefixes in policies)"),
+                    )
+                })
             }
         };
-        if let Some(problem) = problem {
+        if let Some((problem, help)) = problem {
             let at = namespace
                 .as_ref()
                 .and_then(|ns| file.text().find(&ns.to_string()))
@@ -239,11 +272,22 @@ fn schema_checks(project: &Project) -> Vec<Diagnostic> {
             found.push(
                 warning("avp-namespace", format!("the schema {problem}; AVP requires a namespace that is not reserved (aws, amazon, cedar)"))
                     .at(file.location(at..at))
-                    .with_help("wrap the declarations in `namespace MyApp { … }`"),
+                    .with_help(help),
             );
         }
     }
     found
+}
+
+fn has_empty_key(json: &str) -> bool {
+    fn walk(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.is_empty() || walk(v)),
+            serde_json::Value::Array(items) => items.iter().any(walk),
+            _ => false,
+        }
+    }
+    serde_json::from_str(json).is_ok_and(|v| walk(&v))
 }
 
 #[cfg(test)]
