@@ -48,6 +48,6 @@ pub fn report_error(error: Error, color: cli::ColorChoice) {
     let style = report::Style::for_stderr(color);
     let diagnostics: Vec<diagnostic::Diagnostic> = error.into();
     for d in &diagnostics {
-        output::eprint(&report::human::render(d, style));
+        output::eprint(&report::human::render(d, style, std::path::Path::new("")));
     }
 }

@@ -152,7 +152,11 @@ impl Location {
 
 pub fn display_path(path: &Path) -> String {
     path.components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| match c {
+            // Joining ["", "work"] with "/" gives "/work".
+            std::path::Component::RootDir => "".into(),
+            other => other.as_os_str().to_string_lossy(),
+        })
         .collect::<Vec<_>>()
         .join("/")
 }

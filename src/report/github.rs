@@ -23,8 +23,7 @@ pub fn annotation(d: &Diagnostic, prefix: &Path) -> String {
     };
     let mut properties = Vec::new();
     if let Some(location) = &d.location {
-        let path = crate::source::display_path(&prefix.join(location.file.path()));
-        let path = path.strip_prefix("./").unwrap_or(&path).to_string();
+        let path = crate::report::human::shown_path(prefix, &location.file);
         properties.push(format!("file={}", escape_property(&path)));
         properties.push(format!("line={}", location.line));
         properties.push(format!("col={}", location.column));

@@ -2,6 +2,7 @@
 //! snippet of the file each diagnostic points into.
 
 use std::fmt;
+use std::path::Path;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
 
@@ -9,7 +10,9 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::report::Style;
 
 /// Renders one diagnostic (and its related places) as miette draws it.
-pub fn render(diagnostic: &Diagnostic, style: Style) -> String {
+/// File names are shown below `prefix` (the project directory as the user
+/// typed it), so a terminal or editor can open them from where avpctl ran.
+pub fn render(diagnostic: &Diagnostic, style: Style, prefix: &Path) -> String {
     let theme = if style.color {
         GraphicalTheme::unicode()
     } else {
@@ -18,12 +21,17 @@ pub fn render(diagnostic: &Diagnostic, style: Style) -> String {
     let handler = GraphicalReportHandler::new_themed(theme)
         .with_links(false)
         .with_width(100);
-    let view = View::new(diagnostic);
+    let view = View::new(diagnostic, prefix);
     let mut out = String::new();
     if handler.render_report(&mut out, &view).is_err() {
         out = format!("{diagnostic}\n");
     }
     out
+}
+
+pub fn shown_path(prefix: &Path, file: &crate::source::SourceFile) -> String {
+    let joined = crate::source::display_path(&prefix.join(file.path()));
+    joined.strip_prefix("./").map(str::to_string).unwrap_or(joined)
 }
 
 /// Adapts a [`Diagnostic`] to `miette::Diagnostic`.
@@ -36,22 +44,22 @@ struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    fn new(diagnostic: &'a Diagnostic) -> Self {
-        View::with_role(diagnostic, false)
+    fn new(diagnostic: &'a Diagnostic, prefix: &Path) -> Self {
+        View::with_role(diagnostic, prefix, false)
     }
 
-    fn with_role(diagnostic: &'a Diagnostic, is_related: bool) -> Self {
+    fn with_role(diagnostic: &'a Diagnostic, prefix: &Path, is_related: bool) -> Self {
         View {
             diagnostic,
             is_related,
             source: diagnostic.location.as_ref().map(|location| {
-                NamedSource::new(location.file.display(), location.file.shared_text())
+                NamedSource::new(shown_path(prefix, &location.file), location.file.shared_text())
                     .with_language("cedar")
             }),
             related: diagnostic
                 .related
                 .iter()
-                .map(|r| View::with_role(r, true))
+                .map(|r| View::with_role(r, prefix, true))
                 .collect(),
         }
     }
@@ -138,8 +146,8 @@ mod tests {
         let diagnostic = Diagnostic::error("test-code", "not a boolean")
             .at(file.location(43..44))
             .with_label("this");
-        let text = render(&diagnostic, Style::plain());
-        assert!(text.contains("policies/a.cedar:2:8"), "{text}");
+        let text = render(&diagnostic, Style::plain(), Path::new("project"));
+        assert!(text.contains("project/policies/a.cedar:2:8"), "{text}");
         assert!(text.contains("not a boolean"), "{text}");
         assert!(text.contains("this"), "{text}");
     }

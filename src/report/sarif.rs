@@ -60,8 +60,7 @@ fn result(d: &Diagnostic, prefix: &Path) -> Value {
         "message": {"text": text},
     });
     if let Some(location) = &d.location {
-        let path = crate::source::display_path(&prefix.join(location.file.path()));
-        let path = path.strip_prefix("./").unwrap_or(&path).to_string();
+        let path = crate::report::human::shown_path(prefix, &location.file);
         let end = d.labels.first().map_or(location.span.end, |l| l.span.end);
         let (end_line, end_column) = location.file.line_column(end);
         value["locations"] = json!([{

@@ -139,7 +139,7 @@ pub fn run(args: &crate::cli::ValidateArgs, color: crate::cli::ColorChoice) -> R
     let loaded = crate::project::load(&args.dir)?;
     let report = validate(loaded);
     let out = match args.format {
-        ValidateFormat::Human => human_report(&report, report::Style::for_stdout(color)),
+        ValidateFormat::Human => human_report(&report, report::Style::for_stdout(color), &args.dir),
         ValidateFormat::Json => format!("{:#}\n", report::json::validate_report(&report)),
         ValidateFormat::Github => report::github::annotations(&report.diagnostics, &args.dir),
         ValidateFormat::Sarif => format!("{:#}\n", report::sarif::log(&report.diagnostics, &args.dir)),
@@ -148,10 +148,10 @@ pub fn run(args: &crate::cli::ValidateArgs, color: crate::cli::ColorChoice) -> R
     Ok(report.exit_code(args.deny_warnings))
 }
 
-fn human_report(report: &Report, style: crate::report::Style) -> String {
+fn human_report(report: &Report, style: crate::report::Style, dir: &std::path::Path) -> String {
     let mut out = String::new();
     for diagnostic in &report.diagnostics {
-        out.push_str(&crate::report::human::render(diagnostic, style));
+        out.push_str(&crate::report::human::render(diagnostic, style, dir));
         out.push('\n');
     }
     for note in &report.notes {
@@ -159,10 +159,13 @@ fn human_report(report: &Report, style: crate::report::Style) -> String {
     }
     let counts = report.counts();
     let stats = report.stats;
-    let checked = format!(
-        "{} policies, {} templates, {} links in {} files",
-        stats.policies, stats.templates, stats.links, stats.files
-    );
+    let checked = [
+        count(stats.policies, "policy", "policies"),
+        count(stats.templates, "template", "templates"),
+        count(stats.links, "link", "links"),
+    ]
+    .join(", ")
+        + &format!(" in {}", count(stats.files, "file", "files"));
     let verdict = match (counts.errors, counts.warnings) {
         (0, 0) => style.green("valid"),
         (0, w) => style.yellow(&format!("valid with {w} warning{}", plural(w))),
@@ -174,6 +177,10 @@ fn human_report(report: &Report, style: crate::report::Style) -> String {
     };
     out.push_str(&format!("{} {checked}: {verdict}\n", style.bold("validate:")));
     out
+}
+
+pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 pub(crate) fn plural(n: usize) -> &'static str {
