@@ -47,8 +47,15 @@ pub fn parse_schema(
             match Schema::from_json_value(value) {
                 Ok(schema) => Ok((schema, format, Vec::new())),
                 Err(err) => {
-                    let fallback = first_mentioned_name(file.text(), &err.to_string());
-                    Err(vec![Diagnostic::from_miette(&err, Severity::Error, file, fallback).with_code("cedar-schema")])
+                    // Cedar's spans for the JSON form point into its own
+                    // rendering of a name, not into the file: place the
+                    // error at the name it mentions instead.
+                    let help = miette::Diagnostic::help(&err).map(|h| h.to_string());
+                    let mentioned = format!("{err} {}", help.as_deref().unwrap_or(""));
+                    let span = first_mentioned_name(file.text(), &mentioned).unwrap_or(0..0);
+                    let mut diagnostic = Diagnostic::error("cedar-schema", err.to_string()).at(file.location(span));
+                    diagnostic.help = help;
+                    Err(vec![diagnostic])
                 }
             }
         }
