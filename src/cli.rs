@@ -12,9 +12,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// with `policies/*.cedar`, a Cedar schema and YAML test suites (see
 /// `avpctl.toml` in the README for the layout).
 #[derive(Debug, Parser)]
-#[command(name = "avpctl", version, propagate_version = true, max_term_width = 100)]
-#[command(after_help = "Start with `avpctl validate` and `avpctl test` in a project directory.\n\
-Exit codes: 0 all checks hold, 1 a check found something, 2 avpctl could not do its job.")]
+#[command(
+    name = "avpctl",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Start with `avpctl validate` and `avpctl test` in a project directory.\n\
+Exit codes: 0 all checks hold, 1 a check found something, 2 avpctl could not do its job."
+)]
 pub struct Cli {
     /// When to colour the output. `auto` colours a terminal unless NO_COLOR is set.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]

@@ -69,9 +69,9 @@ impl Error {
 
     pub fn help(&self) -> Option<String> {
         match self {
-            Error::FileTooLarge { .. } => Some(
-                "split the file; AVP itself accepts at most 10,000 bytes per policy".into(),
-            ),
+            Error::FileTooLarge { .. } => {
+                Some("split the file; AVP itself accepts at most 10,000 bytes per policy".into())
+            }
             Error::NotUtf8 { .. } => Some("save the file as UTF-8".into()),
             Error::SymlinkLoop { .. } => {
                 Some("remove the link, or point it outside the project".into())

@@ -96,6 +96,9 @@ mod tests {
     #[test]
     fn a_bare_name_is_refused_with_the_expected_shape() {
         let err = UidSpec::Literal("alice".into()).resolve().unwrap_err();
-        assert!(err.contains("Type::\\\"id\\\"") || err.contains("Type::\"id\""), "{err}");
+        assert!(
+            err.contains("Type::\\\"id\\\"") || err.contains("Type::\"id\""),
+            "{err}"
+        );
     }
 }

@@ -21,13 +21,20 @@ fn only(report: &Value, code: &str) -> Value {
         .iter()
         .filter(|d| d["code"] == code)
         .collect();
-    assert_eq!(matching.len(), 1, "one `{code}` diagnostic expected in {report:#}");
+    assert_eq!(
+        matching.len(),
+        1,
+        "one `{code}` diagnostic expected in {report:#}"
+    );
     matching[0].clone()
 }
 
 #[test]
 fn the_example_project_is_valid_in_strict_mode() {
-    let (code, report) = validate_json(&common::repo().join("policies-example"), &["--deny-warnings"]);
+    let (code, report) = validate_json(
+        &common::repo().join("policies-example"),
+        &["--deny-warnings"],
+    );
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["summary"]["errors"], 0);
     assert_eq!(report["summary"]["warnings"], 0);
@@ -37,9 +44,16 @@ fn the_example_project_is_valid_in_strict_mode() {
 
 #[test]
 fn an_empty_directory_is_not_a_project() {
-    let run = avpctl(&["validate", fixture("validate/empty-project").to_str().unwrap()]);
+    let run = avpctl(&[
+        "validate",
+        fixture("validate/empty-project").to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2);
-    assert!(run.stderr.contains("not a policy project"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("not a policy project"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -56,7 +70,12 @@ fn a_schema_named_in_the_config_but_missing_is_exit_2_at_the_config_key() {
     let d = only(&report, "missing-schema");
     assert_eq!(d["file"], "avpctl.toml");
     assert_eq!(d["line"], 1);
-    assert!(d["message"].as_str().unwrap().contains("missing.cedarschema"));
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing.cedarschema")
+    );
 }
 
 #[test]
@@ -67,8 +86,16 @@ fn a_schema_that_does_not_parse_is_reported_at_its_position() {
     assert_eq!(d["file"], "schema.cedarschema");
     assert_eq!(d["line"], 8);
     assert_eq!(d["column"], 5);
-    assert!(d["message"].as_str().unwrap().contains("unexpected token `resource`"));
-    assert!(report["notes"].as_array().unwrap().is_empty(), "no 'no schema' note when the schema is broken");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected token `resource`")
+    );
+    assert!(
+        report["notes"].as_array().unwrap().is_empty(),
+        "no 'no schema' note when the schema is broken"
+    );
 }
 
 #[test]
@@ -88,7 +115,12 @@ fn a_syntax_error_on_the_last_line_is_located_there() {
     let d = only(&report, "cedar-syntax");
     assert_eq!(d["file"], "policies/rules.cedar");
     assert_eq!(d["line"], 6);
-    assert!(d["message"].as_str().unwrap().contains("unexpected end of input"));
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected end of input")
+    );
 }
 
 #[test]
@@ -118,7 +150,12 @@ fn a_duplicate_id_names_both_places() {
     let d = only(&report, "duplicate-id");
     assert_eq!(d["file"], "policies/b/read.cedar");
     assert_eq!(d["line"], 2);
-    assert!(d["message"].as_str().unwrap().contains("policies/a/read.cedar:1:1"));
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("policies/a/read.cedar:1:1")
+    );
     assert_eq!(d["related"][0]["file"], "policies/a/read.cedar");
 }
 
@@ -127,7 +164,13 @@ fn strict_validation_errors_are_located_in_their_policy() {
     let (code, report) = validate_json(&fixture("validate/type-errors"), &[]);
     assert_eq!(code, 1);
     let incompatible = only(&report, "cedar-incompatible-types");
-    assert_eq!((incompatible["line"].as_u64(), incompatible["column"].as_u64()), (Some(3), Some(8)));
+    assert_eq!(
+        (
+            incompatible["line"].as_u64(),
+            incompatible["column"].as_u64()
+        ),
+        (Some(3), Some(8))
+    );
     assert_eq!(incompatible["policy"], "level-is-a-number");
     let optional = only(&report, "cedar-unsafe-optional-attribute-access");
     assert_eq!(optional["line"], 7);
@@ -172,26 +215,40 @@ fn too_many_templates_and_too_many_bytes_on_one_resource_are_flagged() {
             format!("permit(principal, action, resource == Doc::\"shared\") when {{ context.note != \"{padding}\" }};"),
         ));
     }
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
     let dir = project(&refs);
     let (code, report) = validate_json(dir.path(), &[]);
     assert_eq!(code, 0, "{report:#}");
     let count = only(&report, "avp-template-count");
     assert_eq!(count["file"], "templates/t40.cedar");
     let per_resource = only(&report, "avp-resource-policy-size");
-    assert!(per_resource["message"].as_str().unwrap().contains("Doc::\"shared\""));
+    assert!(
+        per_resource["message"]
+            .as_str()
+            .unwrap()
+            .contains("Doc::\"shared\"")
+    );
 }
 
 #[test]
 fn a_symlink_loop_is_reported_not_followed() {
-    let dir = project(&[("policies/a/ok.cedar", "permit(principal, action, resource);")]);
+    let dir = project(&[(
+        "policies/a/ok.cedar",
+        "permit(principal, action, resource);",
+    )]);
     #[cfg(unix)]
     std::os::unix::fs::symlink("..", dir.path().join("policies/a/back")).unwrap();
     let (code, report) = validate_json(dir.path(), &[]);
     assert_eq!(code, 2);
     let d = only(&report, "symlink-loop");
     assert!(d["message"].as_str().unwrap().contains("policies/a/back"));
-    assert_eq!(report["summary"]["policies"], 1, "the rest of the project still loads");
+    assert_eq!(
+        report["summary"]["policies"], 1,
+        "the rest of the project still loads"
+    );
 }
 
 #[test]
@@ -230,21 +287,34 @@ fn human_output_shows_the_snippet_and_a_summary() {
 
 #[test]
 fn github_output_is_one_annotation_per_finding() {
-    let run = avpctl(&["validate", "fixtures/validate/duplicate-ids", "--format", "github"]);
+    let run = avpctl(&[
+        "validate",
+        "fixtures/validate/duplicate-ids",
+        "--format",
+        "github",
+    ]);
     assert_eq!(run.code, 1);
     insta::assert_snapshot!("validate_github_duplicate_ids", run.stdout);
 }
 
 #[test]
 fn sarif_output_is_a_sarif_2_1_0_log() {
-    let run = avpctl(&["validate", "fixtures/validate/type-errors", "--format", "sarif"]);
+    let run = avpctl(&[
+        "validate",
+        "fixtures/validate/type-errors",
+        "--format",
+        "sarif",
+    ]);
     assert_eq!(run.code, 1);
     let log = run.json();
     assert_eq!(log["version"], "2.1.0");
     let results = log["runs"][0]["results"].as_array().unwrap();
     assert!(results.len() >= 3);
     let first = &results[0]["locations"][0]["physicalLocation"];
-    assert_eq!(first["artifactLocation"]["uri"], "fixtures/validate/type-errors/policies/rules.cedar");
+    assert_eq!(
+        first["artifactLocation"]["uri"],
+        "fixtures/validate/type-errors/policies/rules.cedar"
+    );
     assert_eq!(first["region"]["startLine"], 3);
     let rules: Vec<&str> = log["runs"][0]["tool"]["driver"]["rules"]
         .as_array()

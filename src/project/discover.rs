@@ -64,7 +64,10 @@ impl Walk<'_> {
             self.diagnostics.push(
                 Diagnostic::error(
                     "too-deep",
-                    format!("{} is nested more than {MAX_DEPTH} directories deep; not read", display_path(dir)),
+                    format!(
+                        "{} is nested more than {MAX_DEPTH} directories deep; not read",
+                        display_path(dir)
+                    ),
                 )
                 .with_help("flatten the directory tree"),
             );
@@ -78,7 +81,10 @@ impl Walk<'_> {
                 return self.io_problem(dir, err);
             }
         };
-        let mut names: Vec<_> = entries.filter_map(Result::ok).map(|e| e.file_name()).collect();
+        let mut names: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
         names.sort();
         for name in names {
             let relative = dir.join(&name);

@@ -22,7 +22,11 @@ struct RawLink {
 }
 
 /// Reads `links.yaml` if the project has one; problems become diagnostics.
-pub(super) fn load(root: &Path, relative: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<LinkEntry> {
+pub(super) fn load(
+    root: &Path,
+    relative: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<LinkEntry> {
     if !root.join(relative).is_file() {
         return Vec::new();
     }
@@ -33,19 +37,20 @@ pub(super) fn load(root: &Path, relative: &str, diagnostics: &mut Vec<Diagnostic
             return Vec::new();
         }
     };
-    let raw: Option<Vec<Spanned<RawLink>>> = match crate::yaml::parse(&file) {
-        Ok(raw) => raw,
-        Err(err) => {
-            let mut diagnostic = Diagnostic::from(&err);
-            // A malformed links file is a finding of `validate`, like a
-            // policy that does not parse.
-            diagnostic.unreadable = false;
-            diagnostics.push(diagnostic.with_help_if_none(
-                "links.yaml is a list of {id, template, principal, resource}",
-            ));
-            return Vec::new();
-        }
-    };
+    let raw: Option<Vec<Spanned<RawLink>>> =
+        match crate::yaml::parse(&file) {
+            Ok(raw) => raw,
+            Err(err) => {
+                let mut diagnostic = Diagnostic::from(&err);
+                // A malformed links file is a finding of `validate`, like a
+                // policy that does not parse.
+                diagnostic.unreadable = false;
+                diagnostics.push(diagnostic.with_help_if_none(
+                    "links.yaml is a list of {id, template, principal, resource}",
+                ));
+                return Vec::new();
+            }
+        };
     raw.unwrap_or_default()
         .into_iter()
         .filter_map(|spanned| {
@@ -56,9 +61,12 @@ pub(super) fn load(root: &Path, relative: &str, diagnostics: &mut Vec<Diagnostic
                 Some(Ok(uid)) => Ok(Some(uid)),
                 Some(Err(message)) => {
                     diagnostics.push(
-                        Diagnostic::error("link-uid", format!("link `{}`: {slot}: {message}", raw.id))
-                            .at(location.clone())
-                            .for_policy(&raw.id),
+                        Diagnostic::error(
+                            "link-uid",
+                            format!("link `{}`: {slot}: {message}", raw.id),
+                        )
+                        .at(location.clone())
+                        .for_policy(&raw.id),
                     );
                     Err(())
                 }
@@ -100,8 +108,13 @@ pub(super) fn link_all(
                         made.push(link);
                     }
                     Err(err) => diagnostics.push(
-                        Diagnostic::from_miette(&err, Severity::Error, &link.location.file, Some(link.location.span.clone()))
-                            .for_policy(&link.id),
+                        Diagnostic::from_miette(
+                            &err,
+                            Severity::Error,
+                            &link.location.file,
+                            Some(link.location.span.clone()),
+                        )
+                        .for_policy(&link.id),
                     ),
                 }
             }
@@ -128,7 +141,11 @@ fn check_link(
             let first = policies[*i].location();
             return Err(error(
                 "duplicate-id",
-                format!("link id `{}` is already the id of the policy at {}", link.id, first.short()),
+                format!(
+                    "link id `{}` is already the id of the policy at {}",
+                    link.id,
+                    first.short()
+                ),
             )
             .with_related(Diagnostic::error("duplicate-id", "first defined here").at(first)));
         }
@@ -136,7 +153,11 @@ fn check_link(
             let first = made[*i].location.clone();
             return Err(error(
                 "duplicate-id",
-                format!("link id `{}` is used twice (first at {})", link.id, first.short()),
+                format!(
+                    "link id `{}` is used twice (first at {})",
+                    link.id,
+                    first.short()
+                ),
             )
             .with_related(Diagnostic::error("duplicate-id", "first defined here").at(first)));
         }
@@ -151,7 +172,10 @@ fn check_link(
                 .map(|p| p.id.as_str());
             let mut diagnostic = error(
                 "link-unknown-template",
-                format!("link `{}` names template `{}`, which the project does not have", link.id, link.template),
+                format!(
+                    "link `{}` names template `{}`, which the project does not have",
+                    link.id, link.template
+                ),
             );
             if let Some(closest) = crate::suggest::closest(&link.template, known) {
                 diagnostic = diagnostic.with_help(format!("did you mean `{closest}`?"));
@@ -187,14 +211,22 @@ fn check_link(
             (true, None) => {
                 return Err(error(
                     "link-missing-slot",
-                    format!("link `{}` gives no `{name}`, but template `{}` has ?{name}", link.id, link.template),
+                    format!(
+                        "link `{}` gives no `{name}`, but template `{}` has ?{name}",
+                        link.id, link.template
+                    ),
                 )
-                .with_help(format!("add `{name}: 'Namespace::Type::\"id\"'` to the link")));
+                .with_help(format!(
+                    "add `{name}: 'Namespace::Type::\"id\"'` to the link"
+                )));
             }
             (false, Some(_)) => {
                 return Err(error(
                     "link-extra-slot",
-                    format!("link `{}` gives a `{name}`, but template `{}` has no ?{name} slot", link.id, link.template),
+                    format!(
+                        "link `{}` gives a `{name}`, but template `{}` has no ?{name} slot",
+                        link.id, link.template
+                    ),
                 )
                 .with_help(format!("remove `{name}` from the link")));
             }

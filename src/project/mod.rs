@@ -22,8 +22,8 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::source::{Location, SourceFile};
 
-pub use policies::{id_for_path, parse_policy_file, ParsedPolicy};
-pub use schema::{parse_schema, SchemaFormat};
+pub use policies::{ParsedPolicy, id_for_path, parse_policy_file};
+pub use schema::{SchemaFormat, parse_schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PolicyKind {
@@ -211,10 +211,15 @@ fn load_schema(
     let relative = config.schema_path(root)?;
     if let (false, Some(config_file)) = (root.join(&relative).exists(), config_file) {
         let key = config_file.text().find("schema").unwrap_or(0);
-        let line_end = config_file.text()[key..].find('\n').map_or(config_file.text().len(), |n| key + n);
+        let line_end = config_file.text()[key..]
+            .find('\n')
+            .map_or(config_file.text().len(), |n| key + n);
         let mut diagnostic = Diagnostic::error(
             "missing-schema",
-            format!("the schema file `{}` named in avpctl.toml does not exist", relative.display()),
+            format!(
+                "the schema file `{}` named in avpctl.toml does not exist",
+                relative.display()
+            ),
         )
         .at(config_file.location(key..line_end))
         .with_help("create the schema, or fix the `schema` key");
@@ -269,8 +274,13 @@ fn add_policy(
     };
     if let Err(err) = added {
         diagnostics.push(
-            Diagnostic::from_miette(&err, crate::diagnostic::Severity::Error, file, Some(entry.span.clone()))
-                .for_policy(&entry.id),
+            Diagnostic::from_miette(
+                &err,
+                crate::diagnostic::Severity::Error,
+                file,
+                Some(entry.span.clone()),
+            )
+            .for_policy(&entry.id),
         );
         return;
     }
@@ -301,7 +311,9 @@ pub(crate) fn duplicate_id(entry: &PolicyEntry, first: &Location) -> Diagnostic 
 pub(crate) fn first_line(location: &Location) -> Location {
     let text = &location.file.text()[location.span.clone()];
     let end = text.find('\n').unwrap_or(text.len());
-    location.file.location(location.span.start..location.span.start + end)
+    location
+        .file
+        .location(location.span.start..location.span.start + end)
 }
 
 impl Project {

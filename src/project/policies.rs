@@ -8,7 +8,7 @@ use cedar_policy::{Policy, PolicyId, PolicySet, Template};
 
 use super::PolicyKind;
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::source::{display_path, SourceFile};
+use crate::source::{SourceFile, display_path};
 
 #[derive(Debug)]
 pub enum Parsed {
@@ -51,7 +51,9 @@ pub fn parse_policy_file(
     let set = PolicySet::from_str(text).map_err(|errors| {
         errors
             .iter()
-            .map(|err| Diagnostic::from_miette(err, Severity::Error, file, None).with_code("cedar-syntax"))
+            .map(|err| {
+                Diagnostic::from_miette(err, Severity::Error, file, None).with_code("cedar-syntax")
+            })
             .collect::<Vec<_>>()
     })?;
 
@@ -133,7 +135,10 @@ mod tests {
 
     #[test]
     fn a_single_policy_takes_the_file_id() {
-        assert_eq!(ids("permit(principal, action, resource);", "finance/approve"), ["finance/approve"]);
+        assert_eq!(
+            ids("permit(principal, action, resource);", "finance/approve"),
+            ["finance/approve"]
+        );
     }
 
     #[test]
@@ -156,14 +161,20 @@ mod tests {
     #[test]
     fn id_for_path_strips_the_directory_and_ending() {
         assert_eq!(
-            id_for_path(Path::new("policies"), Path::new("policies/finance/approve.cedar")),
+            id_for_path(
+                Path::new("policies"),
+                Path::new("policies/finance/approve.cedar")
+            ),
             "finance/approve"
         );
     }
 
     #[test]
     fn a_syntax_error_points_at_its_line() {
-        let file = SourceFile::new("p.cedar", "permit(principal, action, resource);\nforbid(principal action, resource);");
+        let file = SourceFile::new(
+            "p.cedar",
+            "permit(principal, action, resource);\nforbid(principal action, resource);",
+        );
         let errors = parse_policy_file(&file, "p").unwrap_err();
         let location = errors[0].location.as_ref().unwrap();
         assert_eq!(location.line, 2);

@@ -32,17 +32,25 @@ pub fn parse_schema(
         SchemaFormat::Cedar => match Schema::from_cedarschema_str(file.text()) {
             Ok((schema, warnings)) => {
                 let warnings = warnings
-                    .map(|w| Diagnostic::from_miette(&w, Severity::Warning, file, None).with_code("cedar-schema-warning"))
+                    .map(|w| {
+                        Diagnostic::from_miette(&w, Severity::Warning, file, None)
+                            .with_code("cedar-schema-warning")
+                    })
                     .collect();
                 Ok((schema, format, warnings))
             }
-            Err(err) => Err(vec![Diagnostic::from_miette(&err, Severity::Error, file, None).with_code("cedar-schema")]),
+            Err(err) => Err(vec![
+                Diagnostic::from_miette(&err, Severity::Error, file, None)
+                    .with_code("cedar-schema"),
+            ]),
         },
         SchemaFormat::Json => {
             let value: serde_json::Value = serde_json::from_str(file.text()).map_err(|err| {
                 let offset = file.offset_of(err.line(), err.column());
-                vec![Diagnostic::error("cedar-schema", format!("schema is not valid JSON: {err}"))
-                    .at(file.location(offset..offset))]
+                vec![
+                    Diagnostic::error("cedar-schema", format!("schema is not valid JSON: {err}"))
+                        .at(file.location(offset..offset)),
+                ]
             })?;
             match Schema::from_json_value(value) {
                 Ok(schema) => Ok((schema, format, Vec::new())),
@@ -53,7 +61,8 @@ pub fn parse_schema(
                     let help = miette::Diagnostic::help(&err).map(|h| h.to_string());
                     let mentioned = format!("{err} {}", help.as_deref().unwrap_or(""));
                     let span = first_mentioned_name(file.text(), &mentioned).unwrap_or(0..0);
-                    let mut diagnostic = Diagnostic::error("cedar-schema", err.to_string()).at(file.location(span));
+                    let mut diagnostic =
+                        Diagnostic::error("cedar-schema", err.to_string()).at(file.location(span));
                     diagnostic.help = help;
                     Err(vec![diagnostic])
                 }
@@ -78,14 +87,20 @@ mod tests {
 
     #[test]
     fn cedar_schema_syntax_error_has_a_position() {
-        let file = SourceFile::new("schema.cedarschema", "entity User;\nentity Doc {\n  owner: User\n");
+        let file = SourceFile::new(
+            "schema.cedarschema",
+            "entity User;\nentity Doc {\n  owner: User\n",
+        );
         let errors = parse_schema(&file).unwrap_err();
         assert!(errors[0].location.as_ref().unwrap().line >= 3);
     }
 
     #[test]
     fn json_syntax_error_has_its_line() {
-        let file = SourceFile::new("schema.cedarschema.json", "{\n  \"\": {\n    \"entityTypes\": {,}\n");
+        let file = SourceFile::new(
+            "schema.cedarschema.json",
+            "{\n  \"\": {\n    \"entityTypes\": {,}\n",
+        );
         let errors = parse_schema(&file).unwrap_err();
         assert_eq!(errors[0].location.as_ref().unwrap().line, 3);
     }

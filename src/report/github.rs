@@ -35,18 +35,27 @@ pub fn annotation(d: &Diagnostic, prefix: &Path) -> String {
             }
         }
     }
-    properties.push(format!("title={}", escape_property(&format!("avpctl {}", d.code))));
+    properties.push(format!(
+        "title={}",
+        escape_property(&format!("avpctl {}", d.code))
+    ));
     let mut message = d.message.clone();
     if let Some(help) = &d.help {
         message.push_str("\nhelp: ");
         message.push_str(help);
     }
-    format!("::{command} {}::{}\n", properties.join(","), escape_data(&message))
+    format!(
+        "::{command} {}::{}\n",
+        properties.join(","),
+        escape_data(&message)
+    )
 }
 
 /// Escaping rules of the runner's workflow-command parser.
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(text: &str) -> String {
@@ -60,7 +69,10 @@ mod tests {
 
     #[test]
     fn an_annotation_carries_file_line_column_and_escapes_newlines() {
-        let file = SourceFile::new("policies/a.cedar", "permit(principal, action, resource)\nwhen { 1 };\n");
+        let file = SourceFile::new(
+            "policies/a.cedar",
+            "permit(principal, action, resource)\nwhen { 1 };\n",
+        );
         let d = Diagnostic::error("type", "not a boolean\nat all: 100%").at(file.location(43..44));
         let line = annotation(&d, Path::new("project"));
         assert_eq!(

@@ -31,7 +31,10 @@ pub fn render(diagnostic: &Diagnostic, style: Style, prefix: &Path) -> String {
 
 pub fn shown_path(prefix: &Path, file: &crate::source::SourceFile) -> String {
     let joined = crate::source::display_path(&prefix.join(file.path()));
-    joined.strip_prefix("./").map(str::to_string).unwrap_or(joined)
+    joined
+        .strip_prefix("./")
+        .map(str::to_string)
+        .unwrap_or(joined)
 }
 
 /// Adapts a [`Diagnostic`] to `miette::Diagnostic`.
@@ -53,8 +56,11 @@ impl<'a> View<'a> {
             diagnostic,
             is_related,
             source: diagnostic.location.as_ref().map(|location| {
-                NamedSource::new(shown_path(prefix, &location.file), location.file.shared_text())
-                    .with_language("cedar")
+                NamedSource::new(
+                    shown_path(prefix, &location.file),
+                    location.file.shared_text(),
+                )
+                .with_language("cedar")
             }),
             related: diagnostic
                 .related
@@ -75,7 +81,9 @@ impl fmt::Display for View<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.diagnostic.location, &self.source) {
             // Without a snippet the place must be in the message itself.
-            (Some(location), None) => write!(f, "{}: {}", location.short(), self.diagnostic.message),
+            (Some(location), None) => {
+                write!(f, "{}: {}", location.short(), self.diagnostic.message)
+            }
             _ => f.write_str(&self.diagnostic.message),
         }
     }
@@ -142,7 +150,10 @@ mod tests {
 
     #[test]
     fn the_snippet_names_the_file_and_underlines_the_span() {
-        let file = SourceFile::new("policies/a.cedar", "permit(principal, action, resource)\nwhen { 1 };\n");
+        let file = SourceFile::new(
+            "policies/a.cedar",
+            "permit(principal, action, resource)\nwhen { 1 };\n",
+        );
         let diagnostic = Diagnostic::error("test-code", "not a boolean")
             .at(file.location(43..44))
             .with_label("this");

@@ -1,7 +1,7 @@
 //! Diagnostics as JSON (SPEC section 6): stable keys, `file` relative to the
 //! project, `line`/`column` from 1.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::diagnostic::Diagnostic;
 use crate::validate::Report;
@@ -22,7 +22,13 @@ pub fn diagnostic(d: &Diagnostic) -> Value {
                 Value::from(end_column),
             )
         }
-        None => (Value::Null, Value::Null, Value::Null, Value::Null, Value::Null),
+        None => (
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ),
     };
     json!({
         "severity": d.severity.as_str(),

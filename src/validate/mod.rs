@@ -6,7 +6,7 @@ mod preflight;
 
 use cedar_policy::{PolicyId, ValidationMode, Validator};
 
-use crate::diagnostic::{variant_code, Counts, Diagnostic, Severity};
+use crate::diagnostic::{Counts, Diagnostic, Severity, variant_code};
 use crate::project::{Loaded, Project};
 
 pub use preflight::preflight;
@@ -85,12 +85,12 @@ pub fn strict_validation(project: &Project) -> Vec<Diagnostic> {
     };
     let validator = Validator::new(schema.clone());
     let result = validator.validate(&project.policy_set, ValidationMode::Strict);
-    let errors = result
-        .validation_errors()
-        .map(|e| locate(project, e, e.policy_id(), Severity::Error).with_code(variant_code("cedar", e)));
-    let warnings = result
-        .validation_warnings()
-        .map(|w| locate(project, w, w.policy_id(), Severity::Warning).with_code(variant_code("cedar", w)));
+    let errors = result.validation_errors().map(|e| {
+        locate(project, e, e.policy_id(), Severity::Error).with_code(variant_code("cedar", e))
+    });
+    let warnings = result.validation_warnings().map(|w| {
+        locate(project, w, w.policy_id(), Severity::Warning).with_code(variant_code("cedar", w))
+    });
     errors.chain(warnings).collect()
 }
 
@@ -108,9 +108,13 @@ fn locate(
             .for_policy(id);
     }
     if let Some(link) = project.link(&id) {
-        let mut diagnostic = Diagnostic::new(severity, code_of(finding), format!("link `{id}`: {finding}"))
-            .at(link.location.clone())
-            .for_policy(&id);
+        let mut diagnostic = Diagnostic::new(
+            severity,
+            code_of(finding),
+            format!("link `{id}`: {finding}"),
+        )
+        .at(link.location.clone())
+        .for_policy(&id);
         diagnostic.help = finding.help().map(|h| h.to_string());
         if let Some(template) = project.policy(&link.template) {
             diagnostic = diagnostic.with_related(Diagnostic::from_miette(
@@ -132,7 +136,10 @@ fn code_of(finding: &dyn miette::Diagnostic) -> String {
 }
 
 /// `avpctl validate`: load → check → report; returns the exit code.
-pub fn run(args: &crate::cli::ValidateArgs, color: crate::cli::ColorChoice) -> Result<u8, crate::error::Error> {
+pub fn run(
+    args: &crate::cli::ValidateArgs,
+    color: crate::cli::ColorChoice,
+) -> Result<u8, crate::error::Error> {
     use crate::cli::ValidateFormat;
     use crate::report;
 
@@ -142,7 +149,9 @@ pub fn run(args: &crate::cli::ValidateArgs, color: crate::cli::ColorChoice) -> R
         ValidateFormat::Human => human_report(&report, report::Style::for_stdout(color), &args.dir),
         ValidateFormat::Json => format!("{:#}\n", report::json::validate_report(&report)),
         ValidateFormat::Github => report::github::annotations(&report.diagnostics, &args.dir),
-        ValidateFormat::Sarif => format!("{:#}\n", report::sarif::log(&report.diagnostics, &args.dir)),
+        ValidateFormat::Sarif => {
+            format!("{:#}\n", report::sarif::log(&report.diagnostics, &args.dir))
+        }
     };
     crate::output::print(&out)?;
     Ok(report.exit_code(args.deny_warnings))
@@ -169,13 +178,12 @@ fn human_report(report: &Report, style: crate::report::Style, dir: &std::path::P
     let verdict = match (counts.errors, counts.warnings) {
         (0, 0) => style.green("valid"),
         (0, w) => style.yellow(&format!("valid with {w} warning{}", plural(w))),
-        (e, w) => style.red(&format!(
-            "{e} error{}, {w} warning{}",
-            plural(e),
-            plural(w)
-        )),
+        (e, w) => style.red(&format!("{e} error{}, {w} warning{}", plural(e), plural(w))),
     };
-    out.push_str(&format!("{} {checked}: {verdict}\n", style.bold("validate:")));
+    out.push_str(&format!(
+        "{} {checked}: {verdict}\n",
+        style.bold("validate:")
+    ));
     out
 }
 

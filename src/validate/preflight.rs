@@ -28,7 +28,9 @@ pub fn preflight(project: &Project) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     for entry in &project.policies {
         found.extend(policy_size(entry));
-        found.extend(policy_name(&entry.id).map(|d| d.at(entry.head_location()).for_policy(&entry.id)));
+        found.extend(
+            policy_name(&entry.id).map(|d| d.at(entry.head_location()).for_policy(&entry.id)),
+        );
         found.extend(description_length(project, entry));
         if entry.kind == PolicyKind::Template {
             found.extend(template_slots(project, entry));
@@ -54,7 +56,10 @@ fn policy_size(entry: &PolicyEntry) -> Option<Diagnostic> {
     (size > MAX_POLICY_BYTES).then(|| {
         warning(
             "avp-policy-size",
-            format!("`{}` is {size} bytes; AVP accepts policies of at most {MAX_POLICY_BYTES} bytes", entry.id),
+            format!(
+                "`{}` is {size} bytes; AVP accepts policies of at most {MAX_POLICY_BYTES} bytes",
+                entry.id
+            ),
         )
         .at(entry.head_location())
         .with_help("split it into several policies, or move lists of values into entity attributes")
@@ -147,7 +152,10 @@ fn template_count(project: &Project) -> Option<Diagnostic> {
         let extra = templates[MAX_TEMPLATES];
         warning(
             "avp-template-count",
-            format!("the project has {} templates; an AVP policy store holds at most {MAX_TEMPLATES}", templates.len()),
+            format!(
+                "the project has {} templates; an AVP policy store holds at most {MAX_TEMPLATES}",
+                templates.len()
+            ),
         )
         .at(extra.head_location())
         .with_label("the 41st template")
@@ -206,7 +214,9 @@ fn schema_checks(project: &Project) -> Vec<Diagnostic> {
     };
     let file = &schema.file;
     let fragment = match schema.format {
-        SchemaFormat::Cedar => SchemaFragment::from_cedarschema_str(file.text()).map(|(f, _)| f).ok(),
+        SchemaFormat::Cedar => SchemaFragment::from_cedarschema_str(file.text())
+            .map(|(f, _)| f)
+            .ok(),
         SchemaFormat::Json => SchemaFragment::from_json_str(file.text()).ok(),
     };
     let Some(fragment) = fragment else {
@@ -240,9 +250,13 @@ fn schema_checks(project: &Project) -> Vec<Diagnostic> {
     }
     if schema.format == SchemaFormat::Json && has_empty_key(file.text()) {
         found.push(
-            warning("avp-schema-empty-key", "the schema JSON has an empty key (\"\"); AVP requires every key to be non-empty".to_string())
-                .at(file.location(0..0))
-                .with_help("name the namespace, attribute or type"),
+            warning(
+                "avp-schema-empty-key",
+                "the schema JSON has an empty key (\"\"); AVP requires every key to be non-empty"
+                    .to_string(),
+            )
+            .at(file.location(0..0))
+            .with_help("name the namespace, attribute or type"),
         );
     }
     for namespace in namespaces {
