@@ -177,7 +177,7 @@ impl Diagnostic {
     }
 }
 
-fn message_with_causes(source: &dyn miette::Diagnostic) -> String {
+pub fn message_with_causes(source: &dyn miette::Diagnostic) -> String {
     let mut message = source.to_string();
     let mut cause = std::error::Error::source(source);
     while let Some(inner) = cause {

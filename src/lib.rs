@@ -6,6 +6,7 @@
 //! ([`validate`], …), and [`report`] renders the findings. [`cli`] holds
 //! every flag; `main.rs` only dispatches.
 
+pub mod avp_json;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
@@ -15,6 +16,7 @@ pub mod project;
 pub mod report;
 pub mod source;
 pub mod suggest;
+pub mod testing;
 pub mod uid;
 pub mod validate;
 pub mod yaml;
@@ -27,6 +29,7 @@ pub fn run(cli: Cli) -> u8 {
     let color = cli.color;
     let result = match &cli.command {
         Command::Validate(args) => validate::run(args, color),
+        Command::Test(args) => testing::run(args, color),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut command, "avpctl", &mut std::io::stdout());

@@ -22,6 +22,7 @@ use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::source::{Location, SourceFile};
 
+pub use discover::files_with_extension as discover_files;
 pub use policies::{ParsedPolicy, id_for_path, parse_policy_file};
 pub use schema::{SchemaFormat, parse_schema};
 

@@ -4,7 +4,9 @@
 pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
 pub mod sarif;
 pub mod style;
+pub mod testrun;
 
 pub use style::Style;

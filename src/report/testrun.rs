@@ -1,0 +1,225 @@
+//! Test-run reports for people (in the style of cargo-nextest) and as JSON
+//! (SPEC section 6).
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::project::Project;
+use crate::report::Style;
+use crate::testing::coverage::{Coverage, ItemKind};
+use crate::testing::outcome::{CaseOutcome, RunReport};
+use crate::testing::runner::decision_name;
+
+/// Above this many cases, passing cases are not listed one per line.
+const LIST_LIMIT: usize = 200;
+
+pub fn human(report: &RunReport, project: &Project, style: Style, dir: &Path, min_coverage: Option<f64>) -> String {
+    let mut out = String::new();
+    for diagnostic in report.diagnostics.iter().chain(&report.warnings) {
+        out.push_str(&crate::report::human::render(diagnostic, style, dir));
+        out.push('\n');
+    }
+    let list_passes = report.outcomes.len() <= LIST_LIMIT;
+    for outcome in &report.outcomes {
+        if outcome.passed() && !list_passes {
+            continue;
+        }
+        let label = if outcome.passed() { style.green("    PASS") } else { style.red("    FAIL") };
+        out.push_str(&format!("{label} {}\n", case_title(report, outcome, dir)));
+    }
+    let failures: Vec<&CaseOutcome> = report.outcomes.iter().filter(|o| !o.passed()).collect();
+    for outcome in &failures {
+        out.push_str(&failure_detail(report, project, outcome, style, dir));
+    }
+    if let Some(coverage) = &report.coverage {
+        out.push_str(&coverage_table(coverage, style, min_coverage));
+    }
+    out.push_str(&summary_line(report, style, list_passes));
+    out
+}
+
+fn case_title(report: &RunReport, outcome: &CaseOutcome, dir: &Path) -> String {
+    let file = crate::report::human::shown_path(dir, report.suite_file(outcome));
+    format!("{file} › {}", outcome.check.name)
+}
+
+fn failure_detail(report: &RunReport, project: &Project, outcome: &CaseOutcome, style: Style, dir: &Path) -> String {
+    let check = &outcome.check;
+    let file = crate::report::human::shown_path(dir, report.suite_file(outcome));
+    let mut out = format!(
+        "\n{} {}:{}:{} › {}\n",
+        style.red("--- FAIL"),
+        file,
+        check.location.line,
+        check.location.column,
+        style.bold(&check.name)
+    );
+    for failure in &outcome.failures {
+        out.push_str(&format!("    {} {failure}\n", style.red("✗")));
+    }
+    let decision = outcome.decision.map_or("none (not evaluated)", decision_name);
+    out.push_str(&format!("    expected:  {}\n", decision_name(check.expect)));
+    out.push_str(&format!("    decision:  {decision}\n"));
+    out.push_str(&format!(
+        "    request:   principal {}, action {}, resource {}\n",
+        check.principal, check.action, check.resource
+    ));
+    if check.context.as_object().is_some_and(|c| !c.is_empty()) {
+        out.push_str(&format!("    context:   {}\n", check.context));
+    }
+    if outcome.decision.is_some() {
+        out.push_str("    determining policies:");
+        if outcome.reasons.is_empty() {
+            out.push_str(" none\n");
+        } else {
+            out.push('\n');
+            for id in &outcome.reasons {
+                out.push_str(&format!("      {id}{}\n", place(project, id, dir)));
+            }
+        }
+    }
+    for error in &outcome.errors {
+        out.push_str(&format!(
+            "    {} {}{}: {}\n",
+            style.yellow("error in"),
+            error.policy,
+            place(project, &error.policy, dir),
+            error.message
+        ));
+    }
+    if !outcome.involved.is_empty() {
+        out.push_str("    entities:\n");
+        for (uid, data) in &outcome.involved {
+            match data {
+                Some(data) => {
+                    let attrs = &data["attrs"];
+                    let parents = &data["parents"];
+                    out.push_str(&format!("      {uid}  attrs {attrs}  parents {parents}\n"));
+                }
+                None => out.push_str(&format!("      {uid}  (not in the entity data)\n")),
+            }
+        }
+    }
+    out
+}
+
+fn place(project: &Project, id: &str, dir: &Path) -> String {
+    project.locate(id).map_or_else(String::new, |location| {
+        format!(
+            " ({}:{}:{})",
+            crate::report::human::shown_path(dir, &location.file),
+            location.line,
+            location.column
+        )
+    })
+}
+
+fn coverage_table(coverage: &Coverage, style: Style, min_coverage: Option<f64>) -> String {
+    let mut out = format!("\n{}\n", style.bold("Coverage"));
+    let width = coverage.items.iter().map(|i| i.id.len()).max().unwrap_or(0);
+    for item in &coverage.items {
+        let marker = if item.exercised() { style.green("✓") } else { style.red("✗") };
+        let mut line = format!("  {marker} {:<width$}  {:<8}  determined {} case{}", item.id, item.kind.as_str(), item.determined, crate::validate::plural(item.determined));
+        if item.errored > 0 {
+            line.push_str(&format!(", errored in {}", item.errored));
+        }
+        if !item.exercised() {
+            line.push_str(&format!("  {}", style.red(if item.kind == ItemKind::Template { "no link exercised" } else { "not exercised" })));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let percent = coverage.percent();
+    out.push_str(&format!("  policies and templates exercised: {percent:.1}%"));
+    if let Some(minimum) = min_coverage {
+        let verdict = if percent >= minimum { style.green("ok") } else { style.red("below") };
+        out.push_str(&format!(" (minimum {minimum:.1}%: {verdict})"));
+    }
+    out.push('\n');
+    if coverage.total_envs > 0 {
+        out.push_str(&format!(
+            "  request environments requested: {} of {}\n",
+            coverage.total_envs - coverage.untested_envs.len(),
+            coverage.total_envs
+        ));
+        for (principal, action, resource) in &coverage.untested_envs {
+            out.push_str(&format!("    {} {principal} → {action} → {resource}\n", style.yellow("untested")));
+        }
+    }
+    out
+}
+
+fn summary_line(report: &RunReport, style: Style, listed: bool) -> String {
+    let summary = report.summary();
+    let mut out = String::from("\n");
+    if !listed && summary.passed > 0 {
+        out.push_str(&style.dim(&format!("({} passing cases not listed)\n", summary.passed)));
+    }
+    if summary.total == 0 {
+        out.push_str(&format!("{} no test cases found\n", style.yellow("Summary")));
+        return out;
+    }
+    let counts = format!("{} passed, {} failed", summary.passed, summary.failed);
+    let counts = if summary.failed > 0 { style.red(&counts) } else { style.green(&counts) };
+    out.push_str(&format!(
+        "{} [{:.3}s] {} case{} run: {counts}",
+        style.bold("Summary"),
+        report.elapsed.as_secs_f64(),
+        summary.total,
+        crate::validate::plural(summary.total)
+    ));
+    if report.skipped > 0 {
+        out.push_str(&format!(", {} not run (--fail-fast)", report.skipped));
+    }
+    out.push('\n');
+    out
+}
+
+pub fn json(report: &RunReport) -> Value {
+    let summary = report.summary();
+    let cases: Vec<Value> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            json!({
+                "file": report.suite_file(o).display(),
+                "line": o.check.location.line,
+                "name": o.check.name,
+                "status": o.status.as_str(),
+                "expected": decision_name(o.check.expect),
+                "decision": o.decision.map(decision_name),
+                "reasons": o.reasons,
+                "errors": o.errors.iter().map(|e| e.policy.clone()).collect::<Vec<_>>(),
+                "error_messages": o.errors.iter().map(|e| json!({"policy": e.policy, "message": e.message})).collect::<Vec<_>>(),
+                "failures": o.failures,
+                "principal": o.check.principal.to_string(),
+                "action": o.check.action.to_string(),
+                "resource": o.check.resource.to_string(),
+                "duration_ms": o.duration.as_secs_f64() * 1000.0,
+            })
+        })
+        .collect();
+    let mut value = json!({
+        "summary": {
+            "total": summary.total,
+            "passed": summary.passed,
+            "failed": summary.failed,
+            "skipped": report.skipped,
+            "duration_ms": report.elapsed.as_secs_f64() * 1000.0,
+        },
+        "cases": cases,
+        "diagnostics": report.diagnostics.iter().chain(&report.warnings).map(crate::report::json::diagnostic).collect::<Vec<_>>(),
+    });
+    if let Some(coverage) = &report.coverage {
+        value["coverage"] = json!({
+            "percent": coverage.percent(),
+            "items": coverage.items.iter().map(|i| json!({
+                "id": i.id, "kind": i.kind.as_str(), "determined": i.determined, "errored": i.errored, "exercised": i.exercised(),
+            })).collect::<Vec<_>>(),
+            "untested_request_envs": coverage.untested_envs.iter().map(|(p, a, r)| json!({"principal": p, "action": a, "resource": r})).collect::<Vec<_>>(),
+            "request_envs": coverage.total_envs,
+        });
+    }
+    value
+}

@@ -1,0 +1,171 @@
+//! `avpctl test`: YAML test suites evaluated with Cedar's authorizer.
+//!
+//! Data flows one way: [`suite`] reads the YAML into checks, [`entities`]
+//! builds each distinct entity set once, [`runner`] evaluates (through the
+//! [`slicer`], which hands Cedar only the policies that can apply), and the
+//! report modules render the [`outcome`].
+
+pub mod coverage;
+pub mod entities;
+pub mod outcome;
+pub mod runner;
+pub mod slicer;
+pub mod suite;
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::project::{Loaded, Project};
+use outcome::{RunReport, SuiteInfo};
+use runner::{Prepared, Runner};
+use suite::{CheckEntities, Suite};
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Substrings; a check runs when its suite file or case name contains any.
+    pub filters: Vec<String>,
+    pub fail_fast: bool,
+    pub coverage: bool,
+}
+
+/// Loads the project at `dir` and runs its suites.
+pub fn run_project(dir: &Path, options: &Options) -> Result<(Project, RunReport), Error> {
+    let loaded = crate::project::load(dir)?;
+    let project = usable(loaded)?;
+    let report = run_suites(&project, options);
+    Ok((project, report))
+}
+
+/// A project whose policies failed to load cannot be tested: its load
+/// problems become the error.
+fn usable(loaded: Loaded) -> Result<Project, Error> {
+    let errors: Vec<Diagnostic> = loaded.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    if errors.is_empty() {
+        return Ok(loaded.project);
+    }
+    Err(Error::Diagnosed {
+        context: "the project does not load; run `avpctl validate` for details".into(),
+        diagnostics: errors,
+    })
+}
+
+pub fn run_suites(project: &Project, options: &Options) -> RunReport {
+    let started = Instant::now();
+    let mut report = RunReport::default();
+    report.warnings.extend(validation_warning(project));
+
+    let (files, walk_problems) = suite::suite_files(&project.root, &project.config.tests);
+    report.diagnostics.extend(walk_problems);
+    let mut suites: Vec<Suite> = Vec::new();
+    for relative in files {
+        match suite::load_suite(&project.root, &relative) {
+            Ok(suite) => suites.push(suite),
+            Err(problems) => report.diagnostics.extend(problems),
+        }
+    }
+
+    let mut loader = entities::EntityLoader::new(&project.root, project.schema());
+    let mut prepared = Vec::new();
+    for (index, suite) in suites.iter().enumerate() {
+        report.suites.push(SuiteInfo { file: suite.file.clone() });
+        let file_name = suite.file.display();
+        for check in &suite.checks {
+            if !selected(&options.filters, &file_name, &check.name) {
+                continue;
+            }
+            let sources = match &check.entities {
+                CheckEntities::Suite => suite.entities.clone(),
+                CheckEntities::SuitePlus(extra) => suite.entities.iter().chain(extra).cloned().collect(),
+                CheckEntities::Own(own) => own.clone(),
+            };
+            let entities = loader.entities(&sources).map_err(|problem| {
+                let message = problem.message.clone();
+                if !report.diagnostics.iter().any(|d| d.message == problem.message) {
+                    report.diagnostics.push(problem);
+                }
+                message
+            });
+            prepared.push(Prepared { suite: index, check, entities });
+        }
+    }
+
+    let runner = Runner::new(project);
+    report.outcomes = runner.run(&prepared, options.fail_fast);
+    report.skipped = prepared.len() - report.outcomes.len();
+    if options.coverage {
+        report.coverage = Some(coverage::measure(project, &report.outcomes));
+    }
+    report.elapsed = started.elapsed();
+    report
+}
+
+fn selected(filters: &[String], file: &str, name: &str) -> bool {
+    filters.is_empty() || filters.iter().any(|f| file.contains(f.as_str()) || name.contains(f.as_str()))
+}
+
+/// Cedar evaluates policies that do not validate; so does `test`, with a
+/// warning that points to `validate`.
+fn validation_warning(project: &Project) -> Option<Diagnostic> {
+    project.schema()?;
+    let errors = crate::validate::strict_validation(project)
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .count();
+    (errors > 0).then(|| {
+        Diagnostic::warning(
+            "not-validated",
+            format!("{errors} strict-validation error{} in the policies; they are evaluated anyway", crate::validate::plural(errors)),
+        )
+        .with_help("run `avpctl validate` to see them")
+    })
+}
+
+/// The exit code of a run (SPEC section 5).
+pub fn exit_code(report: &RunReport, allow_empty: bool, min_coverage: Option<f64>) -> u8 {
+    if report.diagnostics.iter().any(|d| d.unreadable) {
+        return 2;
+    }
+    let summary = report.summary();
+    let below_minimum = match (min_coverage, &report.coverage) {
+        (Some(minimum), Some(coverage)) => coverage.percent() < minimum,
+        _ => false,
+    };
+    if summary.failed > 0 || (summary.total == 0 && !allow_empty) || below_minimum || !report.diagnostics.is_empty() {
+        1
+    } else {
+        0
+    }
+}
+
+/// `avpctl test`.
+pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Result<u8, Error> {
+    use crate::cli::TestFormat;
+    use crate::report;
+
+    if let Some(jobs) = args.jobs {
+        // Only the first call configures the pool; later ones are harmless.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
+    }
+    let options = Options {
+        filters: args.filter.clone(),
+        fail_fast: args.fail_fast,
+        coverage: args.coverage || args.min_coverage.is_some(),
+    };
+    let (project, report) = run_project(&args.dir, &options)?;
+    let out = match args.format {
+        TestFormat::Human => report::testrun::human(&report, &project, report::Style::for_stdout(color), &args.dir, args.min_coverage),
+        TestFormat::Json => format!("{:#}\n", report::testrun::json(&report)),
+        TestFormat::Junit => report::junit::render(&report),
+    };
+    crate::output::print(&out)?;
+    if args.format != TestFormat::Human {
+        // Load problems still reach a person reading the CI log.
+        let style = report::Style::for_stderr(color);
+        for d in report.diagnostics.iter().chain(&report.warnings) {
+            crate::output::eprint(&report::human::render(d, style, &args.dir));
+        }
+    }
+    Ok(exit_code(&report, args.allow_empty, args.min_coverage))
+}

@@ -1,0 +1,240 @@
+//! Evaluating checks with Cedar's authorizer, in parallel, in a
+//! deterministic order.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use cedar_policy::{Authorizer, Context, Decision, Entities, Request, Schema};
+use rayon::prelude::*;
+
+use super::outcome::{CaseOutcome, PolicyError, Status};
+use super::slicer::Slicer;
+use super::suite::Check;
+use crate::project::Project;
+
+/// A check ready to run: which suite it belongs to and its entities.
+pub struct Prepared<'a> {
+    pub suite: usize,
+    pub check: &'a Check,
+    /// `Err` when the entity data could not be built (reported apart).
+    pub entities: Result<Arc<Entities>, String>,
+}
+
+pub struct Runner<'a> {
+    project: &'a Project,
+    slicer: Slicer,
+    authorizer: Authorizer,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(project: &'a Project) -> Runner<'a> {
+        Runner {
+            project,
+            slicer: Slicer::new(&project.policy_set),
+            authorizer: Authorizer::new(),
+        }
+    }
+
+    /// Runs every check; with `fail_fast`, stops after the first failure
+    /// (in report order) and returns the outcomes up to it.
+    pub fn run(&self, prepared: &[Prepared<'_>], fail_fast: bool) -> Vec<CaseOutcome> {
+        if !fail_fast {
+            return prepared.par_iter().map(|p| self.evaluate(p)).collect();
+        }
+        let mut outcomes = Vec::new();
+        for chunk in prepared.chunks(256) {
+            let results: Vec<CaseOutcome> = chunk.par_iter().map(|p| self.evaluate(p)).collect();
+            if let Some(first_failure) = results.iter().position(|o| !o.passed()) {
+                outcomes.extend(results.into_iter().take(first_failure + 1));
+                return outcomes;
+            }
+            outcomes.extend(results);
+        }
+        outcomes
+    }
+
+    pub fn evaluate(&self, prepared: &Prepared<'_>) -> CaseOutcome {
+        let started = Instant::now();
+        let check = prepared.check;
+        let mut outcome = CaseOutcome {
+            suite: prepared.suite,
+            check: check.clone(),
+            status: Status::Fail,
+            decision: None,
+            reasons: Vec::new(),
+            errors: Vec::new(),
+            failures: Vec::new(),
+            involved: Vec::new(),
+            duration: Default::default(),
+        };
+        let result = match &prepared.entities {
+            Ok(entities) => self.authorize(check, entities),
+            Err(message) => Err(format!("entity data could not be loaded: {message}")),
+        };
+        match result {
+            Ok((decision, reasons, errors)) => {
+                outcome.decision = Some(decision);
+                outcome.reasons = reasons;
+                outcome.errors = errors;
+                outcome.failures = self.compare(check, &outcome);
+            }
+            Err(failure) => outcome.failures.push(failure),
+        }
+        if outcome.failures.is_empty() {
+            outcome.status = Status::Pass;
+        } else if let Ok(entities) = &prepared.entities {
+            outcome.involved = [&check.principal, &check.resource]
+                .into_iter()
+                .map(|uid| {
+                    let data = entities.get(uid).and_then(|e| e.to_json_value().ok());
+                    (uid.to_string(), data)
+                })
+                .collect();
+        }
+        outcome.duration = started.elapsed();
+        outcome
+    }
+
+    fn authorize(
+        &self,
+        check: &Check,
+        entities: &Entities,
+    ) -> Result<(Decision, Vec<String>, Vec<PolicyError>), String> {
+        let schema = self.project.schema();
+        let context = context(check, schema)?;
+        let request = Request::new(
+            check.principal.clone(),
+            check.action.clone(),
+            check.resource.clone(),
+            context,
+            schema.filter(|_| check.validate_request),
+        )
+        .map_err(|err| {
+            format!(
+                "the request does not conform to the schema: {} (set `validate_request: false` to evaluate it anyway)",
+                crate::diagnostic::message_with_causes(&err)
+            )
+        })?;
+        let policies = self
+            .slicer
+            .slice(&check.principal, &check.action, &check.resource, entities);
+        if policies.is_empty() {
+            return Ok((Decision::Deny, Vec::new(), Vec::new()));
+        }
+        let response = self.authorizer.is_authorized(&request, &policies, entities);
+        let mut reasons: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
+        reasons.sort();
+        let mut errors: Vec<PolicyError> = response
+            .diagnostics()
+            .errors()
+            .map(|e| {
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(inner) = e;
+                PolicyError {
+                    policy: inner.policy_id().to_string(),
+                    message: crate::diagnostic::message_with_causes(inner.inner()),
+                }
+            })
+            .collect();
+        errors.sort_by(|a, b| a.policy.cmp(&b.policy));
+        Ok((response.decision(), reasons, errors))
+    }
+
+    /// Every way the outcome differs from the expectation.
+    fn compare(&self, check: &Check, outcome: &CaseOutcome) -> Vec<String> {
+        let mut failures = Vec::new();
+        if outcome.decision != Some(check.expect) {
+            failures.push(format!(
+                "expected {}, got {}",
+                decision_name(check.expect),
+                outcome.decision.map_or("no decision", decision_name)
+            ));
+        }
+        if let Some(expected) = &check.reasons {
+            let actual: BTreeSet<String> = outcome.reasons.iter().cloned().collect();
+            if &actual != expected {
+                failures.push(set_difference("determining policies", expected, &actual));
+                failures.extend(self.unknown_ids(expected));
+            }
+        }
+        let actual_errors = outcome.error_ids();
+        match &check.errors {
+            Some(expected) if &actual_errors != expected => {
+                failures.push(set_difference("erroring policies", expected, &actual_errors));
+                failures.extend(self.unknown_ids(expected));
+            }
+            None if !actual_errors.is_empty() => failures.push(format!(
+                "policies raised evaluation errors: {} (list them in `errors:` if they are expected)",
+                actual_errors.iter().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            _ => {}
+        }
+        failures
+    }
+
+    fn unknown_ids<'b>(&self, ids: &'b BTreeSet<String>) -> impl Iterator<Item = String> + 'b
+    where
+        'a: 'b,
+    {
+        let project = self.project;
+        ids.iter().filter(move |id| !project.knows(id) || project.policy(id).is_some_and(|p| p.kind == crate::project::PolicyKind::Template)).map(move |id| {
+            if project.policy(id).is_some() {
+                format!("`{id}` is a template: templates are never evaluated; name the id of a link instead")
+            } else {
+                let hint = crate::suggest::closest(id, project.ids())
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                format!("`{id}` is not a policy id of the project{hint}")
+            }
+        })
+    }
+}
+
+fn context(check: &Check, schema: Option<&Schema>) -> Result<Context, String> {
+    let with_schema = schema.map(|s| Context::from_json_value(check.context.clone(), Some((s, &check.action))));
+    match with_schema {
+        Some(Ok(context)) => Ok(context),
+        Some(Err(err)) if check.validate_request => Err(format!(
+            "the context does not conform to the schema: {}",
+            crate::diagnostic::message_with_causes(&err)
+        )),
+        _ => Context::from_json_value(check.context.clone(), None)
+            .map_err(|err| format!("the context is not valid Cedar JSON: {}", crate::diagnostic::message_with_causes(&err))),
+    }
+}
+
+pub fn decision_name(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Allow => "allow",
+        Decision::Deny => "deny",
+    }
+}
+
+fn set_difference(what: &str, expected: &BTreeSet<String>, actual: &BTreeSet<String>) -> String {
+    let show = |set: &BTreeSet<String>| {
+        if set.is_empty() {
+            "none".to_string()
+        } else {
+            set.iter().cloned().collect::<Vec<_>>().join(", ")
+        }
+    };
+    let missing: BTreeSet<String> = expected.difference(actual).cloned().collect();
+    let extra: BTreeSet<String> = actual.difference(expected).cloned().collect();
+    let mut detail = Vec::new();
+    if !missing.is_empty() {
+        detail.push(format!("missing {}", show(&missing)));
+    }
+    if !extra.is_empty() {
+        detail.push(format!("unexpected {}", show(&extra)));
+    }
+    format!(
+        "{what} differ: expected [{}], got [{}] ({})",
+        show(expected),
+        show(actual),
+        detail.join("; ")
+    )
+}
