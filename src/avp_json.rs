@@ -7,7 +7,7 @@
 //! logged for AVP can thus be replayed locally, and local test cases sent to
 //! AVP.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Converts one AVP `AttributeValue` to Cedar's JSON value form.
 pub fn attribute_to_cedar(value: &Value) -> Result<Value, String> {
@@ -61,12 +61,18 @@ pub fn record_to_cedar(record: &Value) -> Result<Map<String, Value>, String> {
 }
 
 /// `{"entityType": T, "entityId": I}` (or the action form) → `(T, I)`.
-pub fn identifier<'a>(value: &'a Value, type_key: &str, id_key: &str) -> Result<(&'a str, &'a str), String> {
+pub fn identifier<'a>(
+    value: &'a Value,
+    type_key: &str,
+    id_key: &str,
+) -> Result<(&'a str, &'a str), String> {
     let type_name = value.get(type_key).and_then(Value::as_str);
     let id = value.get(id_key).and_then(Value::as_str);
     match (type_name, id) {
         (Some(t), Some(i)) => Ok((t, i)),
-        _ => Err(format!("expected {{\"{type_key}\": ..., \"{id_key}\": ...}}, found {value}")),
+        _ => Err(format!(
+            "expected {{\"{type_key}\": ..., \"{id_key}\": ...}}, found {value}"
+        )),
     }
 }
 
@@ -86,12 +92,16 @@ pub fn entity_to_cedar(entity: &Value) -> Result<Value, String> {
         .map(|parents| {
             parents
                 .iter()
-                .map(|p| identifier(p, "entityType", "entityId").map(|(t, i)| json!({"type": t, "id": i})))
+                .map(|p| {
+                    identifier(p, "entityType", "entityId")
+                        .map(|(t, i)| json!({"type": t, "id": i}))
+                })
                 .collect::<Result<Vec<_>, _>>()
         })
         .transpose()?
         .unwrap_or_default();
-    let mut cedar = json!({"uid": {"type": type_name, "id": id}, "attrs": attrs, "parents": parents});
+    let mut cedar =
+        json!({"uid": {"type": type_name, "id": id}, "attrs": attrs, "parents": parents});
     if let Some(tags) = entity.get("tags") {
         cedar["tags"] = Value::Object(record_to_cedar(tags)?);
     }
@@ -112,7 +122,9 @@ pub fn entities_to_cedar(document: &Value) -> Result<Vec<Value>, String> {
                 return list
                     .iter()
                     .enumerate()
-                    .map(|(i, e)| entity_to_cedar(e).map_err(|err| format!("entityList[{i}]: {err}")))
+                    .map(|(i, e)| {
+                        entity_to_cedar(e).map_err(|err| format!("entityList[{i}]: {err}"))
+                    })
                     .collect();
             }
             if let Some(text) = object.get("cedarJson").and_then(Value::as_str) {
@@ -120,9 +132,25 @@ pub fn entities_to_cedar(document: &Value) -> Result<Vec<Value>, String> {
                     .map_err(|err| format!("`cedarJson` is not JSON: {err}"))?;
                 return entities_to_cedar(&inner);
             }
-            Err("expected a list of Cedar entities, or an object with `entityList` or `cedarJson`".into())
+            // A whole IsAuthorized / BatchIsAuthorized input: its entities.
+            if let Some(entities) = object.get("entities") {
+                return entities_to_cedar(entities);
+            }
+            if ["principal", "requests", "policyStoreId"]
+                .iter()
+                .any(|k| object.contains_key(*k))
+            {
+                return Ok(Vec::new());
+            }
+            Err(
+                "expected a list of Cedar entities, or an object with `entityList` or `cedarJson`"
+                    .into(),
+            )
         }
-        _ => Err("expected a list of Cedar entities, or an object with `entityList` or `cedarJson`".into()),
+        _ => Err(
+            "expected a list of Cedar entities, or an object with `entityList` or `cedarJson`"
+                .into(),
+        ),
     }
 }
 
@@ -138,7 +166,9 @@ pub fn context_to_cedar(context: &Value) -> Result<Value, String> {
     if context.as_object().is_some_and(Map::is_empty) {
         return Ok(json!({}));
     }
-    Err(format!("expected {{\"contextMap\": ...}} or {{\"cedarJson\": ...}}, found {context}"))
+    Err(format!(
+        "expected {{\"contextMap\": ...}} or {{\"cedarJson\": ...}}, found {context}"
+    ))
 }
 
 /// Cedar's JSON value → AVP `AttributeValue` (for sending local cases to AVP).
@@ -147,7 +177,9 @@ pub fn cedar_to_attribute(value: &Value) -> Result<Value, String> {
         Value::Bool(b) => json!({"boolean": b}),
         Value::Number(n) => json!({"long": n}),
         Value::String(s) => json!({"string": s}),
-        Value::Array(items) => json!({"set": items.iter().map(cedar_to_attribute).collect::<Result<Vec<_>, _>>()?}),
+        Value::Array(items) => {
+            json!({"set": items.iter().map(cedar_to_attribute).collect::<Result<Vec<_>, _>>()?})
+        }
         Value::Object(object) => {
             if let Some(entity) = object.get("__entity") {
                 json!({"entityIdentifier": {"entityType": entity["type"], "entityId": entity["id"]}})
@@ -159,7 +191,11 @@ pub fn cedar_to_attribute(value: &Value) -> Result<Value, String> {
                     other => return Err(format!("extension `{other}` has no AVP attribute form")),
                 };
                 json!({kind: extension["arg"]})
-            } else if object.len() == 2 && object.contains_key("type") && object.contains_key("id") && object.values().all(Value::is_string) {
+            } else if object.len() == 2
+                && object.contains_key("type")
+                && object.contains_key("id")
+                && object.values().all(Value::is_string)
+            {
                 // Cedar's JSON allows a bare {type, id} where the schema says entity.
                 json!({"entityIdentifier": {"entityType": object["type"], "entityId": object["id"]}})
             } else {
@@ -193,8 +229,14 @@ mod tests {
         });
         let cedar = record_to_cedar(&avp).unwrap();
         assert_eq!(cedar["dept"], json!("finance"));
-        assert_eq!(cedar["teams"], json!([{"__entity": {"type": "App::Team", "id": "a"}}]));
-        assert_eq!(cedar["home"], json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}}));
+        assert_eq!(
+            cedar["teams"],
+            json!([{"__entity": {"type": "App::Team", "id": "a"}}])
+        );
+        assert_eq!(
+            cedar["home"],
+            json!({"__extn": {"fn": "ip", "arg": "10.0.0.1"}})
+        );
         assert_eq!(cedar["nested"], json!({"x": 1}));
         // And back again.
         for (key, value) in &cedar {
@@ -212,7 +254,9 @@ mod tests {
         let cedar = entities_to_cedar(&avp).unwrap();
         assert_eq!(
             cedar,
-            vec![json!({"uid": {"type": "App::User", "id": "alice"}, "attrs": {"dept": "x"}, "parents": [{"type": "App::Team", "id": "t"}]})]
+            vec![
+                json!({"uid": {"type": "App::User", "id": "alice"}, "attrs": {"dept": "x"}, "parents": [{"type": "App::Team", "id": "t"}]})
+            ]
         );
     }
 

@@ -30,6 +30,10 @@ pub fn parse<T: DeserializeOwned>(file: &SourceFile) -> Result<T, Error> {
             max_events: 200_000_000,
             max_nodes: 50_000_000,
             max_total_scalar_bytes: 256 * 1024 * 1024,
+            // Anchors replayed through aliases: far above what a hand-written
+            // suite uses, far below what a "billion laughs" needs.
+            max_recorded_anchor_events: 100_000,
+            max_aliases: 10_000,
         },
     };
     serde_saphyr::from_str_with_options::<T>(file.text(), options)
@@ -41,7 +45,11 @@ fn syntax_error(file: &SourceFile, err: &serde_saphyr::Error) -> Error {
         .location()
         .map_or_else(|| file.location(0..0), |at| location(file, &at));
     let message = first_line(&err.to_string());
-    let help = unknown_field_suggestion(&message);
+    let help = unknown_field_suggestion(&message).or_else(|| {
+        message.contains("budget breached").then(|| {
+            "the YAML expands anchors and aliases beyond avpctl's limits (a \"billion laughs\"?); write the values out instead".to_string()
+        })
+    });
     Error::Syntax {
         message,
         location,
@@ -49,10 +57,15 @@ fn syntax_error(file: &SourceFile, err: &serde_saphyr::Error) -> Error {
     }
 }
 
-/// serde-saphyr renders a snippet below its message; reports draw their own.
+/// serde-saphyr renders a snippet below its message and puts the position
+/// in it; reports draw both themselves.
 fn first_line(message: &str) -> String {
     let line = message.lines().next().unwrap_or(message).trim();
-    // Drop a trailing " at line L column C": the location is reported apart.
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let line = match line.strip_prefix("line ") {
+        Some(rest) => rest.split_once(": ").map_or(line, |(_, message)| message),
+        None => line,
+    };
     match line.rfind(" at line ") {
         Some(cut) => line[..cut].to_string(),
         None => line.to_string(),
@@ -64,7 +77,13 @@ fn first_line(message: &str) -> String {
 pub fn unknown_field_suggestion(message: &str) -> Option<String> {
     let rest = message.split("unknown field `").nth(1)?;
     let (unknown, rest) = rest.split_once('`')?;
-    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let list = rest.split_once("expected").map_or("", |(_, list)| list);
+    let list = list.trim_start().strip_prefix("one of").unwrap_or(list);
+    let expected: Vec<&str> = list
+        .split([',', ' '])
+        .map(|word| word.trim_matches(|c: char| c == '`' || c.is_whitespace()))
+        .filter(|word| !word.is_empty() && *word != "or")
+        .collect();
     let closest = crate::suggest::closest(unknown, expected.iter().copied())?;
     Some(format!("did you mean `{closest}`?"))
 }
@@ -79,6 +98,23 @@ mod tests {
         assert_eq!(
             unknown_field_suggestion(message).as_deref(),
             Some("did you mean `expect`?")
+        );
+    }
+
+    #[test]
+    fn suggests_from_an_unquoted_list_too() {
+        let message = "unknown field `expcet`, expected one of name, principal, expect, reasons";
+        assert_eq!(
+            unknown_field_suggestion(message).as_deref(),
+            Some("did you mean `expect`?")
+        );
+    }
+
+    #[test]
+    fn the_position_prefix_is_dropped() {
+        assert_eq!(
+            first_line("error: line 5 column 6: did not find key\n  snippet"),
+            "did not find key"
         );
     }
 

@@ -34,14 +34,23 @@ fn expectations(dir: &Path) -> BTreeMap<(String, String, String), Expected> {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             let list = |key: &str| {
                 v.get(key).and_then(|x| x.as_array()).map(|a| {
-                    let mut ids: Vec<String> = a.iter().map(|s| s.as_str().unwrap().to_string()).collect();
+                    let mut ids: Vec<String> =
+                        a.iter().map(|s| s.as_str().unwrap().to_string()).collect();
                     ids.sort();
                     ids
                 })
             };
             (
-                (v["dir"].as_str().unwrap().to_string(), v["file"].as_str().unwrap().to_string(), v["name"].as_str().unwrap().to_string()),
-                Expected { expect: v["expect"].as_str().unwrap().to_string(), reasons: list("reasons"), errors: list("errors").unwrap_or_default() },
+                (
+                    v["dir"].as_str().unwrap().to_string(),
+                    v["file"].as_str().unwrap().to_string(),
+                    v["name"].as_str().unwrap().to_string(),
+                ),
+                Expected {
+                    expect: v["expect"].as_str().unwrap().to_string(),
+                    reasons: list("reasons"),
+                    errors: list("errors").unwrap_or_default(),
+                },
             )
         })
         .collect()
@@ -63,12 +72,27 @@ fn every_conformance_case_gives_cedars_recorded_answer() {
     let expected = expectations(&dir);
     let projects = projects(&dir);
     assert_eq!(projects.len(), 529);
-    let results: Vec<(String, Vec<(String, String, String, Vec<String>, Vec<String>, Vec<String>)>)> = projects
+    let results: Vec<(
+        String,
+        Vec<(
+            String,
+            String,
+            String,
+            Vec<String>,
+            Vec<String>,
+            Vec<String>,
+        )>,
+    )> = projects
         .par_iter()
         .map(|project| {
             let name = project.file_name().unwrap().to_string_lossy().to_string();
-            let (_, report) = run_project(project, &Options::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(report.diagnostics.is_empty(), "{name}: {:?}", report.diagnostics);
+            let (_, report) =
+                run_project(project, &Options::default()).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                report.diagnostics.is_empty(),
+                "{name}: {:?}",
+                report.diagnostics
+            );
             let cases = report
                 .outcomes
                 .iter()
@@ -76,7 +100,9 @@ fn every_conformance_case_gives_cedars_recorded_answer() {
                     (
                         report.suite_file(o).display(),
                         o.check.name.clone(),
-                        o.decision.map(|d| avpctl::testing::runner::decision_name(d).to_string()).unwrap_or_default(),
+                        o.decision
+                            .map(|d| avpctl::testing::runner::decision_name(d).to_string())
+                            .unwrap_or_default(),
                         o.reasons.clone(),
                         o.errors.iter().map(|e| e.policy.clone()).collect(),
                         o.failures.clone(),
@@ -94,13 +120,23 @@ fn every_conformance_case_gives_cedars_recorded_answer() {
             if !failures.is_empty() {
                 problems.push(format!("{project}/{file} › {name}: {failures:?}"));
             }
-            let want = expected.get(&(project.clone(), file.clone(), name.clone())).unwrap_or_else(|| panic!("no expectation for {project}/{file} › {name}"));
-            if decision != want.expect || want.reasons.as_ref().is_some_and(|r| r != &reasons) || errors != want.errors {
+            let want = expected
+                .get(&(project.clone(), file.clone(), name.clone()))
+                .unwrap_or_else(|| panic!("no expectation for {project}/{file} › {name}"));
+            if decision != want.expect
+                || want.reasons.as_ref().is_some_and(|r| r != &reasons)
+                || errors != want.errors
+            {
                 problems.push(format!("{project}/{file} › {name}: got {decision} {reasons:?} {errors:?}, want {want:?}"));
             }
         }
     }
-    assert!(problems.is_empty(), "{} of {seen} cases differ:\n{}", problems.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} of {seen} cases differ:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
     assert_eq!(seen, expected.len(), "every recorded case ran");
 }
 
@@ -155,5 +191,9 @@ fn every_conformance_case_fails_when_its_expectation_is_flipped() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    assert!(not_failing.is_empty(), "cases that still pass with a flipped expect:\n{}", not_failing.join("\n"));
+    assert!(
+        not_failing.is_empty(),
+        "cases that still pass with a flipped expect:\n{}",
+        not_failing.join("\n")
+    );
 }

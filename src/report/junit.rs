@@ -54,7 +54,11 @@ pub fn render(report: &RunReport) -> String {
                 outcome.check.principal,
                 outcome.check.action,
                 outcome.check.resource,
-                if outcome.reasons.is_empty() { "none".to_string() } else { outcome.reasons.join(", ") }
+                if outcome.reasons.is_empty() {
+                    "none".to_string()
+                } else {
+                    outcome.reasons.join(", ")
+                }
             );
             for error in &outcome.errors {
                 let _ = write!(body, "\nerror in {}: {}", error.policy, error.message);
@@ -98,6 +102,9 @@ mod tests {
 
     #[test]
     fn escapes_markup_and_control_characters() {
-        assert_eq!(escape("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;\\u{1}");
+        assert_eq!(
+            escape("a<b & \"c\"\u{1}"),
+            "a&lt;b &amp; &quot;c&quot;\\u{1}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::project::Project;
 use crate::report::Style;
@@ -14,7 +14,13 @@ use crate::testing::runner::decision_name;
 /// Above this many cases, passing cases are not listed one per line.
 const LIST_LIMIT: usize = 200;
 
-pub fn human(report: &RunReport, project: &Project, style: Style, dir: &Path, min_coverage: Option<f64>) -> String {
+pub fn human(
+    report: &RunReport,
+    project: &Project,
+    style: Style,
+    dir: &Path,
+    min_coverage: Option<f64>,
+) -> String {
     let mut out = String::new();
     for diagnostic in report.diagnostics.iter().chain(&report.warnings) {
         out.push_str(&crate::report::human::render(diagnostic, style, dir));
@@ -25,7 +31,11 @@ pub fn human(report: &RunReport, project: &Project, style: Style, dir: &Path, mi
         if outcome.passed() && !list_passes {
             continue;
         }
-        let label = if outcome.passed() { style.green("    PASS") } else { style.red("    FAIL") };
+        let label = if outcome.passed() {
+            style.green("    PASS")
+        } else {
+            style.red("    FAIL")
+        };
         out.push_str(&format!("{label} {}\n", case_title(report, outcome, dir)));
     }
     let failures: Vec<&CaseOutcome> = report.outcomes.iter().filter(|o| !o.passed()).collect();
@@ -44,7 +54,13 @@ fn case_title(report: &RunReport, outcome: &CaseOutcome, dir: &Path) -> String {
     format!("{file} › {}", outcome.check.name)
 }
 
-fn failure_detail(report: &RunReport, project: &Project, outcome: &CaseOutcome, style: Style, dir: &Path) -> String {
+fn failure_detail(
+    report: &RunReport,
+    project: &Project,
+    outcome: &CaseOutcome,
+    style: Style,
+    dir: &Path,
+) -> String {
     let check = &outcome.check;
     let file = crate::report::human::shown_path(dir, report.suite_file(outcome));
     let mut out = format!(
@@ -58,7 +74,9 @@ fn failure_detail(report: &RunReport, project: &Project, outcome: &CaseOutcome, 
     for failure in &outcome.failures {
         out.push_str(&format!("    {} {failure}\n", style.red("✗")));
     }
-    let decision = outcome.decision.map_or("none (not evaluated)", decision_name);
+    let decision = outcome
+        .decision
+        .map_or("none (not evaluated)", decision_name);
     out.push_str(&format!("    expected:  {}\n", decision_name(check.expect)));
     out.push_str(&format!("    decision:  {decision}\n"));
     out.push_str(&format!(
@@ -119,21 +137,44 @@ fn coverage_table(coverage: &Coverage, style: Style, min_coverage: Option<f64>) 
     let mut out = format!("\n{}\n", style.bold("Coverage"));
     let width = coverage.items.iter().map(|i| i.id.len()).max().unwrap_or(0);
     for item in &coverage.items {
-        let marker = if item.exercised() { style.green("✓") } else { style.red("✗") };
-        let mut line = format!("  {marker} {:<width$}  {:<8}  determined {} case{}", item.id, item.kind.as_str(), item.determined, crate::validate::plural(item.determined));
+        let marker = if item.exercised() {
+            style.green("✓")
+        } else {
+            style.red("✗")
+        };
+        let mut line = format!(
+            "  {marker} {:<width$}  {:<8}  determined {} case{}",
+            item.id,
+            item.kind.as_str(),
+            item.determined,
+            crate::validate::plural(item.determined)
+        );
         if item.errored > 0 {
             line.push_str(&format!(", errored in {}", item.errored));
         }
         if !item.exercised() {
-            line.push_str(&format!("  {}", style.red(if item.kind == ItemKind::Template { "no link exercised" } else { "not exercised" })));
+            line.push_str(&format!(
+                "  {}",
+                style.red(if item.kind == ItemKind::Template {
+                    "no link exercised"
+                } else {
+                    "not exercised"
+                })
+            ));
         }
         out.push_str(&line);
         out.push('\n');
     }
     let percent = coverage.percent();
-    out.push_str(&format!("  policies and templates exercised: {percent:.1}%"));
+    out.push_str(&format!(
+        "  policies and templates exercised: {percent:.1}%"
+    ));
     if let Some(minimum) = min_coverage {
-        let verdict = if percent >= minimum { style.green("ok") } else { style.red("below") };
+        let verdict = if percent >= minimum {
+            style.green("ok")
+        } else {
+            style.red("below")
+        };
         out.push_str(&format!(" (minimum {minimum:.1}%: {verdict})"));
     }
     out.push('\n');
@@ -144,7 +185,10 @@ fn coverage_table(coverage: &Coverage, style: Style, min_coverage: Option<f64>) 
             coverage.total_envs
         ));
         for (principal, action, resource) in &coverage.untested_envs {
-            out.push_str(&format!("    {} {principal} → {action} → {resource}\n", style.yellow("untested")));
+            out.push_str(&format!(
+                "    {} {principal} → {action} → {resource}\n",
+                style.yellow("untested")
+            ));
         }
     }
     out
@@ -157,11 +201,18 @@ fn summary_line(report: &RunReport, style: Style, listed: bool) -> String {
         out.push_str(&style.dim(&format!("({} passing cases not listed)\n", summary.passed)));
     }
     if summary.total == 0 {
-        out.push_str(&format!("{} no test cases found\n", style.yellow("Summary")));
+        out.push_str(&format!(
+            "{} no test cases found\n",
+            style.yellow("Summary")
+        ));
         return out;
     }
     let counts = format!("{} passed, {} failed", summary.passed, summary.failed);
-    let counts = if summary.failed > 0 { style.red(&counts) } else { style.green(&counts) };
+    let counts = if summary.failed > 0 {
+        style.red(&counts)
+    } else {
+        style.green(&counts)
+    };
     out.push_str(&format!(
         "{} [{:.3}s] {} case{} run: {counts}",
         style.bold("Summary"),

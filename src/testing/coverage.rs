@@ -88,15 +88,28 @@ pub fn measure(project: &Project, outcomes: &[CaseOutcome]) -> Coverage {
     let mut items = Vec::new();
     for policy in &project.policies {
         let (kind, determined, errored) = match policy.kind {
-            PolicyKind::Static => (ItemKind::Policy, count(&determined, &policy.id), count(&errored, &policy.id)),
+            PolicyKind::Static => (
+                ItemKind::Policy,
+                count(&determined, &policy.id),
+                count(&errored, &policy.id),
+            ),
             PolicyKind::Template => {
                 let links = project.links.iter().filter(|l| l.template == policy.id);
                 links.fold((ItemKind::Template, 0, 0), |(kind, d, e), link| {
-                    (kind, d + count(&determined, &link.id), e + count(&errored, &link.id))
+                    (
+                        kind,
+                        d + count(&determined, &link.id),
+                        e + count(&errored, &link.id),
+                    )
                 })
             }
         };
-        items.push(ItemCoverage { id: policy.id.clone(), kind, determined, errored });
+        items.push(ItemCoverage {
+            id: policy.id.clone(),
+            kind,
+            determined,
+            errored,
+        });
     }
     for link in &project.links {
         items.push(ItemCoverage {
@@ -110,12 +123,27 @@ pub fn measure(project: &Project, outcomes: &[CaseOutcome]) -> Coverage {
         Some(schema) => {
             let all: BTreeSet<(String, String, String)> = schema
                 .request_envs()
-                .map(|env| (env.principal().to_string(), env.action().to_string(), env.resource().to_string()))
+                .map(|env| {
+                    (
+                        env.principal().to_string(),
+                        env.action().to_string(),
+                        env.resource().to_string(),
+                    )
+                })
                 .collect();
             let total = all.len();
-            (all.into_iter().filter(|env| !requested.contains(env)).collect(), total)
+            (
+                all.into_iter()
+                    .filter(|env| !requested.contains(env))
+                    .collect(),
+                total,
+            )
         }
         None => (Vec::new(), 0),
     };
-    Coverage { items, untested_envs, total_envs }
+    Coverage {
+        items,
+        untested_envs,
+        total_envs,
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::suite::ResolvedSource;
 use crate::diagnostic::Diagnostic;
-use crate::source::{display_path, SourceFile};
+use crate::source::{SourceFile, display_path};
 
 /// Entity JSON of one source, in Cedar's form, with the file it came from.
 struct Parsed {
@@ -53,7 +53,10 @@ impl<'a> EntityLoader<'a> {
             .iter()
             .map(|source| self.parse(source))
             .collect::<Result<_, _>>()?;
-        let combined: Vec<Value> = parsed.iter().flat_map(|p| p.entities.iter().cloned()).collect();
+        let combined: Vec<Value> = parsed
+            .iter()
+            .flat_map(|p| p.entities.iter().cloned())
+            .collect();
         self.check_parents(&parsed)?;
         Entities::from_json_value(Value::Array(combined), self.schema)
             .map(Arc::new)
@@ -77,8 +80,18 @@ impl<'a> EntityLoader<'a> {
                     single => Value::Array(vec![single]),
                 };
                 crate::avp_json::entities_to_cedar(&list)
-                    .map(|entities| Arc::new(Parsed { entities, file: None }))
-                    .map_err(|err| unreadable(Diagnostic::error("entities", format!("inline entity: {err}"))))
+                    .map(|entities| {
+                        Arc::new(Parsed {
+                            entities,
+                            file: None,
+                        })
+                    })
+                    .map_err(|err| {
+                        unreadable(Diagnostic::error(
+                            "entities",
+                            format!("inline entity: {err}"),
+                        ))
+                    })
             }
         };
         self.parsed.insert(source.clone(), result.clone());
@@ -96,7 +109,10 @@ impl<'a> EntityLoader<'a> {
         let document = super::suite::read_json(self.root, path)?;
         let file = SourceFile::read(self.root, path).map_err(|err| Diagnostic::from(&err))?;
         let entities = crate::avp_json::entities_to_cedar(&document).map_err(|err| {
-            unreadable(Diagnostic::error("entities", format!("{}: {err}", display_path(path))).at(file.location(0..0)))
+            unreadable(
+                Diagnostic::error("entities", format!("{}: {err}", display_path(path)))
+                    .at(file.location(0..0)),
+            )
         })?;
         Ok(Arc::new(Parsed {
             entities,
@@ -127,12 +143,21 @@ impl<'a> EntityLoader<'a> {
                 if declared.contains(&(type_name.clone(), id.clone())) {
                     continue;
                 }
-                let literal = format!("{type_name}::{}", serde_json::to_string(&id).unwrap_or_default());
+                let literal = format!(
+                    "{type_name}::{}",
+                    serde_json::to_string(&id).unwrap_or_default()
+                );
                 if actions.contains(&literal) {
                     continue;
                 }
-                let child = entity.get("uid").and_then(uid_key).map(|(t, i)| format!("{t}::{}", serde_json::to_string(&i).unwrap_or_default())).unwrap_or_default();
-                let message = format!("entity {child} has parent {literal}, which no entity data of this suite declares");
+                let child = entity
+                    .get("uid")
+                    .and_then(uid_key)
+                    .map(|(t, i)| format!("{t}::{}", serde_json::to_string(&i).unwrap_or_default()))
+                    .unwrap_or_default();
+                let message = format!(
+                    "entity {child} has parent {literal}, which no entity data of this suite declares"
+                );
                 return Err(locate(parsed, &format!("`{child}`"), "undeclared-parent", message)
                     .with_help(format!("add {literal} to an entity file (with \"parents\": [] if it has none), or fix the parent's name")));
             }
@@ -159,14 +184,24 @@ fn uid_key(value: &Value) -> Option<(String, String)> {
 /// messages quote a UID in backticks), in whichever file holds it.
 fn locate(parsed: &[Arc<Parsed>], mentions: &str, code: &str, message: String) -> Diagnostic {
     let mut diagnostic = unreadable(Diagnostic::error(code, message));
-    let Some(uid) = mentions.split('`').nth(1) else {
+    let uid = mentions
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .find(|quoted| quoted.contains("::\""));
+    let Some(uid) = uid else {
         return diagnostic.with_fallback_file(parsed);
     };
     let Some((_, id)) = uid.rsplit_once("::") else {
         return diagnostic.with_fallback_file(parsed);
     };
     for file in parsed.iter().filter_map(|p| p.file.as_ref()) {
-        if let Some(at) = file.text().find(&format!("\"id\": {id}")).or_else(|| file.text().find(&format!("\"id\":{id}"))).or_else(|| file.text().find(id)) {
+        if let Some(at) = file
+            .text()
+            .find(&format!("\"id\": {id}"))
+            .or_else(|| file.text().find(&format!("\"id\":{id}")))
+            .or_else(|| file.text().find(id))
+        {
             diagnostic = diagnostic.at(file.location(at..at + id.len()));
             return diagnostic;
         }

@@ -41,7 +41,12 @@ pub fn run_project(dir: &Path, options: &Options) -> Result<(Project, RunReport)
 /// A project whose policies failed to load cannot be tested: its load
 /// problems become the error.
 fn usable(loaded: Loaded) -> Result<Project, Error> {
-    let errors: Vec<Diagnostic> = loaded.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+    let errors: Vec<Diagnostic> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .cloned()
+        .collect();
     if errors.is_empty() {
         return Ok(loaded.project);
     }
@@ -69,7 +74,9 @@ pub fn run_suites(project: &Project, options: &Options) -> RunReport {
     let mut loader = entities::EntityLoader::new(&project.root, project.schema());
     let mut prepared = Vec::new();
     for (index, suite) in suites.iter().enumerate() {
-        report.suites.push(SuiteInfo { file: suite.file.clone() });
+        report.suites.push(SuiteInfo {
+            file: suite.file.clone(),
+        });
         let file_name = suite.file.display();
         for check in &suite.checks {
             if !selected(&options.filters, &file_name, &check.name) {
@@ -77,17 +84,27 @@ pub fn run_suites(project: &Project, options: &Options) -> RunReport {
             }
             let sources = match &check.entities {
                 CheckEntities::Suite => suite.entities.clone(),
-                CheckEntities::SuitePlus(extra) => suite.entities.iter().chain(extra).cloned().collect(),
+                CheckEntities::SuitePlus(extra) => {
+                    suite.entities.iter().chain(extra).cloned().collect()
+                }
                 CheckEntities::Own(own) => own.clone(),
             };
             let entities = loader.entities(&sources).map_err(|problem| {
                 let message = problem.message.clone();
-                if !report.diagnostics.iter().any(|d| d.message == problem.message) {
+                if !report
+                    .diagnostics
+                    .iter()
+                    .any(|d| d.message == problem.message)
+                {
                     report.diagnostics.push(problem);
                 }
                 message
             });
-            prepared.push(Prepared { suite: index, check, entities });
+            prepared.push(Prepared {
+                suite: index,
+                check,
+                entities,
+            });
         }
     }
 
@@ -102,7 +119,10 @@ pub fn run_suites(project: &Project, options: &Options) -> RunReport {
 }
 
 fn selected(filters: &[String], file: &str, name: &str) -> bool {
-    filters.is_empty() || filters.iter().any(|f| file.contains(f.as_str()) || name.contains(f.as_str()))
+    filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| file.contains(f.as_str()) || name.contains(f.as_str()))
 }
 
 /// Cedar evaluates policies that do not validate; so does `test`, with a
@@ -116,7 +136,10 @@ fn validation_warning(project: &Project) -> Option<Diagnostic> {
     (errors > 0).then(|| {
         Diagnostic::warning(
             "not-validated",
-            format!("{errors} strict-validation error{} in the policies; they are evaluated anyway", crate::validate::plural(errors)),
+            format!(
+                "{errors} strict-validation error{} in the policies; they are evaluated anyway",
+                crate::validate::plural(errors)
+            ),
         )
         .with_help("run `avpctl validate` to see them")
     })
@@ -132,7 +155,11 @@ pub fn exit_code(report: &RunReport, allow_empty: bool, min_coverage: Option<f64
         (Some(minimum), Some(coverage)) => coverage.percent() < minimum,
         _ => false,
     };
-    if summary.failed > 0 || (summary.total == 0 && !allow_empty) || below_minimum || !report.diagnostics.is_empty() {
+    if summary.failed > 0
+        || (summary.total == 0 && !allow_empty)
+        || below_minimum
+        || !report.diagnostics.is_empty()
+    {
         1
     } else {
         0
@@ -146,7 +173,9 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
 
     if let Some(jobs) = args.jobs {
         // Only the first call configures the pool; later ones are harmless.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(jobs.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs.max(1))
+            .build_global();
     }
     let options = Options {
         filters: args.filter.clone(),
@@ -155,7 +184,13 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
     };
     let (project, report) = run_project(&args.dir, &options)?;
     let out = match args.format {
-        TestFormat::Human => report::testrun::human(&report, &project, report::Style::for_stdout(color), &args.dir, args.min_coverage),
+        TestFormat::Human => report::testrun::human(
+            &report,
+            &project,
+            report::Style::for_stdout(color),
+            &args.dir,
+            args.min_coverage,
+        ),
         TestFormat::Json => format!("{:#}\n", report::testrun::json(&report)),
         TestFormat::Junit => report::junit::render(&report),
     };

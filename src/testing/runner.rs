@@ -116,9 +116,9 @@ impl<'a> Runner<'a> {
                 crate::diagnostic::message_with_causes(&err)
             )
         })?;
-        let policies = self
-            .slicer
-            .slice(&check.principal, &check.action, &check.resource, entities);
+        let policies =
+            self.slicer
+                .slice(&check.principal, &check.action, &check.resource, entities);
         if policies.is_empty() {
             return Ok((Decision::Deny, Vec::new(), Vec::new()));
         }
@@ -195,15 +195,20 @@ impl<'a> Runner<'a> {
 }
 
 fn context(check: &Check, schema: Option<&Schema>) -> Result<Context, String> {
-    let with_schema = schema.map(|s| Context::from_json_value(check.context.clone(), Some((s, &check.action))));
+    let with_schema =
+        schema.map(|s| Context::from_json_value(check.context.clone(), Some((s, &check.action))));
     match with_schema {
         Some(Ok(context)) => Ok(context),
         Some(Err(err)) if check.validate_request => Err(format!(
             "the context does not conform to the schema: {}",
             crate::diagnostic::message_with_causes(&err)
         )),
-        _ => Context::from_json_value(check.context.clone(), None)
-            .map_err(|err| format!("the context is not valid Cedar JSON: {}", crate::diagnostic::message_with_causes(&err))),
+        _ => Context::from_json_value(check.context.clone(), None).map_err(|err| {
+            format!(
+                "the context is not valid Cedar JSON: {}",
+                crate::diagnostic::message_with_causes(&err)
+            )
+        }),
     }
 }
 

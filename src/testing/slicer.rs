@@ -43,7 +43,9 @@ impl Slicer {
         for (i, scope) in scopes.iter().enumerate() {
             let i = index(i);
             match &scope.action {
-                ActionConstraint::Eq(action) => by_action.entry(action.clone()).or_default().push(i),
+                ActionConstraint::Eq(action) => {
+                    by_action.entry(action.clone()).or_default().push(i)
+                }
                 _ => any_action.push(i),
             }
         }
@@ -52,7 +54,10 @@ impl Slicer {
             scopes,
             by_action,
             any_action,
-            templates: policy_set.templates().map(|t| (t.id().clone(), t.clone())).collect(),
+            templates: policy_set
+                .templates()
+                .map(|t| (t.id().clone(), t.clone()))
+                .collect(),
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -83,7 +88,12 @@ impl Slicer {
             .collect();
         matching.sort_unstable();
         let matching = matching.into_boxed_slice();
-        if let Some(set) = self.cache.lock().ok().and_then(|c| c.get(&matching).cloned()) {
+        if let Some(set) = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&matching).cloned())
+        {
             return set;
         }
         let set = Arc::new(self.build(&matching));
@@ -147,7 +157,11 @@ fn is_in(entity: &EntityUid, group: &EntityUid, entities: &Entities) -> bool {
     entity == group || entities.is_ancestor_of(group, entity)
 }
 
-fn action_matches(constraint: &ActionConstraint, action: &EntityUid, ancestors: &[&EntityUid]) -> bool {
+fn action_matches(
+    constraint: &ActionConstraint,
+    action: &EntityUid,
+    ancestors: &[&EntityUid],
+) -> bool {
     match constraint {
         ActionConstraint::Any => true,
         ActionConstraint::Eq(uid) => uid == action,
@@ -157,7 +171,11 @@ fn action_matches(constraint: &ActionConstraint, action: &EntityUid, ancestors: 
     }
 }
 
-fn principal_matches(constraint: &PrincipalConstraint, principal: &EntityUid, entities: &Entities) -> bool {
+fn principal_matches(
+    constraint: &PrincipalConstraint,
+    principal: &EntityUid,
+    entities: &Entities,
+) -> bool {
     match constraint {
         PrincipalConstraint::Any => true,
         PrincipalConstraint::Eq(uid) => uid == principal,
@@ -169,7 +187,11 @@ fn principal_matches(constraint: &PrincipalConstraint, principal: &EntityUid, en
     }
 }
 
-fn resource_matches(constraint: &ResourceConstraint, resource: &EntityUid, entities: &Entities) -> bool {
+fn resource_matches(
+    constraint: &ResourceConstraint,
+    resource: &EntityUid,
+    entities: &Entities,
+) -> bool {
     match constraint {
         ResourceConstraint::Any => true,
         ResourceConstraint::Eq(uid) => uid == resource,

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use crate::diagnostic::Diagnostic;
-use crate::source::{display_path, Location, SourceFile};
+use crate::source::{Location, SourceFile, display_path};
 use crate::uid::UidSpec;
 
 #[derive(Debug, Deserialize)]
@@ -140,7 +140,8 @@ pub struct Check {
 /// Reads one suite; `relative` is its path below the project root.
 pub fn load_suite(root: &Path, relative: &Path) -> Result<Suite, Vec<Diagnostic>> {
     let file = SourceFile::read(root, relative).map_err(|err| vec![Diagnostic::from(&err)])?;
-    let raw: Option<RawSuite> = crate::yaml::parse(&file).map_err(|err| vec![Diagnostic::from(&err)])?;
+    let raw: Option<RawSuite> =
+        crate::yaml::parse(&file).map_err(|err| vec![Diagnostic::from(&err)])?;
     let raw = raw.unwrap_or(RawSuite {
         entities: Vec::new(),
         context: None,
@@ -167,7 +168,12 @@ pub fn load_suite(root: &Path, relative: &Path) -> Result<Suite, Vec<Diagnostic>
         let location = crate::yaml::location(&file, &spanned.referenced);
         let case = spanned.value;
         if !names.insert(case.name.clone()) {
-            reader.problem(&location, "duplicate-case", format!("two cases are named `{}`", case.name), "case names must be unique in their file");
+            reader.problem(
+                &location,
+                "duplicate-case",
+                format!("two cases are named `{}`", case.name),
+                "case names must be unique in their file",
+            );
             continue;
         }
         checks.extend(reader.case_checks(case, location));
@@ -195,7 +201,9 @@ struct SuiteReader<'a> {
 
 impl SuiteReader<'_> {
     fn problem(&mut self, location: &Location, code: &str, message: String, help: &str) {
-        let mut diagnostic = Diagnostic::error(code, message).at(location.clone()).with_help(help);
+        let mut diagnostic = Diagnostic::error(code, message)
+            .at(location.clone())
+            .with_help(help);
         diagnostic.unreadable = true;
         self.problems.push(diagnostic);
     }
@@ -207,15 +215,31 @@ impl SuiteReader<'_> {
         }
     }
 
-    fn uid(&mut self, spec: Option<&UidSpec>, what: &str, case: &str, location: &Location) -> Option<EntityUid> {
+    fn uid(
+        &mut self,
+        spec: Option<&UidSpec>,
+        what: &str,
+        case: &str,
+        location: &Location,
+    ) -> Option<EntityUid> {
         let Some(spec) = spec else {
-            self.problem(location, "missing-field", format!("case `{case}` has no `{what}`"), "every case names a principal, an action and a resource");
+            self.problem(
+                location,
+                "missing-field",
+                format!("case `{case}` has no `{what}`"),
+                "every case names a principal, an action and a resource",
+            );
             return None;
         };
         match spec.resolve() {
             Ok(uid) => Some(uid),
             Err(message) => {
-                self.problem(location, "bad-uid", format!("case `{case}`: {what}: {message}"), "write an entity as 'Namespace::Type::\"id\"' or {type: ..., id: ...}");
+                self.problem(
+                    location,
+                    "bad-uid",
+                    format!("case `{case}`: {what}: {message}"),
+                    "write an entity as 'Namespace::Type::\"id\"' or {type: ..., id: ...}",
+                );
                 None
             }
         }
@@ -235,7 +259,12 @@ impl SuiteReader<'_> {
         }
         let table = match (&case.resources, &case.principals) {
             (Some(_), Some(_)) => {
-                self.problem(&location, "bad-table", format!("case `{}` has both `resources` and `principals`", case.name), "a table varies one side: give one of them");
+                self.problem(
+                    &location,
+                    "bad-table",
+                    format!("case `{}` has both `resources` and `principals`", case.name),
+                    "a table varies one side: give one of them",
+                );
                 return Vec::new();
             }
             (Some(rows), None) => Some((rows, true)),
@@ -243,7 +272,9 @@ impl SuiteReader<'_> {
             (None, None) => None,
         };
         let entities = match &case.entities {
-            Some(sources) => CheckEntities::SuitePlus(sources.iter().map(|s| self.resolve_source(s)).collect()),
+            Some(sources) => {
+                CheckEntities::SuitePlus(sources.iter().map(|s| self.resolve_source(s)).collect())
+            }
             None => CheckEntities::Suite,
         };
         let validate_request = case.validate_request.unwrap_or(self.validate_request);
@@ -254,15 +285,30 @@ impl SuiteReader<'_> {
             let expect = match case.expect {
                 Some(Expectation::One(expected)) => Some(expected),
                 Some(Expectation::Many(_)) => {
-                    self.problem(&location, "bad-expect", format!("case `{}`: `expect` is a list, which only a replayed batch takes", case.name), "write `expect: allow` or `expect: deny`");
+                    self.problem(
+                        &location,
+                        "bad-expect",
+                        format!(
+                            "case `{}`: `expect` is a list, which only a replayed batch takes",
+                            case.name
+                        ),
+                        "write `expect: allow` or `expect: deny`",
+                    );
                     None
                 }
                 None => {
-                    self.problem(&location, "missing-expect", format!("case `{}` has no `expect`", case.name), "add `expect: allow` or `expect: deny`");
+                    self.problem(
+                        &location,
+                        "missing-expect",
+                        format!("case `{}` has no `expect`", case.name),
+                        "add `expect: allow` or `expect: deny`",
+                    );
                     None
                 }
             };
-            let (Some(principal), Some(action), Some(resource), Some(expect)) = (principal, action, resource, expect) else {
+            let (Some(principal), Some(action), Some(resource), Some(expect)) =
+                (principal, action, resource, expect)
+            else {
                 return Vec::new();
             };
             return vec![Check {
@@ -287,7 +333,12 @@ impl SuiteReader<'_> {
             self.uid(case.resource.as_ref(), "resource", &case.name, &location)
         };
         if case.expect.is_some() {
-            self.problem(&location, "bad-table", format!("case `{}` is a table: `expect` goes on each row", case.name), "move `expect` into the rows");
+            self.problem(
+                &location,
+                "bad-table",
+                format!("case `{}` is a table: `expect` goes on each row", case.name),
+                "move `expect` into the rows",
+            );
         }
         let (Some(fixed), Some(action)) = (fixed, action) else {
             return Vec::new();
@@ -296,15 +347,28 @@ impl SuiteReader<'_> {
         for row in rows {
             let row_location = crate::yaml::location(self.file, &row.referenced);
             let row = &row.value;
-            let (spec, what) = if by_resource { (row.resource.as_ref(), "resource") } else { (row.principal.as_ref(), "principal") };
+            let (spec, what) = if by_resource {
+                (row.resource.as_ref(), "resource")
+            } else {
+                (row.principal.as_ref(), "principal")
+            };
             let Some(varying) = self.uid(spec, what, &case.name, &row_location) else {
                 continue;
             };
             let Some(expected) = row.expect else {
-                self.problem(&row_location, "missing-expect", format!("a row of case `{}` has no `expect`", case.name), "add `expect: allow` or `expect: deny` to the row");
+                self.problem(
+                    &row_location,
+                    "missing-expect",
+                    format!("a row of case `{}` has no `expect`", case.name),
+                    "add `expect: allow` or `expect: deny` to the row",
+                );
                 continue;
             };
-            let (principal, resource) = if by_resource { (fixed.clone(), varying.clone()) } else { (varying.clone(), fixed.clone()) };
+            let (principal, resource) = if by_resource {
+                (fixed.clone(), varying.clone())
+            } else {
+                (varying.clone(), fixed.clone())
+            };
             let mut context = self.context(case.context.as_ref());
             if let (Some(own), Value::Object(merged)) = (&row.context, &mut context) {
                 merged.extend(own.clone());
@@ -338,7 +402,16 @@ impl SuiteReader<'_> {
         let requests = match replay_requests(&input) {
             Ok(requests) => requests,
             Err(message) => {
-                self.problem(&location, "bad-replay", format!("case `{}`: {}: {message}", case.name, display_path(&relative)), "give an AVP IsAuthorized or BatchIsAuthorized input as JSON");
+                self.problem(
+                    &location,
+                    "bad-replay",
+                    format!(
+                        "case `{}`: {}: {message}",
+                        case.name,
+                        display_path(&relative)
+                    ),
+                    "give an AVP IsAuthorized or BatchIsAuthorized input as JSON",
+                );
                 return Vec::new();
             }
         };
@@ -346,7 +419,12 @@ impl SuiteReader<'_> {
             Some(Expectation::One(one)) => vec![one; requests.len()],
             Some(Expectation::Many(many)) => many,
             None => {
-                self.problem(&location, "missing-expect", format!("case `{}` has no `expect`", case.name), "add `expect: allow`, or a list with one decision per request of the batch");
+                self.problem(
+                    &location,
+                    "missing-expect",
+                    format!("case `{}` has no `expect`", case.name),
+                    "add `expect: allow`, or a list with one decision per request of the batch",
+                );
                 return Vec::new();
             }
         };
@@ -354,7 +432,12 @@ impl SuiteReader<'_> {
             self.problem(
                 &location,
                 "bad-expect",
-                format!("case `{}`: `expect` lists {} decisions for {} requests", case.name, expected.len(), requests.len()),
+                format!(
+                    "case `{}`: `expect` lists {} decisions for {} requests",
+                    case.name,
+                    expected.len(),
+                    requests.len()
+                ),
                 "give one decision per request of the batch, in order",
             );
             return Vec::new();
@@ -367,7 +450,11 @@ impl SuiteReader<'_> {
             .zip(expected)
             .enumerate()
             .map(|(i, (request, expected))| Check {
-                name: if single { case.name.clone() } else { format!("{} › request {i}", case.name) },
+                name: if single {
+                    case.name.clone()
+                } else {
+                    format!("{} › request {i}", case.name)
+                },
                 location: location.clone(),
                 principal: request.principal,
                 action: request.action,
@@ -375,8 +462,16 @@ impl SuiteReader<'_> {
                 context: request.context,
                 entities: CheckEntities::Own(own.clone()),
                 expect: expected.decision(),
-                reasons: if single { case.reasons.clone().map(|r| r.into_iter().collect()) } else { None },
-                errors: if single { case.errors.clone().map(|e| e.into_iter().collect()) } else { None },
+                reasons: if single {
+                    case.reasons.clone().map(|r| r.into_iter().collect())
+                } else {
+                    None
+                },
+                errors: if single {
+                    case.errors.clone().map(|e| e.into_iter().collect())
+                } else {
+                    None
+                },
                 validate_request,
             })
             .collect()
@@ -396,7 +491,9 @@ fn replay_requests(input: &Value) -> Result<Vec<ReplayRequest>, String> {
     use crate::avp_json::{context_to_cedar, identifier};
     let one = |request: &Value| -> Result<ReplayRequest, String> {
         let uid = |key: &str, type_key: &str, id_key: &str| -> Result<EntityUid, String> {
-            let value = request.get(key).ok_or_else(|| format!("a request needs `{key}`"))?;
+            let value = request
+                .get(key)
+                .ok_or_else(|| format!("a request needs `{key}`"))?;
             let (t, i) = identifier(value, type_key, id_key)?;
             crate::uid::from_parts(t, i)
         };
@@ -426,8 +523,11 @@ pub fn read_json(root: &Path, relative: &Path) -> Result<Value, Diagnostic> {
     let file = SourceFile::read(root, relative).map_err(|err| Diagnostic::from(&err))?;
     serde_json::from_str(file.text()).map_err(|err| {
         let offset = file.offset_of(err.line(), err.column());
-        let mut diagnostic = Diagnostic::error("json", format!("{} is not valid JSON: {err}", file.display()))
-            .at(file.location(offset..offset));
+        let mut diagnostic = Diagnostic::error(
+            "json",
+            format!("{} is not valid JSON: {err}", file.display()),
+        )
+        .at(file.location(offset..offset));
         diagnostic.unreadable = true;
         diagnostic
     })
@@ -452,7 +552,8 @@ fn normalize(path: &Path) -> PathBuf {
 
 /// Every suite file below the tests directory, sorted.
 pub fn suite_files(root: &Path, tests_dir: &str) -> (Vec<PathBuf>, Vec<Diagnostic>) {
-    let (mut yaml, mut diagnostics) = crate::project::discover_files(root, Path::new(tests_dir), "yaml");
+    let (mut yaml, mut diagnostics) =
+        crate::project::discover_files(root, Path::new(tests_dir), "yaml");
     let (yml, more) = crate::project::discover_files(root, Path::new(tests_dir), "yml");
     yaml.extend(yml);
     yaml.sort();
@@ -466,7 +567,13 @@ mod tests {
 
     #[test]
     fn normalize_resolves_parent_components() {
-        assert_eq!(normalize(Path::new("tests/../entities/a.json")), PathBuf::from("entities/a.json"));
-        assert_eq!(normalize(Path::new("tests/./sub/../b.json")), PathBuf::from("tests/b.json"));
+        assert_eq!(
+            normalize(Path::new("tests/../entities/a.json")),
+            PathBuf::from("entities/a.json")
+        );
+        assert_eq!(
+            normalize(Path::new("tests/./sub/../b.json")),
+            PathBuf::from("tests/b.json")
+        );
     }
 }
