@@ -16,6 +16,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use cedar_policy::{EntityUid, PolicyId, PolicySet, Schema};
+use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::diagnostic::Diagnostic;
@@ -133,34 +134,42 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
     let mut policies = Vec::new();
     let mut policy_set = PolicySet::new();
     let mut index = HashMap::new();
+    let mut files = Vec::new();
     for dir in [&config.policies, &config.templates] {
-        let (files, walk_diagnostics) = discover::cedar_files(root, Path::new(dir));
+        let (found, walk_diagnostics) = discover::cedar_files(root, Path::new(dir));
         diagnostics.extend(walk_diagnostics);
-        for relative in files {
-            let base_id = id_for_path(Path::new(dir), &relative);
-            let file = match SourceFile::read(root, &relative) {
-                Ok(file) => file,
-                Err(err) => {
-                    diagnostics.push(Diagnostic::from(&err));
-                    continue;
+        files.extend(found.into_iter().map(|relative| (id_for_path(Path::new(dir), &relative), relative)));
+    }
+    // Reading and parsing are independent per file: spread them over the
+    // cores, then assemble in file order so ids and reports stay stable.
+    let parsed: Vec<_> = files
+        .par_iter()
+        .map(|(base_id, relative)| {
+            let file = SourceFile::read(root, relative)?;
+            let policies = parse_policy_file(&file, base_id);
+            Ok((file, policies))
+        })
+        .collect();
+    for result in parsed {
+        match result {
+            Ok((file, Ok(parsed))) => {
+                for policy in parsed {
+                    add_policy(
+                        policy,
+                        &file,
+                        &mut policies,
+                        &mut policy_set,
+                        &mut index,
+                        &mut diagnostics,
+                    );
                 }
-            };
-            match parse_policy_file(&file, &base_id) {
-                Ok(parsed) => {
-                    for policy in parsed {
-                        add_policy(
-                            policy,
-                            &file,
-                            &mut policies,
-                            &mut policy_set,
-                            &mut index,
-                            &mut diagnostics,
-                        );
-                    }
-                }
-                Err(parse_diagnostics) => diagnostics.extend(parse_diagnostics),
+                policy_files.push(file);
             }
-            policy_files.push(file);
+            Ok((file, Err(parse_diagnostics))) => {
+                diagnostics.extend(parse_diagnostics);
+                policy_files.push(file);
+            }
+            Err(err) => diagnostics.push(Diagnostic::from(&err)),
         }
     }
 
