@@ -4,7 +4,8 @@
 //! `cedar run-tests` on a sample of them.
 //!
 //! Options: `--policies N` (1000), `--cases N` (100000), `--per-suite N`
-//! (1000), `--sample N` (20, cases given to `cedar run-tests`).
+//! (1000), `--sample N` (20, cases given to `cedar run-tests`), `--keep`
+//! (keep the generated project and print its path).
 //! `cedar` is looked up in $CEDAR, then ~/.cache/avpctl-tools, then PATH;
 //! without it that comparison is skipped (install it with
 //! `cargo install cedar-policy-cli --version 4.14.1`).
@@ -156,6 +157,11 @@ fn main() {
     println!("  speed-up over the in-process loop:                 {:>9.1}x", baseline.as_secs_f64() / whole.as_secs_f64());
     if let Some(peak) = peak {
         println!("  avpctl peak memory:                                {:>9.1} MiB", peak as f64 / 1024.0);
+    }
+    if std::env::args().any(|a| a == "--keep") {
+        let kept = generated.dir.keep();
+        println!("  project kept at {}", kept.display());
+        return;
     }
     match cedar_cli() {
         Some(cedar) => {

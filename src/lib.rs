@@ -6,11 +6,13 @@
 //! ([`validate`], …), and [`report`] renders the findings. [`cli`] holds
 //! every flag; `main.rs` only dispatches.
 
+pub mod atomic;
 pub mod avp_json;
 pub mod cli;
 pub mod config;
 pub mod diagnostic;
 pub mod error;
+pub mod fmt;
 pub mod output;
 pub mod project;
 pub mod report;
@@ -30,6 +32,7 @@ pub fn run(cli: Cli) -> u8 {
     let result = match &cli.command {
         Command::Validate(args) => validate::run(args, color),
         Command::Test(args) => testing::run(args, color),
+        Command::Fmt(args) => fmt::run(args, color),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut command, "avpctl", &mut std::io::stdout());
