@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet, Request, Schema};
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, EntityUid, PolicySet, Request, Schema,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -36,24 +38,39 @@ struct Case {
 /// load everything, then `is_authorized` on the whole set for each case.
 fn in_process_loop(root: &Path) -> (Duration, Vec<Decision>) {
     let started = Instant::now();
-    let (schema, _) = Schema::from_cedarschema_str(&std::fs::read_to_string(root.join("schema.cedarschema")).unwrap()).unwrap();
+    let (schema, _) = Schema::from_cedarschema_str(
+        &std::fs::read_to_string(root.join("schema.cedarschema")).unwrap(),
+    )
+    .unwrap();
     let mut policies = PolicySet::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("policies")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for file in files {
-        for policy in PolicySet::from_str(&std::fs::read_to_string(file).unwrap()).unwrap().policies() {
+        for policy in PolicySet::from_str(&std::fs::read_to_string(file).unwrap())
+            .unwrap()
+            .policies()
+        {
             let id = cedar_policy::PolicyId::new(policy.annotation("id").unwrap());
             policies.add(policy.new_id(id)).unwrap();
         }
     }
-    let entities_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("entities.json")).unwrap()).unwrap();
+    let entities_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("entities.json")).unwrap())
+            .unwrap();
     let entities = Entities::from_json_value(entities_json, Some(&schema)).unwrap();
     let authorizer = Authorizer::new();
-    let mut suites: Vec<PathBuf> = std::fs::read_dir(root.join("tests")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut suites: Vec<PathBuf> = std::fs::read_dir(root.join("tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     suites.sort();
     let mut decisions = Vec::new();
     for suite in suites {
-        let suite: Suite = serde_saphyr::from_str(&std::fs::read_to_string(suite).unwrap()).unwrap();
+        let suite: Suite =
+            serde_saphyr::from_str(&std::fs::read_to_string(suite).unwrap()).unwrap();
         for case in suite.cases {
             let action = EntityUid::from_str(&case.action).unwrap();
             let context = Context::from_json_value(case.context, Some((&schema, &action))).unwrap();
@@ -65,7 +82,11 @@ fn in_process_loop(root: &Path) -> (Duration, Vec<Decision>) {
                 Some(&schema),
             )
             .unwrap();
-            decisions.push(authorizer.is_authorized(&request, &policies, &entities).decision());
+            decisions.push(
+                authorizer
+                    .is_authorized(&request, &policies, &entities)
+                    .decision(),
+            );
         }
     }
     (started.elapsed(), decisions)
@@ -80,15 +101,31 @@ fn cedar_cli() -> Option<PathBuf> {
     if cached.is_file() {
         return Some(cached);
     }
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|p| p.join("cedar")).find(|p| p.is_file()))
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("cedar"))
+            .find(|p| p.is_file())
+    })
 }
 
 /// Times `cedar run-tests` on the first `sample` cases, in its own format.
-fn cedar_run_tests(cedar: &Path, root: &Path, generated: &common::Generated, decisions: &[Decision], sample: usize) -> (Duration, usize) {
+fn cedar_run_tests(
+    cedar: &Path,
+    root: &Path,
+    generated: &common::Generated,
+    decisions: &[Decision],
+    sample: usize,
+) -> (Duration, usize) {
     let all_policies: String = {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("policies")).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("policies"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
-        files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect()
+        files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).unwrap())
+            .collect()
     };
     std::fs::write(root.join("all.cedar"), all_policies).unwrap();
     let tests: Vec<serde_json::Value> = generated.cases[..sample]
@@ -111,12 +148,23 @@ fn cedar_run_tests(cedar: &Path, root: &Path, generated: &common::Generated, dec
             })
         })
         .collect();
-    std::fs::write(root.join("cedar-tests.json"), serde_json::to_string(&tests).unwrap()).unwrap();
+    std::fs::write(
+        root.join("cedar-tests.json"),
+        serde_json::to_string(&tests).unwrap(),
+    )
+    .unwrap();
     let started = Instant::now();
     let tests_file = root.join("cedar-tests.json");
     let output = std::process::Command::new(cedar)
         .current_dir(root)
-        .args(["run-tests", "--policies", "all.cedar", "--schema", "schema.cedarschema", "--tests"])
+        .args([
+            "run-tests",
+            "--policies",
+            "all.cedar",
+            "--schema",
+            "schema.cedarschema",
+            "--tests",
+        ])
         .arg(&tests_file)
         .output()
         .expect("cedar runs");
@@ -143,20 +191,51 @@ fn main() {
     let (baseline, decisions) = in_process_loop(root);
     // Write the real decisions as expectations, so the avpctl run below is
     // a passing suite doing all of its work.
-    common::write_suites(root, &generated.cases, per_suite, &|i| if decisions[i] == Decision::Allow { "allow" } else { "deny" });
+    common::write_suites(root, &generated.cases, per_suite, &|i| {
+        if decisions[i] == Decision::Allow {
+            "allow"
+        } else {
+            "deny"
+        }
+    });
     let allowed = decisions.iter().filter(|d| **d == Decision::Allow).count();
 
-    let (whole, peak, output) = common::measure(&common::avpctl(), &["test", root.to_str().unwrap(), "--format", "json"]);
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("avpctl prints JSON");
-    assert_eq!(report["summary"]["passed"].as_u64(), Some(cases as u64), "every case passes: {}", report["summary"]);
+    let (whole, peak, output) = common::measure(
+        &common::avpctl(),
+        &["test", root.to_str().unwrap(), "--format", "json"],
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("avpctl prints JSON");
+    assert_eq!(
+        report["summary"]["passed"].as_u64(),
+        Some(cases as u64),
+        "every case passes: {}",
+        report["summary"]
+    );
 
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("test benchmark ({policies} policies, {cases} cases in suites of {per_suite}, {allowed} allowed, {threads} cores)");
-    println!("  in-process is_authorized loop (loading included): {:>9.2} s  ({:.3} ms per case)", baseline.as_secs_f64(), baseline.as_secs_f64() * 1e3 / cases as f64);
-    println!("  avpctl test, whole process:                        {:>9.2} s  ({:.3} ms per case)", whole.as_secs_f64(), whole.as_secs_f64() * 1e3 / cases as f64);
-    println!("  speed-up over the in-process loop:                 {:>9.1}x", baseline.as_secs_f64() / whole.as_secs_f64());
+    println!(
+        "test benchmark ({policies} policies, {cases} cases in suites of {per_suite}, {allowed} allowed, {threads} cores)"
+    );
+    println!(
+        "  in-process is_authorized loop (loading included): {:>9.2} s  ({:.3} ms per case)",
+        baseline.as_secs_f64(),
+        baseline.as_secs_f64() * 1e3 / cases as f64
+    );
+    println!(
+        "  avpctl test, whole process:                        {:>9.2} s  ({:.3} ms per case)",
+        whole.as_secs_f64(),
+        whole.as_secs_f64() * 1e3 / cases as f64
+    );
+    println!(
+        "  speed-up over the in-process loop:                 {:>9.1}x",
+        baseline.as_secs_f64() / whole.as_secs_f64()
+    );
     if let Some(peak) = peak {
-        println!("  avpctl peak memory:                                {:>9.1} MiB", peak as f64 / 1024.0);
+        println!(
+            "  avpctl peak memory:                                {:>9.1} MiB",
+            peak as f64 / 1024.0
+        );
     }
     if std::env::args().any(|a| a == "--keep") {
         let kept = generated.dir.keep();

@@ -25,7 +25,10 @@ fn main() {
         let schema_text = std::fs::read_to_string(root.join("schema.cedarschema")).unwrap();
         let (schema, _) = Schema::from_cedarschema_str(&schema_text).unwrap();
         let mut set = PolicySet::new();
-        let mut files: Vec<_> = std::fs::read_dir(root.join("policies")).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(root.join("policies"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for file in files {
             let text = std::fs::read_to_string(file).unwrap();
@@ -43,21 +46,41 @@ fn main() {
         let (elapsed, peak, output) = common::measure(&common::avpctl(), &["validate", root_arg]);
         (elapsed, (peak, output))
     });
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 
     let example = common::repo_example();
     let (small, _) = common::best_of(20, || {
-        let (elapsed, _, output) = common::measure(&common::avpctl(), &["validate", example.to_str().unwrap()]);
+        let (elapsed, _, output) =
+            common::measure(&common::avpctl(), &["validate", example.to_str().unwrap()]);
         assert!(output.status.success());
         (elapsed, ())
     });
 
     println!("validate benchmark ({policies} generated policies, best of {runs})");
-    println!("  cedar-policy in-process parse + strict validation: {:>8.1} ms", baseline.as_secs_f64() * 1e3);
-    println!("  avpctl validate, whole process:                    {:>8.1} ms", whole.as_secs_f64() * 1e3);
-    println!("  ratio avpctl / cedar-policy:                       {:>8.2}x", whole.as_secs_f64() / baseline.as_secs_f64());
+    println!(
+        "  cedar-policy in-process parse + strict validation: {:>8.1} ms",
+        baseline.as_secs_f64() * 1e3
+    );
+    println!(
+        "  avpctl validate, whole process:                    {:>8.1} ms",
+        whole.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio avpctl / cedar-policy:                       {:>8.2}x",
+        whole.as_secs_f64() / baseline.as_secs_f64()
+    );
     if let Some(peak) = peak {
-        println!("  avpctl peak memory:                                {:>8.1} MiB", peak as f64 / 1024.0);
+        println!(
+            "  avpctl peak memory:                                {:>8.1} MiB",
+            peak as f64 / 1024.0
+        );
     }
-    println!("  avpctl validate policies-example, whole process:   {:>8.1} ms (best of 20)", small.as_secs_f64() * 1e3);
+    println!(
+        "  avpctl validate policies-example, whole process:   {:>8.1} ms (best of 20)",
+        small.as_secs_f64() * 1e3
+    );
 }

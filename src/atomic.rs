@@ -42,7 +42,11 @@ fn temporary_path(target: &Path) -> PathBuf {
 fn sync_directory(target: &Path) {
     #[cfg(unix)]
     if let Some(parent) = target.parent()
-        && let Ok(directory) = std::fs::File::open(if parent.as_os_str().is_empty() { Path::new(".") } else { parent })
+        && let Ok(directory) = std::fs::File::open(if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        })
     {
         let _ = directory.sync_all();
     }
@@ -67,7 +71,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o640
+            );
         }
         let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file left behind");

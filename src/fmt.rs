@@ -12,11 +12,11 @@ use rayon::prelude::*;
 use serde_json::json;
 
 use crate::cli::{ColorChoice, FmtArgs, PlainFormat};
-use crate::config::{Config, FmtConfig, CONFIG_FILE};
+use crate::config::{CONFIG_FILE, Config, FmtConfig};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::error::Error;
 use crate::report::Style;
-use crate::source::{display_path, SourceFile};
+use crate::source::{SourceFile, display_path};
 
 /// Why a text could not be formatted.
 #[derive(Debug)]
@@ -39,12 +39,19 @@ pub fn format_text(file: &SourceFile, config: FmtConfig) -> Result<String, Forma
         return Err(FormatError::Syntax(
             errors
                 .iter()
-                .map(|e| Diagnostic::from_miette(e, Severity::Error, file, None).with_code("cedar-syntax"))
+                .map(|e| {
+                    Diagnostic::from_miette(e, Severity::Error, file, None)
+                        .with_code("cedar-syntax")
+                })
                 .collect(),
         ));
     }
     let crlf = text.contains("\r\n");
-    let lf_text = if crlf { text.replace("\r\n", "\n") } else { text.to_string() };
+    let lf_text = if crlf {
+        text.replace("\r\n", "\n")
+    } else {
+        text.to_string()
+    };
     let formatter_config = cedar_policy_formatter::Config {
         line_width: config.line_width,
         indent_width: isize::try_from(config.indent_width).unwrap_or(2),
@@ -54,7 +61,11 @@ pub fn format_text(file: &SourceFile, config: FmtConfig) -> Result<String, Forma
     if let Some(lost) = lost_comment(&lf_text, &formatted) {
         return Err(FormatError::LostComment(lost));
     }
-    Ok(if crlf { formatted.replace('\n', "\r\n") } else { formatted })
+    Ok(if crlf {
+        formatted.replace('\n', "\r\n")
+    } else {
+        formatted
+    })
 }
 
 /// The first comment of `before` that `after` no longer has (comments are
@@ -136,12 +147,17 @@ struct Target {
 pub fn run(args: &FmtArgs, color: ColorChoice) -> Result<u8, Error> {
     if args.paths.iter().any(|p| p.as_os_str() == "-") {
         if args.paths.len() > 1 {
-            return Err(Error::Usage("`-` (stdin) cannot be combined with other paths".into()));
+            return Err(Error::Usage(
+                "`-` (stdin) cannot be combined with other paths".into(),
+            ));
         }
         return format_stdin(args, color);
     }
     let targets = targets(args)?;
-    let outcomes: Vec<FileOutcome> = targets.par_iter().map(|t| format_file(t, args.check)).collect();
+    let outcomes: Vec<FileOutcome> = targets
+        .par_iter()
+        .map(|t| format_file(t, args.check))
+        .collect();
     let out = match args.format {
         PlainFormat::Human => human_report(&outcomes, args.check, Style::for_stdout(color)),
         PlainFormat::Json => format!("{:#}\n", json_report(&outcomes, args.check)),
@@ -151,9 +167,15 @@ pub fn run(args: &FmtArgs, color: ColorChoice) -> Result<u8, Error> {
 }
 
 fn exit_code(outcomes: &[FileOutcome]) -> u8 {
-    if outcomes.iter().any(|o| matches!(o.status, FileStatus::Failed(_))) {
+    if outcomes
+        .iter()
+        .any(|o| matches!(o.status, FileStatus::Failed(_)))
+    {
         2
-    } else if outcomes.iter().any(|o| matches!(o.status, FileStatus::WouldReformat)) {
+    } else if outcomes
+        .iter()
+        .any(|o| matches!(o.status, FileStatus::WouldReformat))
+    {
         1
     } else {
         0
@@ -184,18 +206,31 @@ fn targets(args: &FmtArgs) -> Result<Vec<Target>, Error> {
     let mut targets = Vec::new();
     for path in &args.paths {
         if path.is_file() {
-            let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            targets.push(Target { path: path.clone(), config: settings_for(parent, args)? });
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            targets.push(Target {
+                path: path.clone(),
+                config: settings_for(parent, args)?,
+            });
             continue;
         }
         if !path.is_dir() {
             return Err(Error::Io {
                 path: display_path(path),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                ),
             });
         }
         let config = settings_for(path, args)?;
-        let project_config = if path.join(CONFIG_FILE).is_file() { Some(Config::load(path)?.0) } else { None };
+        let project_config = if path.join(CONFIG_FILE).is_file() {
+            Some(Config::load(path)?.0)
+        } else {
+            None
+        };
         let dirs: Vec<PathBuf> = match &project_config {
             Some(c) => vec![PathBuf::from(&c.policies), PathBuf::from(&c.templates)],
             None if path.join("policies").is_dir() || path.join("templates").is_dir() => {
@@ -208,7 +243,10 @@ fn targets(args: &FmtArgs) -> Result<Vec<Target>, Error> {
             if let Some(problem) = problems.first() {
                 return Err(Error::Usage(problem.message.clone()));
             }
-            targets.extend(files.into_iter().map(|f| Target { path: path.join(f), config }));
+            targets.extend(files.into_iter().map(|f| Target {
+                path: path.join(f),
+                config,
+            }));
         }
     }
     Ok(targets)
@@ -216,14 +254,28 @@ fn targets(args: &FmtArgs) -> Result<Vec<Target>, Error> {
 
 fn format_file(target: &Target, check: bool) -> FileOutcome {
     let shown = PathBuf::from(display_path(&target.path).trim_start_matches("./"));
-    let outcome = |status, diff| FileOutcome { path: shown.clone(), status, diff };
+    let outcome = |status, diff| FileOutcome {
+        path: shown.clone(),
+        status,
+        diff,
+    };
     let file = match SourceFile::read(Path::new(""), &target.path) {
         Ok(file) => SourceFile::new(&shown, file.shared_text()),
-        Err(err) => return outcome(FileStatus::Failed(vec![Diagnostic::from(&err)]), String::new()),
+        Err(err) => {
+            return outcome(
+                FileStatus::Failed(vec![Diagnostic::from(&err)]),
+                String::new(),
+            );
+        }
     };
     let formatted = match format_text(&file, target.config) {
         Ok(formatted) => formatted,
-        Err(err) => return outcome(FileStatus::Failed(format_error_diagnostics(err, &file)), String::new()),
+        Err(err) => {
+            return outcome(
+                FileStatus::Failed(format_error_diagnostics(err, &file)),
+                String::new(),
+            );
+        }
     };
     if formatted == file.text() {
         return outcome(FileStatus::Unchanged, String::new());
@@ -234,20 +286,27 @@ fn format_file(target: &Target, check: bool) -> FileOutcome {
     }
     match crate::atomic::write(&target.path, formatted.as_bytes()) {
         Ok(()) => outcome(FileStatus::Reformatted, String::new()),
-        Err(err) => outcome(FileStatus::Failed(vec![Diagnostic::from(&Error::io(file.display(), err))]), String::new()),
+        Err(err) => outcome(
+            FileStatus::Failed(vec![Diagnostic::from(&Error::io(file.display(), err))]),
+            String::new(),
+        ),
     }
 }
 
 fn format_error_diagnostics(err: FormatError, file: &SourceFile) -> Vec<Diagnostic> {
     match err {
         FormatError::Syntax(diagnostics) => diagnostics,
-        FormatError::LostComment(comment) => vec![Diagnostic::error(
+        FormatError::LostComment(comment) => {
+            vec![Diagnostic::error(
             "fmt-lost-comment",
             format!("the formatter would drop the comment `{comment}`; the file was left as it is"),
         )
         .at(file.location(file.text().find(&comment).map_or(0..0, |at| at..at + comment.len())))
-        .with_help("move the comment onto a line of its own before or after the policy")],
-        FormatError::Formatter(message) => vec![Diagnostic::error("fmt", message).at(file.location(0..0))],
+        .with_help("move the comment onto a line of its own before or after the policy")]
+        }
+        FormatError::Formatter(message) => {
+            vec![Diagnostic::error("fmt", message).at(file.location(0..0))]
+        }
     }
 }
 
@@ -255,7 +314,10 @@ fn unified_diff(old: &str, new: &str, name: &str) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("{name} (original)"), &format!("{name} (formatted)"))
+        .header(
+            &format!("{name} (original)"),
+            &format!("{name} (formatted)"),
+        )
         .to_string()
 }
 
@@ -284,9 +346,15 @@ fn human_report(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
     for outcome in outcomes {
         match &outcome.status {
             FileStatus::Unchanged => {}
-            FileStatus::Reformatted => out.push_str(&format!("reformatted {}\n", display_path(&outcome.path))),
+            FileStatus::Reformatted => {
+                out.push_str(&format!("reformatted {}\n", display_path(&outcome.path)))
+            }
             FileStatus::WouldReformat => {
-                out.push_str(&format!("{} {}\n", style.yellow("would reformat"), display_path(&outcome.path)));
+                out.push_str(&format!(
+                    "{} {}\n",
+                    style.yellow("would reformat"),
+                    display_path(&outcome.path)
+                ));
                 out.push_str(&colour_diff(&outcome.diff, style));
             }
             FileStatus::Failed(diagnostics) => {
@@ -296,17 +364,25 @@ fn human_report(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
             }
         }
     }
-    let count = |wanted: fn(&FileStatus) -> bool| outcomes.iter().filter(|o| wanted(&o.status)).count();
+    let count =
+        |wanted: fn(&FileStatus) -> bool| outcomes.iter().filter(|o| wanted(&o.status)).count();
     let changed = count(|s| matches!(s, FileStatus::Reformatted | FileStatus::WouldReformat));
     let unchanged = count(|s| matches!(s, FileStatus::Unchanged));
     let failed = count(|s| matches!(s, FileStatus::Failed(_)));
-    let verb = if check { "would be reformatted" } else { "reformatted" };
+    let verb = if check {
+        "would be reformatted"
+    } else {
+        "reformatted"
+    };
     out.push_str(&format!(
         "fmt: {}, {unchanged} already formatted",
         crate::validate::count(changed, &format!("file {verb}"), &format!("files {verb}"))
     ));
     if failed > 0 {
-        out.push_str(&format!(", {}", style.red(&format!("{failed} could not be formatted"))));
+        out.push_str(&format!(
+            ", {}",
+            style.red(&format!("{failed} could not be formatted"))
+        ));
     }
     out.push('\n');
     out
@@ -321,7 +397,10 @@ fn json_report(outcomes: &[FileOutcome], check: bool) -> serde_json::Value {
                 file["diff"] = json!(o.diff);
             }
             if let FileStatus::Failed(diagnostics) = &o.status {
-                file["diagnostics"] = diagnostics.iter().map(crate::report::json::diagnostic).collect();
+                file["diagnostics"] = diagnostics
+                    .iter()
+                    .map(crate::report::json::diagnostic)
+                    .collect();
             }
             file
         })
@@ -350,7 +429,10 @@ fn format_stdin(args: &FmtArgs, color: ColorChoice) -> Result<u8, Error> {
             if formatted == file.text() {
                 return Ok(0);
             }
-            crate::output::print(&colour_diff(&unified_diff(file.text(), &formatted, "<stdin>"), Style::for_stdout(color)))?;
+            crate::output::print(&colour_diff(
+                &unified_diff(file.text(), &formatted, "<stdin>"),
+                Style::for_stdout(color),
+            ))?;
             Ok(1)
         }
         Ok(formatted) => {
@@ -378,7 +460,10 @@ mod tests {
     #[test]
     fn formats_and_is_idempotent() {
         let once = format("permit(principal,action,resource) when {principal.a==1};").unwrap();
-        assert_eq!(once, "permit (principal, action, resource)\nwhen { principal.a == 1 };\n");
+        assert_eq!(
+            once,
+            "permit (principal, action, resource)\nwhen { principal.a == 1 };\n"
+        );
         assert_eq!(format(&once).unwrap(), once);
     }
 
@@ -386,17 +471,26 @@ mod tests {
     fn crlf_files_stay_crlf() {
         let out = format("// rule\r\npermit(principal,action,resource);\r\n").unwrap();
         assert!(out.contains("\r\n"));
-        assert!(!out.replace("\r\n", "").contains('\n'), "no bare LF: {out:?}");
+        assert!(
+            !out.replace("\r\n", "").contains('\n'),
+            "no bare LF: {out:?}"
+        );
     }
 
     #[test]
     fn comments_inside_strings_are_not_comments() {
-        assert_eq!(comments(r#"when { a == "http://x" } // real"#), vec!["// real"]);
+        assert_eq!(
+            comments(r#"when { a == "http://x" } // real"#),
+            vec!["// real"]
+        );
     }
 
     #[test]
     fn a_lost_comment_is_detected() {
-        assert_eq!(lost_comment("// a\n// b\n", "// a\n"), Some("// b".to_string()));
+        assert_eq!(
+            lost_comment("// a\n// b\n", "// a\n"),
+            Some("// b".to_string())
+        );
         assert_eq!(lost_comment("// a\n", "x // a\n"), None);
     }
 

@@ -17,6 +17,17 @@ pub fn print(text: &str) -> Result<(), Error> {
     }
 }
 
+/// Writes a large output piece by piece through a buffer.
+pub fn stream(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Error> {
+    let stdout = std::io::stdout().lock();
+    let mut buffered = std::io::BufWriter::new(stdout);
+    match write(&mut buffered).and_then(|()| buffered.flush()) {
+        Ok(()) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(err) => Err(Error::io("stdout", err)),
+    }
+}
+
 pub fn eprint(text: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(text.as_bytes());

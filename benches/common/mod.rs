@@ -81,17 +81,29 @@ pub fn policy(rng: &mut Rng, i: usize) -> String {
         ),
         _ => format!("!resource.locked && principal.level >= {}", rng.below(8)),
     };
-    let effect = if rng.below(10) == 0 { "forbid" } else { "permit" };
-    format!("// Generated policy {i}.\n@id(\"gen-{i:05}\")\n{effect}(\n  {principal},\n  {action},\n  {resource}\n)\nwhen {{ {condition} }};\n")
+    let effect = if rng.below(10) == 0 {
+        "forbid"
+    } else {
+        "permit"
+    };
+    format!(
+        "// Generated policy {i}.\n@id(\"gen-{i:05}\")\n{effect}(\n  {principal},\n  {action},\n  {resource}\n)\nwhen {{ {condition} }};\n"
+    )
 }
 
 pub fn entities(rng: &mut Rng) -> String {
     let mut out = String::from("[\n");
     for g in 0..GROUPS {
-        let _ = writeln!(out, r#"{{"uid": {{"type": "Bench::Group", "id": "g{g}"}}, "attrs": {{}}, "parents": []}},"#);
+        let _ = writeln!(
+            out,
+            r#"{{"uid": {{"type": "Bench::Group", "id": "g{g}"}}, "attrs": {{}}, "parents": []}},"#
+        );
     }
     for f in 0..FOLDERS {
-        let _ = writeln!(out, r#"{{"uid": {{"type": "Bench::Folder", "id": "f{f}"}}, "attrs": {{}}, "parents": []}},"#);
+        let _ = writeln!(
+            out,
+            r#"{{"uid": {{"type": "Bench::Folder", "id": "f{f}"}}, "attrs": {{}}, "parents": []}},"#
+        );
     }
     for u in 0..USERS {
         let _ = writeln!(
@@ -173,15 +185,27 @@ pub fn project(policies: usize, cases: usize, per_suite: usize) -> Generated {
     std::fs::create_dir_all(root.join("tests")).unwrap();
     std::fs::write(root.join("schema.cedarschema"), schema()).unwrap();
     for i in 0..policies {
-        std::fs::write(root.join(format!("policies/p{i:05}.cedar")), policy(&mut rng, i)).unwrap();
+        std::fs::write(
+            root.join(format!("policies/p{i:05}.cedar")),
+            policy(&mut rng, i),
+        )
+        .unwrap();
     }
     std::fs::write(root.join("entities.json"), entities(&mut rng)).unwrap();
     let generated = self::cases(&mut rng, cases);
     write_suites(root, &generated, per_suite, &|_| "deny");
-    Generated { dir, cases: generated }
+    Generated {
+        dir,
+        cases: generated,
+    }
 }
 
-pub fn write_suites(root: &Path, cases: &[Case], per_suite: usize, expect: &dyn Fn(usize) -> &'static str) {
+pub fn write_suites(
+    root: &Path,
+    cases: &[Case],
+    per_suite: usize,
+    expect: &dyn Fn(usize) -> &'static str,
+) {
     for (n, chunk) in cases.chunks(per_suite.max(1)).enumerate() {
         let text = suite(chunk, n * per_suite, expect);
         std::fs::write(root.join(format!("tests/s{n:04}.yaml")), text).unwrap();
@@ -194,7 +218,12 @@ pub fn measure(program: &Path, args: &[&str]) -> (Duration, Option<u64>, std::pr
     let time = Path::new("/usr/bin/time");
     let started = Instant::now();
     let output = if time.is_file() {
-        Command::new(time).arg("-f").arg("PEAK_KB=%M").arg(program).args(args).output()
+        Command::new(time)
+            .arg("-f")
+            .arg("PEAK_KB=%M")
+            .arg(program)
+            .args(args)
+            .output()
     } else {
         Command::new(program).args(args).output()
     }

@@ -138,7 +138,11 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
     for dir in [&config.policies, &config.templates] {
         let (found, walk_diagnostics) = discover::cedar_files(root, Path::new(dir));
         diagnostics.extend(walk_diagnostics);
-        files.extend(found.into_iter().map(|relative| (id_for_path(Path::new(dir), &relative), relative)));
+        files.extend(
+            found
+                .into_iter()
+                .map(|relative| (id_for_path(Path::new(dir), &relative), relative)),
+        );
     }
     // Reading and parsing are independent per file: spread them over the
     // cores, then assemble in file order so ids and reports stay stable.

@@ -227,50 +227,65 @@ fn summary_line(report: &RunReport, style: Style, listed: bool) -> String {
     out
 }
 
-pub fn json(report: &RunReport) -> Value {
+/// Writes the JSON report (SPEC section 6) case by case, so a run of a
+/// hundred thousand cases never holds its whole report in memory.
+pub fn write_json(report: &RunReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let summary = report.summary();
-    let cases: Vec<Value> = report
-        .outcomes
-        .iter()
-        .map(|o| {
-            json!({
-                "file": report.suite_file(o).display(),
-                "line": o.check.location.line,
-                "name": o.check.name,
-                "status": o.status.as_str(),
-                "expected": decision_name(o.check.expect),
-                "decision": o.decision.map(decision_name),
-                "reasons": o.reasons,
-                "errors": o.errors.iter().map(|e| e.policy.clone()).collect::<Vec<_>>(),
-                "error_messages": o.errors.iter().map(|e| json!({"policy": e.policy, "message": e.message})).collect::<Vec<_>>(),
-                "failures": o.failures,
-                "principal": o.check.principal.to_string(),
-                "action": o.check.action.to_string(),
-                "resource": o.check.resource.to_string(),
-                "duration_ms": o.duration.as_secs_f64() * 1000.0,
-            })
-        })
-        .collect();
-    let mut value = json!({
-        "summary": {
-            "total": summary.total,
-            "passed": summary.passed,
-            "failed": summary.failed,
-            "skipped": report.skipped,
-            "duration_ms": report.elapsed.as_secs_f64() * 1000.0,
-        },
-        "cases": cases,
-        "diagnostics": report.diagnostics.iter().chain(&report.warnings).map(crate::report::json::diagnostic).collect::<Vec<_>>(),
+    let head = json!({
+        "total": summary.total,
+        "passed": summary.passed,
+        "failed": summary.failed,
+        "skipped": report.skipped,
+        "duration_ms": report.elapsed.as_secs_f64() * 1000.0,
     });
-    if let Some(coverage) = &report.coverage {
-        value["coverage"] = json!({
-            "percent": coverage.percent(),
-            "items": coverage.items.iter().map(|i| json!({
-                "id": i.id, "kind": i.kind.as_str(), "determined": i.determined, "errored": i.errored, "exercised": i.exercised(),
-            })).collect::<Vec<_>>(),
-            "untested_request_envs": coverage.untested_envs.iter().map(|(p, a, r)| json!({"principal": p, "action": a, "resource": r})).collect::<Vec<_>>(),
-            "request_envs": coverage.total_envs,
-        });
+    writeln!(out, "{{\n\"summary\": {head},\n\"cases\": [")?;
+    for (i, outcome) in report.outcomes.iter().enumerate() {
+        let separator = if i + 1 == report.outcomes.len() {
+            ""
+        } else {
+            ","
+        };
+        writeln!(out, "{}{separator}", case_json(report, outcome))?;
     }
-    value
+    let diagnostics: Vec<Value> = report
+        .diagnostics
+        .iter()
+        .chain(&report.warnings)
+        .map(crate::report::json::diagnostic)
+        .collect();
+    write!(out, "],\n\"diagnostics\": {}", Value::Array(diagnostics))?;
+    if let Some(coverage) = &report.coverage {
+        write!(out, ",\n\"coverage\": {}", coverage_json(coverage))?;
+    }
+    writeln!(out, "\n}}")
+}
+
+fn case_json(report: &RunReport, o: &CaseOutcome) -> Value {
+    json!({
+        "file": report.suite_file(o).display(),
+        "line": o.check.location.line,
+        "name": o.check.name,
+        "status": o.status.as_str(),
+        "expected": decision_name(o.check.expect),
+        "decision": o.decision.map(decision_name),
+        "reasons": o.reasons,
+        "errors": o.errors.iter().map(|e| e.policy.clone()).collect::<Vec<_>>(),
+        "error_messages": o.errors.iter().map(|e| json!({"policy": e.policy, "message": e.message})).collect::<Vec<_>>(),
+        "failures": o.failures,
+        "principal": o.check.principal.to_string(),
+        "action": o.check.action.to_string(),
+        "resource": o.check.resource.to_string(),
+        "duration_ms": o.duration.as_secs_f64() * 1000.0,
+    })
+}
+
+fn coverage_json(coverage: &Coverage) -> Value {
+    json!({
+        "percent": coverage.percent(),
+        "items": coverage.items.iter().map(|i| json!({
+            "id": i.id, "kind": i.kind.as_str(), "determined": i.determined, "errored": i.errored, "exercised": i.exercised(),
+        })).collect::<Vec<_>>(),
+        "untested_request_envs": coverage.untested_envs.iter().map(|(p, a, r)| json!({"principal": p, "action": a, "resource": r})).collect::<Vec<_>>(),
+        "request_envs": coverage.total_envs,
+    })
 }

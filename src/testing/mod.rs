@@ -183,18 +183,16 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
         coverage: args.coverage || args.min_coverage.is_some(),
     };
     let (project, report) = run_project(&args.dir, &options)?;
-    let out = match args.format {
-        TestFormat::Human => report::testrun::human(
-            &report,
-            &project,
-            report::Style::for_stdout(color),
-            &args.dir,
-            args.min_coverage,
-        ),
-        TestFormat::Json => format!("{:#}\n", report::testrun::json(&report)),
-        TestFormat::Junit => report::junit::render(&report),
-    };
-    crate::output::print(&out)?;
+    match args.format {
+        TestFormat::Human => {
+            let style = report::Style::for_stdout(color);
+            let text =
+                report::testrun::human(&report, &project, style, &args.dir, args.min_coverage);
+            crate::output::print(&text)?;
+        }
+        TestFormat::Json => crate::output::stream(|out| report::testrun::write_json(&report, out))?,
+        TestFormat::Junit => crate::output::print(&report::junit::render(&report))?,
+    }
     if args.format != TestFormat::Human {
         // Load problems still reach a person reading the CI log.
         let style = report::Style::for_stderr(color);

@@ -1,6 +1,7 @@
 //! What a test run found, as data: the report modules render it.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cedar_policy::Decision;
@@ -36,7 +37,7 @@ pub struct PolicyError {
 pub struct CaseOutcome {
     /// Index into [`RunReport::suites`].
     pub suite: usize,
-    pub check: Check,
+    pub check: Arc<Check>,
     pub status: Status,
     /// `None` when the request could not be evaluated at all.
     pub decision: Option<Decision>,

@@ -16,7 +16,7 @@ use crate::project::Project;
 /// A check ready to run: which suite it belongs to and its entities.
 pub struct Prepared<'a> {
     pub suite: usize,
-    pub check: &'a Check,
+    pub check: &'a Arc<Check>,
     /// `Err` when the entity data could not be built (reported apart).
     pub entities: Result<Arc<Entities>, String>,
 }
@@ -59,7 +59,7 @@ impl<'a> Runner<'a> {
         let check = prepared.check;
         let mut outcome = CaseOutcome {
             suite: prepared.suite,
-            check: check.clone(),
+            check: Arc::clone(check),
             status: Status::Fail,
             decision: None,
             reasons: Vec::new(),

@@ -32,7 +32,7 @@ pub struct Slicer {
 }
 
 /// Bound on cached sub-sets, so memory stays flat on millions of requests.
-const CACHE_LIMIT: usize = 4096;
+const CACHE_LIMIT: usize = 256;
 
 impl Slicer {
     pub fn new(policy_set: &PolicySet) -> Slicer {

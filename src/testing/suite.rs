@@ -2,8 +2,10 @@
 //! request with its expectation each. A table case gives one check per
 //! row, a replayed AVP batch one per request.
 
+use std::collections::HashMap;
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cedar_policy::{Decision, EntityUid};
 use serde::Deserialize;
@@ -98,7 +100,7 @@ pub struct Suite {
     /// Entity sources of the suite, file paths resolved relative to the
     /// project root.
     pub entities: Vec<ResolvedSource>,
-    pub checks: Vec<Check>,
+    pub checks: Vec<Arc<Check>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -156,6 +158,7 @@ pub fn load_suite(root: &Path, relative: &Path) -> Result<Suite, Vec<Diagnostic>
         defaults: raw.context.unwrap_or_default(),
         validate_request: raw.validate_request.unwrap_or(true),
         problems: Vec::new(),
+        uids: HashMap::new(),
     };
     let entities = raw
         .entities
@@ -176,7 +179,7 @@ pub fn load_suite(root: &Path, relative: &Path) -> Result<Suite, Vec<Diagnostic>
             );
             continue;
         }
-        checks.extend(reader.case_checks(case, location));
+        checks.extend(reader.case_checks(case, location).into_iter().map(Arc::new));
     }
     if reader.problems.is_empty() {
         Ok(Suite {
@@ -197,6 +200,9 @@ struct SuiteReader<'a> {
     defaults: Map<String, Value>,
     validate_request: bool,
     problems: Vec<Diagnostic>,
+    /// UIDs already parsed: suites repeat the same few principals and
+    /// resources thousands of times, and a clone shares the parsed one.
+    uids: HashMap<UidSpec, EntityUid>,
 }
 
 impl SuiteReader<'_> {
@@ -231,8 +237,14 @@ impl SuiteReader<'_> {
             );
             return None;
         };
+        if let Some(uid) = self.uids.get(spec) {
+            return Some(uid.clone());
+        }
         match spec.resolve() {
-            Ok(uid) => Some(uid),
+            Ok(uid) => {
+                self.uids.insert(spec.clone(), uid.clone());
+                Some(uid)
+            }
             Err(message) => {
                 self.problem(
                     location,

@@ -122,7 +122,11 @@ fn split_for_cores(set: &PolicySet) -> Vec<PolicySet> {
     }
     for link in set.policies().filter(|p| !p.is_static()) {
         if let Some(template) = link.template_id() {
-            let _ = parts[0].link(template.clone(), link.id().clone(), link.template_links().unwrap_or_default());
+            let _ = parts[0].link(
+                template.clone(),
+                link.id().clone(),
+                link.template_links().unwrap_or_default(),
+            );
         }
     }
     let chunk = statics.len().div_ceil(cores);
