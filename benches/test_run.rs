@@ -92,22 +92,6 @@ fn in_process_loop(root: &Path) -> (Duration, Vec<Decision>) {
     (started.elapsed(), decisions)
 }
 
-fn cedar_cli() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("CEDAR") {
-        return Some(PathBuf::from(path));
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from)?;
-    let cached = home.join(".cache/avpctl-tools/cedar-cli-4.14.1/bin/cedar");
-    if cached.is_file() {
-        return Some(cached);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join("cedar"))
-            .find(|p| p.is_file())
-    })
-}
-
 /// Times `cedar run-tests` on the first `sample` cases, in its own format.
 fn cedar_run_tests(
     cedar: &Path,
@@ -242,7 +226,7 @@ fn main() {
         println!("  project kept at {}", kept.display());
         return;
     }
-    match cedar_cli() {
+    match common::cedar_cli() {
         Some(cedar) => {
             let (elapsed, passed) = cedar_run_tests(&cedar, root, &generated, &decisions, sample);
             println!(

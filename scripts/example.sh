@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The main job on the bundled example: what CI runs on a policy repository.
+# The main job on the bundled example, as CI would run it on a policy
+# repository: validate, test, check formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --release
 avpctl=target/release/avpctl
 
 set -x
-"$avpctl" validate policies-example
+"$avpctl" validate policies-example --deny-warnings
+"$avpctl" test policies-example --coverage
+"$avpctl" fmt --check policies-example

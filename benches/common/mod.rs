@@ -265,3 +265,21 @@ pub fn best_of<T>(runs: usize, mut f: impl FnMut() -> (Duration, T)) -> (Duratio
 pub fn repo_example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("policies-example")
 }
+
+/// The official Cedar CLI, for comparisons: $CEDAR, then the copy the
+/// benchmark instructions install under ~/.cache/avpctl-tools, then PATH.
+pub fn cedar_cli() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CEDAR") {
+        return Some(PathBuf::from(path));
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from)?;
+    let cached = home.join(".cache/avpctl-tools/cedar-cli-4.14.1/bin/cedar");
+    if cached.is_file() {
+        return Some(cached);
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("cedar"))
+            .find(|p| p.is_file())
+    })
+}
