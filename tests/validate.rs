@@ -332,3 +332,29 @@ fn completions_are_generated_for_bash() {
     assert!(run.stdout.contains("complete -F _avpctl"), "{}", run.stdout);
     assert!(run.stdout.contains("validate"));
 }
+
+#[test]
+fn a_link_slot_of_a_type_the_schema_does_not_allow_is_an_error_at_the_link() {
+    let (code, report) = validate_json(&fixture("validate/link-slot-type"), &[]);
+    assert_eq!(code, 1);
+    let wrong_type = diagnostics(&report)
+        .iter()
+        .find(|d| d["code"] == "link-slot-type" && d["policy"] == "doc-views-doc")
+        .expect("the wrong type is reported");
+    assert_eq!(wrong_type["file"], "links.yaml");
+    assert_eq!(wrong_type["line"], 6);
+    assert_eq!(wrong_type["policy"], "doc-views-doc");
+    assert!(
+        wrong_type["message"]
+            .as_str()
+            .unwrap()
+            .contains("type App::Doc")
+    );
+    let unknown = diagnostics(&report)
+        .iter()
+        .find(|d| d["code"] == "cedar-unrecognized-entity-type" && d["policy"] == "ghost-views-doc")
+        .expect("the undeclared type is reported");
+    assert_eq!(unknown["severity"], "error");
+    assert_eq!(unknown["file"], "links.yaml");
+    assert_eq!(report["summary"]["links"], 3);
+}

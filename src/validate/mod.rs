@@ -99,10 +99,49 @@ pub fn strict_validation(project: &Project) -> Vec<Diagnostic> {
     }
     for result in &results {
         found.extend(result.validation_warnings().map(|w| {
-            locate(project, w, w.policy_id(), Severity::Warning).with_code(variant_code("cedar", w))
+            link_slot_type(project, w).unwrap_or_else(|| {
+                locate(project, w, w.policy_id(), Severity::Warning)
+                    .with_code(variant_code("cedar", w))
+            })
         }));
     }
     found
+}
+
+/// Cedar warns that a policy can never apply when no action of its scope
+/// takes its principal and resource types. For a link (whose template is
+/// fine on its own) that means a slot holds an entity of the wrong type: an
+/// error, not a warning, since the link can never grant anything.
+fn link_slot_type(
+    project: &Project,
+    warning: &cedar_policy::ValidationWarning,
+) -> Option<Diagnostic> {
+    if !matches!(
+        warning,
+        cedar_policy::ValidationWarning::InvalidActionApplication(_)
+    ) {
+        return None;
+    }
+    let id = warning.policy_id().to_string();
+    let link = project.link(&id)?;
+    let slots: Vec<String> = [("principal", &link.principal), ("resource", &link.resource)]
+        .into_iter()
+        .filter_map(|(slot, uid)| {
+            uid.as_ref()
+                .map(|uid| format!("?{slot} = {uid} (type {})", uid.type_name()))
+        })
+        .collect();
+    let diagnostic =
+        locate(project, warning, warning.policy_id(), Severity::Error).with_code("link-slot-type");
+    Some(Diagnostic {
+        message: format!(
+            "link `{id}` can never apply: no action of template `{}` takes {}",
+            link.template,
+            slots.join(" and ")
+        ),
+        help: Some("link an entity of a type the template's actions apply to (see `appliesTo` in the schema)".into()),
+        ..diagnostic
+    })
 }
 
 /// Below this many policies splitting costs more than it saves.
