@@ -209,7 +209,7 @@ fn filter_and_fail_fast_select_cases() {
     let dir = project_with(&["passing", "failing"]);
     let (code, report) = test_json(dir.path(), &["--filter", "passing.yaml"]);
     assert_eq!(code, 0);
-    assert_eq!(report["summary"]["total"], 13);
+    assert_eq!(report["summary"]["total"], 14);
     let (_, report) = test_json(dir.path(), &["--filter", "feed"]);
     assert_eq!(report["summary"]["total"], 2);
     let (code, report) = test_json(dir.path(), &["--fail-fast"]);
