@@ -93,7 +93,11 @@ fn every_feature_of_the_format_passes() {
     let dir = project_with(&["passing"]);
     let (code, report) = test_json(dir.path(), &[]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(report["summary"]["total"], 13);
+    assert_eq!(report["summary"]["total"], 14);
+    assert_eq!(
+        case(&report, "entity files may use AVP's entityList form")["reasons"],
+        serde_json::json!(["senior-view"])
+    );
     assert_eq!(
         case(&report, "no edit without MFA, even for the owner")["reasons"],
         serde_json::json!(["edit-needs-mfa"])
