@@ -10,13 +10,17 @@ pub mod atomic;
 pub mod avp_json;
 pub mod cli;
 pub mod config;
+pub mod deploy;
 pub mod diagnostic;
+pub mod diff;
 pub mod error;
 pub mod fmt;
 pub mod output;
+pub mod plan;
 pub mod project;
 pub mod report;
 pub mod source;
+pub mod store;
 pub mod suggest;
 pub mod testing;
 pub mod uid;
@@ -33,12 +37,13 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate(args) => validate::run(args, color),
         Command::Test(args) => testing::run(args, color),
         Command::Fmt(args) => fmt::run(args, color),
+        Command::Diff(args) => diff::run(args, color),
+        Command::Deploy(args) => deploy::run(args, color),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut command, "avpctl", &mut std::io::stdout());
             Ok(0)
         }
-        _ => Err(Error::Usage("not implemented yet".into())),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@ pub mod slicer;
 pub mod suite;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::diagnostic::Diagnostic;
@@ -56,30 +57,39 @@ fn usable(loaded: Loaded) -> Result<Project, Error> {
     })
 }
 
-pub fn run_suites(project: &Project, options: &Options) -> RunReport {
-    let started = Instant::now();
-    let mut report = RunReport::default();
-    report.warnings.extend(validation_warning(project));
+/// The project's suites, read and ready to evaluate: every check with its
+/// entities, plus what could not be loaded.
+pub struct Collected {
+    pub suites: Vec<SuiteInfo>,
+    pub prepared: Vec<Prepared>,
+    pub diagnostics: Vec<Diagnostic>,
+}
 
+/// Reads every suite under the tests directory and builds each distinct
+/// entity set once.
+pub fn collect(project: &Project, filters: &[String]) -> Collected {
+    let mut collected = Collected {
+        suites: Vec::new(),
+        prepared: Vec::new(),
+        diagnostics: Vec::new(),
+    };
     let (files, walk_problems) = suite::suite_files(&project.root, &project.config.tests);
-    report.diagnostics.extend(walk_problems);
+    collected.diagnostics.extend(walk_problems);
     let mut suites: Vec<Suite> = Vec::new();
     for relative in files {
         match suite::load_suite(&project.root, &relative) {
             Ok(suite) => suites.push(suite),
-            Err(problems) => report.diagnostics.extend(problems),
+            Err(problems) => collected.diagnostics.extend(problems),
         }
     }
-
     let mut loader = entities::EntityLoader::new(&project.root, project.schema());
-    let mut prepared = Vec::new();
     for (index, suite) in suites.iter().enumerate() {
-        report.suites.push(SuiteInfo {
+        collected.suites.push(SuiteInfo {
             file: suite.file.clone(),
         });
         let file_name = suite.file.display();
         for check in &suite.checks {
-            if !selected(&options.filters, &file_name, &check.name) {
+            if !selected(filters, &file_name, &check.name) {
                 continue;
             }
             let sources = match &check.entities {
@@ -91,26 +101,35 @@ pub fn run_suites(project: &Project, options: &Options) -> RunReport {
             };
             let entities = loader.entities(&sources).map_err(|problem| {
                 let message = problem.message.clone();
-                if !report
+                if !collected
                     .diagnostics
                     .iter()
                     .any(|d| d.message == problem.message)
                 {
-                    report.diagnostics.push(problem);
+                    collected.diagnostics.push(problem);
                 }
                 message
             });
-            prepared.push(Prepared {
+            collected.prepared.push(Prepared {
                 suite: index,
-                check,
+                check: Arc::clone(check),
                 entities,
             });
         }
     }
+    collected
+}
 
+pub fn run_suites(project: &Project, options: &Options) -> RunReport {
+    let started = Instant::now();
+    let mut report = RunReport::default();
+    report.warnings.extend(validation_warning(project));
+    let collected = collect(project, &options.filters);
+    report.suites = collected.suites;
+    report.diagnostics.extend(collected.diagnostics);
     let runner = Runner::new(project);
-    report.outcomes = runner.run(&prepared, options.fail_fast);
-    report.skipped = prepared.len() - report.outcomes.len();
+    report.outcomes = runner.run(&collected.prepared, options.fail_fast);
+    report.skipped = collected.prepared.len() - report.outcomes.len();
     if options.coverage {
         report.coverage = Some(coverage::measure(project, &report.outcomes));
     }
@@ -201,4 +220,37 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
         }
     }
     Ok(exit_code(&report, args.allow_empty, args.min_coverage))
+}
+
+/// A test case whose decision differs between two policy sets.
+#[derive(Debug, Clone)]
+pub struct Flip {
+    pub file: String,
+    pub check: Arc<suite::Check>,
+    pub old: Option<cedar_policy::Decision>,
+    pub new: Option<cedar_policy::Decision>,
+}
+
+/// Runs the project's cases against `old` and against the project's own
+/// policies and lists the cases whose decision differs: the concrete
+/// evidence of what a change does.
+pub fn decision_flips(
+    project: &Project,
+    old: &cedar_policy::PolicySet,
+) -> (Vec<Flip>, Vec<Diagnostic>) {
+    let collected = collect(project, &[]);
+    let before = Runner::with_policies(project, old).run(&collected.prepared, false);
+    let after = Runner::new(project).run(&collected.prepared, false);
+    let flips = before
+        .into_iter()
+        .zip(after)
+        .filter(|(b, a)| b.decision != a.decision)
+        .map(|(b, a)| Flip {
+            file: collected.suites[a.suite].file.display(),
+            check: Arc::clone(&a.check),
+            old: b.decision,
+            new: a.decision,
+        })
+        .collect();
+    (flips, collected.diagnostics)
 }

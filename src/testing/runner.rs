@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Instant;
 
-use cedar_policy::{Authorizer, Context, Decision, Entities, Request, Schema};
+use cedar_policy::{Authorizer, Context, Decision, Entities, PolicySet, Request, Schema};
 use rayon::prelude::*;
 
 use super::outcome::{CaseOutcome, PolicyError, Status};
@@ -14,9 +14,9 @@ use super::suite::Check;
 use crate::project::Project;
 
 /// A check ready to run: which suite it belongs to and its entities.
-pub struct Prepared<'a> {
+pub struct Prepared {
     pub suite: usize,
-    pub check: &'a Arc<Check>,
+    pub check: Arc<Check>,
     /// `Err` when the entity data could not be built (reported apart).
     pub entities: Result<Arc<Entities>, String>,
 }
@@ -29,16 +29,22 @@ pub struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     pub fn new(project: &'a Project) -> Runner<'a> {
+        Runner::with_policies(project, &project.policy_set)
+    }
+
+    /// Evaluates the project's cases against another policy set (the other
+    /// side of a diff).
+    pub fn with_policies(project: &'a Project, policies: &PolicySet) -> Runner<'a> {
         Runner {
             project,
-            slicer: Slicer::new(&project.policy_set),
+            slicer: Slicer::new(policies),
             authorizer: Authorizer::new(),
         }
     }
 
     /// Runs every check; with `fail_fast`, stops after the first failure
     /// (in report order) and returns the outcomes up to it.
-    pub fn run(&self, prepared: &[Prepared<'_>], fail_fast: bool) -> Vec<CaseOutcome> {
+    pub fn run(&self, prepared: &[Prepared], fail_fast: bool) -> Vec<CaseOutcome> {
         if !fail_fast {
             return prepared.par_iter().map(|p| self.evaluate(p)).collect();
         }
@@ -54,12 +60,12 @@ impl<'a> Runner<'a> {
         outcomes
     }
 
-    pub fn evaluate(&self, prepared: &Prepared<'_>) -> CaseOutcome {
+    pub fn evaluate(&self, prepared: &Prepared) -> CaseOutcome {
         let started = Instant::now();
-        let check = prepared.check;
+        let check: &Check = &prepared.check;
         let mut outcome = CaseOutcome {
             suite: prepared.suite,
-            check: Arc::clone(check),
+            check: Arc::clone(&prepared.check),
             status: Status::Fail,
             decision: None,
             reasons: Vec::new(),

@@ -50,21 +50,19 @@ impl Report {
 
 /// Validates a loaded project: the loading diagnostics, then Cedar's strict
 /// validation and the AVP pre-flight over what loaded.
-pub fn validate(loaded: Loaded) -> Report {
-    let Loaded {
-        project,
-        mut diagnostics,
-    } = loaded;
+pub fn validate(loaded: &Loaded) -> Report {
+    let project = &loaded.project;
+    let mut diagnostics = loaded.diagnostics.clone();
     let mut notes = Vec::new();
     if project.schema().is_some() {
-        diagnostics.extend(strict_validation(&project));
+        diagnostics.extend(strict_validation(project));
     } else if project.config.schema_path(&project.root).is_none() {
         notes.push(
             "no schema (schema.cedarschema or schema.cedarschema.json): policies were parsed, not type-checked"
                 .to_string(),
         );
     }
-    diagnostics.extend(preflight(&project));
+    diagnostics.extend(preflight(project));
     diagnostics.sort_by_key(Diagnostic::sort_key);
     let stats = Stats {
         files: project.policy_files.len(),
@@ -225,7 +223,7 @@ pub fn run(
     use crate::report;
 
     let loaded = crate::project::load(&args.dir)?;
-    let report = validate(loaded);
+    let report = validate(&loaded);
     let out = match args.format {
         ValidateFormat::Human => human_report(&report, report::Style::for_stdout(color), &args.dir),
         ValidateFormat::Json => format!("{:#}\n", report::json::validate_report(&report)),

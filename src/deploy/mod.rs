@@ -1,0 +1,332 @@
+//! `avpctl deploy`: validate and test the project, plan the change to each
+//! store, then apply it in the safe order (docs/deploy-order.md).
+
+pub mod apply;
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::json;
+
+use crate::cli::{ColorChoice, DeployArgs, PlainFormat};
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::plan::{Side, StepOptions};
+use crate::project::Project;
+use crate::report::Style;
+use crate::store::{Store, StoreAddress, ValidationMode};
+
+/// Why a deploy did not happen (exit 1) as opposed to could not (exit 2).
+enum Gate {
+    Open,
+    Refused(String),
+}
+
+/// `avpctl deploy`.
+pub fn run(args: &DeployArgs, color: ColorChoice) -> Result<u8, Error> {
+    let style = Style::for_stdout(color);
+    let loaded = crate::project::load(&args.dir)?;
+    let addresses = addresses(args, &loaded.project)?;
+    let any_avp = addresses
+        .iter()
+        .any(|a| matches!(a, StoreAddress::Avp { .. }));
+    let mut out = String::new();
+    if let Gate::Refused(reason) = gates(&loaded, args, any_avp, style, &mut out)? {
+        out.push_str(&format!("{} {reason}\n", style.red("deploy refused:")));
+        print_or_json(args, &out, json!({"refused": reason}))?;
+        return Ok(1);
+    }
+    let project = loaded.project;
+    let mut results = Vec::new();
+    let mut exit = 0;
+    for address in &addresses {
+        let (code, text, value) = deploy_one(&project, address, args, style)?;
+        out.push_str(&text);
+        results.push(value);
+        exit = exit.max(code);
+    }
+    print_or_json(args, &out, json!({"stores": results}))?;
+    Ok(exit)
+}
+
+fn print_or_json(args: &DeployArgs, text: &str, value: serde_json::Value) -> Result<(), Error> {
+    match args.format {
+        PlainFormat::Human => crate::output::print(text),
+        PlainFormat::Json => crate::output::print(&format!("{value:#}\n")),
+    }
+}
+
+fn addresses(args: &DeployArgs, project: &Project) -> Result<Vec<StoreAddress>, Error> {
+    let texts: Vec<String> = if args.store.is_empty() {
+        vec![crate::diff::DEFAULT_STORE.to_string()]
+    } else {
+        args.store.clone()
+    };
+    let mut addresses = Vec::new();
+    for text in &texts {
+        if let Some(group) = project.config.store_groups.get(text) {
+            for member in group {
+                addresses.push(crate::store::resolve_address(
+                    member,
+                    &project.config,
+                    &project.root,
+                )?);
+            }
+            continue;
+        }
+        let address = crate::store::resolve_address(text, &project.config, &project.root)?;
+        addresses.push(crate::diff::default_relative_to_project(
+            text,
+            address,
+            &project.root,
+        ));
+    }
+    Ok(addresses)
+}
+
+/// Validation and tests before anything is written.
+fn gates(
+    loaded: &crate::project::Loaded,
+    args: &DeployArgs,
+    strict_avp: bool,
+    style: Style,
+    out: &mut String,
+) -> Result<Gate, Error> {
+    let report = crate::validate::validate(loaded);
+    if report.diagnostics.iter().any(|d| d.unreadable) {
+        return Err(Error::Diagnosed {
+            context: "the project cannot be read".into(),
+            diagnostics: report.diagnostics,
+        });
+    }
+    let blocking: Vec<&Diagnostic> = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error() || (strict_avp && d.code.starts_with("avp-")))
+        .collect();
+    if !blocking.is_empty() {
+        for d in &blocking {
+            out.push_str(&crate::report::human::render(d, style, &args.dir));
+        }
+        let what = if blocking.iter().all(|d| d.is_error()) {
+            "validation errors"
+        } else {
+            "validation errors or AVP pre-flight warnings"
+        };
+        return Ok(Gate::Refused(format!(
+            "{} {what}; run `avpctl validate`",
+            blocking.len()
+        )));
+    }
+    if args.no_tests {
+        out.push_str(&format!(
+            "{} --no-tests: deploying without running the test suites\n",
+            style.yellow("warning:")
+        ));
+        return Ok(Gate::Open);
+    }
+    let tests = crate::testing::run_suites(&loaded.project, &crate::testing::Options::default());
+    if tests.diagnostics.iter().any(|d| d.unreadable) {
+        return Err(Error::Diagnosed {
+            context: "the test suites cannot be read".into(),
+            diagnostics: tests.diagnostics,
+        });
+    }
+    let summary = tests.summary();
+    if summary.failed > 0 {
+        let failing: Vec<String> = tests
+            .outcomes
+            .iter()
+            .filter(|o| !o.passed())
+            .take(10)
+            .map(|o| {
+                format!(
+                    "  {} › {}: {}\n",
+                    tests.suite_file(o).display(),
+                    o.check.name,
+                    o.failures.join("; ")
+                )
+            })
+            .collect();
+        out.push_str(&failing.concat());
+        return Ok(Gate::Refused(format!(
+            "{} of {} test cases fail; run `avpctl test`",
+            summary.failed, summary.total
+        )));
+    }
+    out.push_str(&format!(
+        "{} {} test cases pass\n",
+        style.green("tests:"),
+        summary.total
+    ));
+    Ok(Gate::Open)
+}
+
+/// Plans and applies one store; returns (exit code, human text, JSON).
+fn deploy_one(
+    project: &Project,
+    address: &StoreAddress,
+    args: &DeployArgs,
+    style: Style,
+) -> Result<(u8, String, serde_json::Value), Error> {
+    let mut store = crate::store::open(address, &args.aws)?;
+    let label = store.describe();
+    let mut out = String::new();
+    let fail = |message: String| Error::Store(format!("{label}: {message}"));
+    if let StoreAddress::Local(path) = address
+        && !args.dry_run
+    {
+        let mode = if project.schema.is_some() {
+            ValidationMode::Strict
+        } else {
+            ValidationMode::Off
+        };
+        crate::store::local::LocalStore::new(path)
+            .initialize(mode)
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    if !args.dry_run {
+        store.lock().map_err(|e| fail(e.to_string()))?;
+    }
+    let result = plan_and_apply(project, store.as_mut(), args, style, &mut out);
+    store.finish();
+    let (code, value) = result?;
+    Ok((code, out, json!({"store": label, "result": value})))
+}
+
+fn plan_and_apply(
+    project: &Project,
+    store: &mut dyn Store,
+    args: &DeployArgs,
+    style: Style,
+    out: &mut String,
+) -> Result<(u8, serde_json::Value), Error> {
+    let label = store.describe();
+    let fail = |message: String| Error::Store(format!("{label}: {message}"));
+    let state = store.read().map_err(|e| fail(e.to_string()))?;
+    if state.validation_mode == ValidationMode::Strict && project.schema.is_none() {
+        return Err(fail("the store validates policies in STRICT mode and the project has no schema (avp-strict-no-schema); add schema.cedarschema".into()));
+    }
+    let old = Side::from_store(&state);
+    let new = Side::from_project(project);
+    let plan = crate::plan::plan(
+        &old,
+        &new,
+        StepOptions {
+            prune: args.prune,
+            validation_mode: state.validation_mode,
+        },
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    if plan.steps.is_empty() {
+        out.push_str(&format!("{label}: up to date, nothing to do\n"));
+        if !plan.unmanaged.is_empty() {
+            out.push_str(&format!(
+                "  ({} item(s) not managed by this project are kept; --prune deletes them)\n",
+                plan.unmanaged.len()
+            ));
+        }
+        return Ok((0, json!({"status": "up-to-date", "steps": []})));
+    }
+    let (flips, _) = crate::testing::decision_flips(project, &old.policy_set());
+    out.push_str(&format!("{} {label}\n\n", style.bold("Plan for")));
+    out.push_str(&crate::report::plan::changes_human(
+        &plan.changes,
+        if args.prune { &[] } else { &plan.unmanaged },
+        &flips,
+        style,
+    ));
+    out.push_str(&format!(
+        "{} ({} steps, in this order):\n",
+        style.bold("Steps"),
+        plan.steps.count()
+    ));
+    out.push_str(&crate::report::plan::steps_human(&plan.steps, style));
+    let planned = json!({
+        "changes": plan.changes.iter().map(crate::report::plan::change_json).collect::<Vec<_>>(),
+        "plan": crate::report::plan::steps_json(&plan.steps),
+        "flips": flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
+    });
+    if args.dry_run {
+        out.push_str("\n--dry-run: nothing applied\n");
+        return Ok((0, json!({"status": "planned", "planned": planned})));
+    }
+    if !args.yes {
+        // Everything so far must be on screen before the question.
+        crate::output::print(&std::mem::take(out))?;
+        if !confirm(&label, plan.steps.count())? {
+            out.push_str("not applied\n");
+            return Ok((1, json!({"status": "declined", "planned": planned})));
+        }
+    }
+    let interactive = std::io::stderr().is_terminal() && plan.steps.count() > 5;
+    let applied = apply::apply(store, &plan.steps, &mut |n, total, step| {
+        if interactive {
+            crate::output::eprint(&format!("\r\x1b[2K[{n}/{total}] {}", step.label));
+        }
+    });
+    if interactive {
+        crate::output::eprint("\r\x1b[2K");
+    }
+    let calls: serde_json::Value = store
+        .calls()
+        .into_iter()
+        .filter(|(k, _)| k != "Read")
+        .map(|(k, v)| (k, json!(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    match &applied.failed {
+        None => {
+            out.push_str(&format!(
+                "\n{} {} steps to {label}\n",
+                style.green("Applied"),
+                applied.applied.len()
+            ));
+            Ok((
+                0,
+                json!({"status": "applied", "applied": applied.applied, "calls": calls, "planned": planned}),
+            ))
+        }
+        Some((step, err)) => {
+            out.push_str(&format!(
+                "\n{} at step {} of {}: {step}: {err}\n",
+                style.red("Deploy failed"),
+                applied.applied.len() + 1,
+                plan.steps.count()
+            ));
+            out.push_str(&format!("  applied ({}):\n", applied.applied.len()));
+            for label in &applied.applied {
+                out.push_str(&format!("    ✓ {label}\n"));
+            }
+            out.push_str(&format!(
+                "  not applied ({}):\n",
+                applied.not_applied.len() + 1
+            ));
+            out.push_str(&format!("    ✗ {step}\n"));
+            for label in &applied.not_applied {
+                out.push_str(&format!("    · {label}\n"));
+            }
+            out.push_str("  The store is consistent; run the deploy again to finish it.\n");
+            Ok((
+                2,
+                json!({"status": "failed", "applied": applied.applied, "failed": {"step": step, "error": err.to_string()}, "not_applied": applied.not_applied, "calls": calls}),
+            ))
+        }
+    }
+}
+
+/// Asks on the terminal; without one, refuses (deploy then needs --yes).
+fn confirm(label: &str, steps: usize) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "not applying {steps} steps to {label}: there is no terminal to confirm on; pass --yes (or --dry-run to only plan)"
+        )));
+    }
+    eprint!("Apply {steps} steps to {label}? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|err| Error::io("stdin", err))?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}

@@ -1,0 +1,322 @@
+//! One side of a comparison — a project, or what a store holds — in one
+//! shape: policies, templates and links by project id, the schema in
+//! Cedar's JSON form, and (for a store) what avpctl does not manage.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use cedar_policy::{
+    Effect, EntityUid, Policy, PolicyId, PolicySet, SchemaFragment, SlotId, Template,
+};
+use serde_json::Value;
+
+use crate::project::{PolicyKind, Project, SchemaFormat};
+use crate::store::{Definition, StoreState, managed_id};
+
+/// Names under this prefix are avpctl's own, for a forbid being replaced:
+/// `name/avpctl-replacing/<hash of the id>` (short enough for any id).
+pub const TEMPORARY_PREFIX: &str = "avpctl-replacing/";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Static {
+        statement: String,
+    },
+    Linked {
+        template: String,
+        principal: Option<String>,
+        resource: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SidePolicy {
+    pub body: Body,
+    pub description: Option<String>,
+    /// The store's id, for a store side.
+    pub store_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SideTemplate {
+    pub statement: String,
+    pub description: Option<String>,
+    pub store_id: Option<String>,
+}
+
+/// Something in a store that no project id names.
+#[derive(Debug, Clone)]
+pub struct Unmanaged {
+    pub kind: &'static str,
+    pub store_id: String,
+    pub name: Option<String>,
+    /// The effect, when it could be read (decides where `--prune` deletes it).
+    pub effect: Option<Effect>,
+    /// For a template: the store ids of the links to it.
+    pub links: Vec<String>,
+    pub summary: String,
+}
+
+/// A forbid left under a temporary name by an interrupted deploy.
+#[derive(Debug, Clone)]
+pub struct InFlight {
+    pub store_id: String,
+    pub name: String,
+    pub statement: String,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    pub schema: Option<Value>,
+    pub policies: BTreeMap<String, SidePolicy>,
+    pub templates: BTreeMap<String, SideTemplate>,
+    pub unmanaged: Vec<Unmanaged>,
+    pub in_flight: Vec<InFlight>,
+}
+
+impl Side {
+    pub fn from_project(project: &Project) -> Side {
+        let mut side = Side {
+            schema: project.schema.as_ref().and_then(|s| match s.format {
+                SchemaFormat::Json => serde_json::from_str(s.file.text()).ok(),
+                SchemaFormat::Cedar => SchemaFragment::from_cedarschema_str(s.file.text())
+                    .ok()
+                    .and_then(|(fragment, _)| fragment.to_json_value().ok()),
+            }),
+            ..Side::default()
+        };
+        for entry in &project.policies {
+            let id = PolicyId::new(&entry.id);
+            match entry.kind {
+                PolicyKind::Static => {
+                    side.policies.insert(
+                        entry.id.clone(),
+                        SidePolicy {
+                            body: Body::Static {
+                                statement: entry.text().to_string(),
+                            },
+                            description: project
+                                .policy_set
+                                .annotation(&id, "description")
+                                .map(str::to_string),
+                            store_id: None,
+                        },
+                    );
+                }
+                PolicyKind::Template => {
+                    side.templates.insert(
+                        entry.id.clone(),
+                        SideTemplate {
+                            statement: entry.text().to_string(),
+                            description: project
+                                .policy_set
+                                .template_annotation(&id, "description")
+                                .map(str::to_string),
+                            store_id: None,
+                        },
+                    );
+                }
+            }
+        }
+        for link in &project.links {
+            side.policies.insert(
+                link.id.clone(),
+                SidePolicy {
+                    body: Body::Linked {
+                        template: link.template.clone(),
+                        principal: link.principal.as_ref().map(ToString::to_string),
+                        resource: link.resource.as_ref().map(ToString::to_string),
+                    },
+                    description: None,
+                    store_id: None,
+                },
+            );
+        }
+        side
+    }
+
+    pub fn from_store(state: &StoreState) -> Side {
+        let mut side = Side {
+            schema: state.schema.clone(),
+            ..Side::default()
+        };
+        let mut template_ids: BTreeMap<&str, String> = BTreeMap::new();
+        for template in &state.templates {
+            match template.name.as_deref().and_then(managed_id) {
+                Some(id) if !side.templates.contains_key(id) => {
+                    template_ids.insert(&template.id, id.to_string());
+                    side.templates.insert(
+                        id.to_string(),
+                        SideTemplate { statement: template.statement.clone(), description: template.description.clone(), store_id: Some(template.id.clone()) },
+                    );
+                }
+                _ => side.unmanaged.push(Unmanaged {
+                    kind: "template",
+                    store_id: template.id.clone(),
+                    name: template.name.clone(),
+                    effect: Template::from_str(&template.statement).ok().map(|t| t.effect()),
+                    links: state
+                        .policies
+                        .iter()
+                        .filter(|p| matches!(&p.definition, Definition::TemplateLinked { policy_template_id, .. } if policy_template_id == &template.id))
+                        .map(|p| p.id.clone())
+                        .collect(),
+                    summary: first_line(&template.statement),
+                }),
+            }
+        }
+        for policy in &state.policies {
+            let managed = policy
+                .name
+                .as_deref()
+                .and_then(managed_id)
+                .filter(|id| !side.policies.contains_key(*id));
+            if let (Some(id), Definition::Static { statement }) = (managed, &policy.definition)
+                && id.starts_with(TEMPORARY_PREFIX)
+            {
+                side.in_flight.push(InFlight {
+                    store_id: policy.id.clone(),
+                    name: policy.name.clone().unwrap_or_default(),
+                    statement: statement.clone(),
+                    description: policy.description.clone(),
+                });
+                continue;
+            }
+            let body = match &policy.definition {
+                Definition::Static { statement } => Some(Body::Static {
+                    statement: statement.clone(),
+                }),
+                Definition::TemplateLinked {
+                    policy_template_id,
+                    principal,
+                    resource,
+                } => template_ids
+                    .get(policy_template_id.as_str())
+                    .map(|template| Body::Linked {
+                        template: template.clone(),
+                        principal: principal.clone(),
+                        resource: resource.clone(),
+                    }),
+            };
+            match (managed, body) {
+                (Some(id), Some(body)) => {
+                    side.policies.insert(
+                        id.to_string(),
+                        SidePolicy {
+                            body,
+                            description: policy.description.clone(),
+                            store_id: Some(policy.id.clone()),
+                        },
+                    );
+                }
+                _ => side.unmanaged.push(Unmanaged {
+                    kind: "policy",
+                    store_id: policy.id.clone(),
+                    name: policy.name.clone(),
+                    effect: effect_of_stored(state, &policy.definition),
+                    links: Vec::new(),
+                    summary: match &policy.definition {
+                        Definition::Static { statement } => first_line(statement),
+                        Definition::TemplateLinked {
+                            policy_template_id,
+                            principal,
+                            resource,
+                        } => format!(
+                            "linked to template {policy_template_id} (principal {}, resource {})",
+                            principal.as_deref().unwrap_or("-"),
+                            resource.as_deref().unwrap_or("-")
+                        ),
+                    },
+                }),
+            }
+        }
+        side
+    }
+
+    /// The effect of a policy of this side (a link's is its template's).
+    pub fn effect(&self, id: &str) -> Option<Effect> {
+        match &self.policies.get(id)?.body {
+            Body::Static { statement } => Policy::from_str(statement).ok().map(|p| p.effect()),
+            Body::Linked { template, .. } => self.template_effect(template),
+        }
+    }
+
+    pub fn template_effect(&self, id: &str) -> Option<Effect> {
+        Template::from_str(&self.templates.get(id)?.statement)
+            .ok()
+            .map(|t| t.effect())
+    }
+
+    /// The side as a Cedar policy set under project ids (what does not
+    /// parse or link is left out).
+    pub fn policy_set(&self) -> PolicySet {
+        let mut set = PolicySet::new();
+        for (id, template) in &self.templates {
+            if let Ok(parsed) = Template::from_str(&template.statement) {
+                let _ = set.add_template(parsed.new_id(PolicyId::new(id)));
+            }
+        }
+        for (id, policy) in &self.policies {
+            match &policy.body {
+                Body::Static { statement } => {
+                    if let Ok(parsed) = Policy::from_str(statement) {
+                        let _ = set.add(parsed.new_id(PolicyId::new(id)));
+                    }
+                }
+                Body::Linked {
+                    template,
+                    principal,
+                    resource,
+                } => {
+                    let mut values = std::collections::HashMap::new();
+                    for (slot, value) in [
+                        (SlotId::principal(), principal),
+                        (SlotId::resource(), resource),
+                    ] {
+                        if let Some(uid) =
+                            value.as_deref().and_then(|v| EntityUid::from_str(v).ok())
+                        {
+                            values.insert(slot, uid);
+                        }
+                    }
+                    let _ = set.link(PolicyId::new(template), PolicyId::new(id), values);
+                }
+            }
+        }
+        set
+    }
+}
+
+fn effect_of_stored(state: &StoreState, definition: &Definition) -> Option<Effect> {
+    match definition {
+        Definition::Static { statement } => Policy::from_str(statement).ok().map(|p| p.effect()),
+        Definition::TemplateLinked {
+            policy_template_id, ..
+        } => state
+            .templates
+            .iter()
+            .find(|t| &t.id == policy_template_id)
+            .and_then(|t| Template::from_str(&t.statement).ok())
+            .map(|t| t.effect()),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("//") && !l.starts_with('@'))
+        .unwrap_or("")
+        .chars()
+        .take(100)
+        .collect()
+}
+
+/// The temporary name of a forbid being replaced (see [`TEMPORARY_PREFIX`]).
+pub fn temporary_name(id: &str) -> String {
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    crate::store::managed_name(&format!("{TEMPORARY_PREFIX}{hash:016x}"))
+}

@@ -1,0 +1,198 @@
+//! Diffs and deploy plans for people and as JSON.
+
+use serde_json::{Value, json};
+
+use crate::plan::{Access, Change, Steps, Unmanaged};
+use crate::report::Style;
+use crate::testing::Flip;
+use crate::testing::runner::decision_name;
+
+/// The changes, most dangerous first, with statement diffs.
+pub fn changes_human(
+    changes: &[Change],
+    unmanaged: &[Unmanaged],
+    flips: &[Flip],
+    style: Style,
+) -> String {
+    let mut out = String::new();
+    for (access, title) in [
+        (Access::Widens, "Widens access"),
+        (Access::Narrows, "Narrows access"),
+        (
+            Access::Changes,
+            "Changes access (either way, depending on the request)",
+        ),
+        (Access::Neutral, "No direct effect on access"),
+    ] {
+        let group: Vec<&Change> = changes.iter().filter(|c| c.access == access).collect();
+        if group.is_empty() {
+            continue;
+        }
+        let heading = match access {
+            Access::Widens => style.red(title),
+            Access::Narrows => style.green(title),
+            Access::Changes => style.yellow(title),
+            Access::Neutral => style.dim(title),
+        };
+        out.push_str(&format!("{}\n", style.bold(&heading)));
+        for change in group {
+            out.push_str(&change_line(change, style));
+            if let Some(diff) = &change.diff {
+                for line in diff.lines() {
+                    let line = if line.starts_with("+++") || line.starts_with("---") {
+                        style.dim(line)
+                    } else if line.starts_with('+') {
+                        style.green(line)
+                    } else if line.starts_with('-') {
+                        style.red(line)
+                    } else if line.starts_with("@@") {
+                        style.cyan(line)
+                    } else {
+                        line.to_string()
+                    };
+                    out.push_str(&format!("      {line}\n"));
+                }
+            }
+        }
+        out.push('\n');
+    }
+    if !unmanaged.is_empty() {
+        out.push_str(&format!(
+            "{}\n",
+            style.bold("Not managed by this project (kept; `deploy --prune` deletes them)")
+        ));
+        for item in unmanaged {
+            out.push_str(&format!(
+                "  ? {:<8} {} {}\n",
+                item.kind,
+                item.name.as_deref().unwrap_or(&item.store_id),
+                style.dim(&item.summary)
+            ));
+        }
+        out.push('\n');
+    }
+    if !flips.is_empty() {
+        out.push_str(&format!(
+            "{}\n",
+            style.bold("Test cases whose decision changes")
+        ));
+        for flip in flips {
+            let show = |d: Option<cedar_policy::Decision>| d.map_or("error", decision_name);
+            let arrow = format!("{} → {}", show(flip.old), show(flip.new));
+            let arrow = if flip.new == Some(cedar_policy::Decision::Allow) {
+                style.red(&arrow)
+            } else {
+                style.green(&arrow)
+            };
+            out.push_str(&format!(
+                "  {arrow}  {}:{} › {}  (expected {})\n",
+                flip.file,
+                flip.check.location.line,
+                flip.check.name,
+                decision_name(flip.check.expect)
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn change_line(change: &Change, style: Style) -> String {
+    let sign = match change.status.sign() {
+        "+" => style.green("+"),
+        "-" => style.red("-"),
+        other => style.yellow(other),
+    };
+    let effect = change
+        .effect
+        .map(|e| {
+            format!(
+                " ({})",
+                if e == cedar_policy::Effect::Permit {
+                    "permit"
+                } else {
+                    "forbid"
+                }
+            )
+        })
+        .unwrap_or_default();
+    let mut line = format!("  {sign} {:<8} {}{effect}", change.kind.as_str(), change.id);
+    if let Some(detail) = &change.detail {
+        line.push_str(&format!(": {detail}"));
+    }
+    if change.replace {
+        line.push_str(&style.dim(" [replaced: AVP cannot update it in place]"));
+    }
+    line.push('\n');
+    line
+}
+
+pub fn summary_counts(changes: &[Change]) -> Value {
+    let count = |a: Access| changes.iter().filter(|c| c.access == a).count();
+    json!({
+        "changes": changes.len(),
+        "widens": count(Access::Widens),
+        "narrows": count(Access::Narrows),
+        "changes_either_way": count(Access::Changes),
+        "neutral": count(Access::Neutral),
+    })
+}
+
+pub fn change_json(change: &Change) -> Value {
+    json!({
+        "kind": change.kind.as_str(),
+        "id": change.id,
+        "status": change.status.as_str(),
+        "access": change.access.as_str(),
+        "effect": change.effect.map(|e| if e == cedar_policy::Effect::Permit { "permit" } else { "forbid" }),
+        "detail": change.detail,
+        "diff": change.diff,
+        "replace": change.replace,
+    })
+}
+
+pub fn unmanaged_json(item: &Unmanaged) -> Value {
+    json!({"kind": item.kind, "store_id": item.store_id, "name": item.name, "summary": item.summary})
+}
+
+pub fn flip_json(flip: &Flip) -> Value {
+    json!({
+        "file": flip.file,
+        "line": flip.check.location.line,
+        "name": flip.check.name,
+        "old": flip.old.map(decision_name),
+        "new": flip.new.map(decision_name),
+        "expected": decision_name(flip.check.expect),
+    })
+}
+
+/// The steps of a deploy, numbered, wave by wave.
+pub fn steps_human(steps: &Steps, style: Style) -> String {
+    let mut out = String::new();
+    let mut n = 0;
+    for (_, wave) in &steps.waves {
+        for step in wave {
+            n += 1;
+            out.push_str(&format!(
+                "  {:>3}. {} {}\n",
+                n,
+                step.label,
+                style.dim(&format!("({})", step.operation.verb()))
+            ));
+        }
+    }
+    for warning in &steps.warnings {
+        out.push_str(&format!("  {} {warning}\n", style.yellow("warning:")));
+    }
+    out
+}
+
+pub fn steps_json(steps: &Steps) -> Value {
+    let list: Vec<Value> = steps
+        .waves
+        .iter()
+        .enumerate()
+        .flat_map(|(wave, (_, steps))| steps.iter().map(move |s| json!({"wave": wave + 1, "operation": s.operation.verb(), "label": s.label})))
+        .collect();
+    json!({"steps": list, "warnings": steps.warnings})
+}

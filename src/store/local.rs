@@ -1,0 +1,553 @@
+//! The embedded store: one JSON file that holds what an AVP policy store
+//! holds, for projects that need no cloud account (and for tests).
+//!
+//! Every operation rewrites the file atomically (temporary file, fsync,
+//! rename), so a crash leaves the state before or after the operation; a
+//! lock file keeps two deploys apart. The rules AVP enforces are enforced
+//! here too — unique names, strict validation against the schema, no update
+//! of a policy's effect, scope or kind — so a plan that applies here applies
+//! there. The format is documented in docs/stores.md.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use cedar_policy::{Policy, PolicySet, Schema, Template, ValidationMode as CedarMode, Validator};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Definition, NewDefinition, Operation, Store, StoreError, StoreState, StoredPolicy,
+    StoredTemplate, TemplateRef, ValidationMode,
+};
+
+pub const FORMAT: &str = "avpctl-local-store";
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    format: String,
+    version: u32,
+    /// The next numeric part of a generated id.
+    next_id: u64,
+    #[serde(flatten)]
+    state: StoreState,
+}
+
+pub struct LocalStore {
+    path: PathBuf,
+    /// The state as last read or written, with the id counter.
+    loaded: Option<(StoreState, u64)>,
+    locked: bool,
+    calls: std::collections::BTreeMap<String, usize>,
+}
+
+impl LocalStore {
+    /// A store at `path`; a directory means `path/store.json`. Nothing is
+    /// read or created until it is used.
+    pub fn new(path: &Path) -> LocalStore {
+        let path = if path.is_dir() {
+            path.join("store.json")
+        } else {
+            path.to_path_buf()
+        };
+        LocalStore {
+            path,
+            loaded: None,
+            locked: false,
+            calls: Default::default(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates an empty store file with a validation mode, if there is none
+    /// yet (an AVP store is created with one too).
+    pub fn initialize(&mut self, mode: ValidationMode) -> Result<bool, StoreError> {
+        if self.path.exists() {
+            return Ok(false);
+        }
+        let mut state = StoreState::empty();
+        state.validation_mode = mode;
+        self.save(state, 1)?;
+        Ok(true)
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        self.path.with_file_name(name)
+    }
+
+    fn load(&mut self) -> Result<(StoreState, u64), StoreError> {
+        if let Some(loaded) = &self.loaded {
+            return Ok(loaded.clone());
+        }
+        let loaded = read_file(&self.path)?;
+        self.loaded = Some(loaded.clone());
+        Ok(loaded)
+    }
+
+    fn save(&mut self, state: StoreState, next_id: u64) -> Result<(), StoreError> {
+        let file = StoreFile {
+            format: FORMAT.into(),
+            version: VERSION,
+            next_id,
+            state,
+        };
+        let text = serde_json::to_string_pretty(&file)
+            .map_err(|err| StoreError::Corrupt(err.to_string()))?;
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|err| io_error(parent, &err))?;
+        }
+        crate::atomic::write(&self.path, format!("{text}\n").as_bytes())
+            .map_err(|err| io_error(&self.path, &err))?;
+        self.loaded = Some((file.state, next_id));
+        Ok(())
+    }
+}
+
+fn io_error(path: &Path, err: &std::io::Error) -> StoreError {
+    StoreError::Unreachable(format!("{}: {err}", path.display()))
+}
+
+/// Reads a store file; a missing file is an empty store.
+fn read_file(path: &Path) -> Result<(StoreState, u64), StoreError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((StoreState::empty(), 1));
+        }
+        Err(err) => return Err(io_error(path, &err)),
+    };
+    let corrupt = |detail: String| {
+        StoreError::Corrupt(format!(
+            "{} is not a readable avpctl store ({detail}); restore it from a backup, or delete it and deploy again",
+            path.display()
+        ))
+    };
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
+        corrupt(format!(
+            "invalid JSON at line {} column {}: {err}",
+            err.line(),
+            err.column()
+        ))
+    })?;
+    let format = value.get("format").and_then(|f| f.as_str());
+    if format != Some(FORMAT) {
+        return Err(corrupt(format!(
+            "`format` is {format:?}, expected \"{FORMAT}\""
+        )));
+    }
+    let version = value.get("version").and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(VERSION)) {
+        return Err(StoreError::Corrupt(format!(
+            "{} has store format version {}, this avpctl reads version {VERSION}; use the avpctl release that wrote it",
+            path.display(),
+            version.map_or_else(|| "(none)".to_string(), |v| v.to_string())
+        )));
+    }
+    let file: StoreFile = serde_json::from_value(value).map_err(|err| corrupt(err.to_string()))?;
+    Ok((file.state, file.next_id))
+}
+
+impl Store for LocalStore {
+    fn describe(&self) -> String {
+        format!("local:{}", self.path.display())
+    }
+
+    fn read(&mut self) -> Result<StoreState, StoreError> {
+        self.loaded = None;
+        *self.calls.entry("Read".into()).or_default() += 1;
+        self.load().map(|(state, _)| state)
+    }
+
+    fn lock(&mut self) -> Result<(), StoreError> {
+        let lock = self.lock_path();
+        if let Some(parent) = lock.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|err| io_error(parent, &err))?;
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lock)
+        {
+            Ok(mut file) => {
+                use std::io::Write;
+                let _ = writeln!(file, "{}", std::process::id());
+                self.locked = true;
+                Ok(())
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                let holder = std::fs::read_to_string(&lock).unwrap_or_default();
+                Err(StoreError::Locked(format!(
+                    "{} is locked by another deploy (process {}); if no deploy is running, delete {}",
+                    self.path.display(),
+                    holder.trim(),
+                    lock.display()
+                )))
+            }
+            Err(err) => Err(io_error(&lock, &err)),
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.locked {
+            let _ = std::fs::remove_file(self.lock_path());
+            self.locked = false;
+        }
+    }
+
+    fn apply(&mut self, operation: &Operation) -> Result<Option<String>, StoreError> {
+        *self.calls.entry(operation.verb().into()).or_default() += 1;
+        let (mut state, mut next_id) = self.load()?;
+        let created = apply_to(&mut state, &mut next_id, operation)?;
+        self.save(state, next_id)?;
+        Ok(created)
+    }
+
+    fn calls(&self) -> std::collections::BTreeMap<String, usize> {
+        self.calls.clone()
+    }
+}
+
+impl Drop for LocalStore {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Applies one operation to a state in memory, with AVP's rules.
+pub fn apply_to(
+    state: &mut StoreState,
+    next_id: &mut u64,
+    operation: &Operation,
+) -> Result<Option<String>, StoreError> {
+    let mut new_id = |prefix: &str| {
+        let id = format!("{prefix}{next_id:016}");
+        *next_id += 1;
+        id
+    };
+    match operation {
+        Operation::PutSchema { schema } => {
+            let parsed = Schema::from_json_value(schema.clone())
+                .map_err(|err| StoreError::Refused(format!("the schema is invalid: {err}")))?;
+            if state.validation_mode == ValidationMode::Strict {
+                check_all_valid(state, &parsed)?;
+            }
+            state.schema = Some(schema.clone());
+            Ok(None)
+        }
+        Operation::CreateTemplate {
+            name,
+            description,
+            statement,
+        } => {
+            unique_name(
+                state.templates.iter().map(|t| t.name.as_deref()),
+                name,
+                "template",
+            )?;
+            check_template(state, statement, name)?;
+            let id = new_id("T");
+            state.templates.push(StoredTemplate {
+                id: id.clone(),
+                name: Some(name.clone()),
+                description: description.clone(),
+                statement: statement.clone(),
+            });
+            Ok(Some(id))
+        }
+        Operation::UpdateTemplate {
+            id,
+            description,
+            statement,
+        } => {
+            let index = state
+                .templates
+                .iter()
+                .position(|t| &t.id == id)
+                .ok_or_else(|| StoreError::NotFound(format!("template {id}")))?;
+            let label = state.templates[index]
+                .name
+                .clone()
+                .unwrap_or_else(|| id.clone());
+            check_template(state, statement, &label)?;
+            same_shape(&state.templates[index].statement, statement, &label, true)?;
+            let template = &mut state.templates[index];
+            template.statement = statement.clone();
+            template.description = description.clone();
+            Ok(None)
+        }
+        Operation::DeleteTemplate { id } => {
+            // AVP deletes a template's linked policies with it.
+            state.templates.retain(|t| &t.id != id);
+            state.policies.retain(|p| !matches!(&p.definition, Definition::TemplateLinked { policy_template_id, .. } if policy_template_id == id));
+            Ok(None)
+        }
+        Operation::CreatePolicy {
+            name,
+            description,
+            definition,
+        } => {
+            unique_name(
+                state.policies.iter().map(|p| p.name.as_deref()),
+                name,
+                "policy",
+            )?;
+            let definition = match definition {
+                NewDefinition::Static { statement } => {
+                    check_static(state, statement, name)?;
+                    Definition::Static {
+                        statement: statement.clone(),
+                    }
+                }
+                NewDefinition::Linked {
+                    template,
+                    principal,
+                    resource,
+                } => {
+                    let template_id = match template {
+                        TemplateRef::StoreId(id) => id.clone(),
+                        TemplateRef::Name(template_name) => state
+                            .templates
+                            .iter()
+                            .find(|t| t.name.as_deref() == Some(template_name))
+                            .map(|t| t.id.clone())
+                            .ok_or_else(|| {
+                                StoreError::NotFound(format!(
+                                    "template {template_name} for policy {name}"
+                                ))
+                            })?,
+                    };
+                    if !state.templates.iter().any(|t| t.id == template_id) {
+                        return Err(StoreError::NotFound(format!(
+                            "template {template_id} for policy {name}"
+                        )));
+                    }
+                    Definition::TemplateLinked {
+                        policy_template_id: template_id,
+                        principal: principal.clone(),
+                        resource: resource.clone(),
+                    }
+                }
+            };
+            let id = new_id("P");
+            state.policies.push(StoredPolicy {
+                id: id.clone(),
+                name: Some(name.clone()),
+                description: description.clone(),
+                definition,
+            });
+            Ok(Some(id))
+        }
+        Operation::UpdatePolicy {
+            id,
+            name,
+            description,
+            statement,
+        } => {
+            let index = state
+                .policies
+                .iter()
+                .position(|p| &p.id == id)
+                .ok_or_else(|| StoreError::NotFound(format!("policy {id}")))?;
+            let label = state.policies[index]
+                .name
+                .clone()
+                .unwrap_or_else(|| id.clone());
+            let Definition::Static { statement: old } = &state.policies[index].definition else {
+                return Err(StoreError::Refused(format!(
+                    "{label} is template-linked; only static policies can be updated"
+                )));
+            };
+            same_shape(old, statement, &label, false)?;
+            check_static(state, statement, &label)?;
+            if let Some(new_name) = name {
+                let others = state
+                    .policies
+                    .iter()
+                    .filter(|p| &p.id != id)
+                    .map(|p| p.name.as_deref());
+                unique_name(others, new_name, "policy")?;
+            }
+            let policy = &mut state.policies[index];
+            policy.definition = Definition::Static {
+                statement: statement.clone(),
+            };
+            policy.description = description.clone();
+            if let Some(new_name) = name {
+                policy.name = Some(new_name.clone());
+            }
+            Ok(None)
+        }
+        Operation::DeletePolicy { id } => {
+            // Deleting what is already gone succeeds, as in AVP.
+            state.policies.retain(|p| &p.id != id);
+            Ok(None)
+        }
+    }
+}
+
+fn unique_name<'a>(
+    mut names: impl Iterator<Item = Option<&'a str>>,
+    name: &str,
+    kind: &str,
+) -> Result<(), StoreError> {
+    if names.any(|n| n == Some(name)) {
+        return Err(StoreError::Conflict(format!(
+            "a {kind} named {name} already exists"
+        )));
+    }
+    Ok(())
+}
+
+fn schema_of(state: &StoreState) -> Result<Option<Schema>, StoreError> {
+    state
+        .schema
+        .as_ref()
+        .map(|json| {
+            Schema::from_json_value(json.clone())
+                .map_err(|err| StoreError::Corrupt(format!("the stored schema is invalid: {err}")))
+        })
+        .transpose()
+}
+
+fn check_static(state: &StoreState, statement: &str, label: &str) -> Result<(), StoreError> {
+    let policy = Policy::from_str(statement).map_err(|err| {
+        StoreError::Refused(format!("{label}: the statement does not parse: {err}"))
+    })?;
+    let mut set = PolicySet::new();
+    set.add(policy)
+        .map_err(|err| StoreError::Refused(format!("{label}: {err}")))?;
+    validate(state, &set, label)
+}
+
+fn check_template(state: &StoreState, statement: &str, label: &str) -> Result<(), StoreError> {
+    let template = Template::from_str(statement).map_err(|err| {
+        StoreError::Refused(format!("{label}: the template does not parse: {err}"))
+    })?;
+    let mut set = PolicySet::new();
+    set.add_template(template)
+        .map_err(|err| StoreError::Refused(format!("{label}: {err}")))?;
+    validate(state, &set, label)
+}
+
+fn validate(state: &StoreState, set: &PolicySet, label: &str) -> Result<(), StoreError> {
+    if state.validation_mode == ValidationMode::Off {
+        return Ok(());
+    }
+    let Some(schema) = schema_of(state)? else {
+        return Err(StoreError::Refused(format!(
+            "{label}: the store validates in STRICT mode and has no schema"
+        )));
+    };
+    let result = Validator::new(schema).validate(set, CedarMode::Strict);
+    match result.validation_errors().next() {
+        Some(err) => Err(StoreError::Refused(format!(
+            "{label} does not validate against the store's schema: {err}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Every policy and template of the store against a new schema: what a
+/// STRICT store checks before taking the schema.
+fn check_all_valid(state: &StoreState, schema: &Schema) -> Result<(), StoreError> {
+    let mut set = PolicySet::new();
+    for template in &state.templates {
+        if let Ok(parsed) = Template::from_str(&template.statement) {
+            let _ = set.add_template(parsed.new_id(cedar_policy::PolicyId::new(&template.id)));
+        }
+    }
+    for policy in &state.policies {
+        match &policy.definition {
+            Definition::Static { statement } => {
+                if let Ok(parsed) = Policy::from_str(statement) {
+                    let _ = set.add(parsed.new_id(cedar_policy::PolicyId::new(&policy.id)));
+                }
+            }
+            Definition::TemplateLinked {
+                policy_template_id,
+                principal,
+                resource,
+            } => {
+                let mut values = std::collections::HashMap::new();
+                for (slot, value) in [
+                    (cedar_policy::SlotId::principal(), principal),
+                    (cedar_policy::SlotId::resource(), resource),
+                ] {
+                    if let Some(uid) = value
+                        .as_deref()
+                        .and_then(|v| cedar_policy::EntityUid::from_str(v).ok())
+                    {
+                        values.insert(slot, uid);
+                    }
+                }
+                let _ = set.link(
+                    cedar_policy::PolicyId::new(policy_template_id),
+                    cedar_policy::PolicyId::new(&policy.id),
+                    values,
+                );
+            }
+        }
+    }
+    let result = Validator::new(schema.clone()).validate(&set, CedarMode::Strict);
+    if let Some(err) = result.validation_errors().next() {
+        let owner = err.policy_id().to_string();
+        let name = state
+            .policies
+            .iter()
+            .find(|p| p.id == owner)
+            .and_then(|p| p.name.clone())
+            .or_else(|| {
+                state
+                    .templates
+                    .iter()
+                    .find(|t| t.id == owner)
+                    .and_then(|t| t.name.clone())
+            })
+            .unwrap_or(owner);
+        return Err(StoreError::Refused(format!(
+            "the new schema would invalidate {name}: {err}"
+        )));
+    }
+    Ok(())
+}
+
+/// AVP cannot change a policy's effect, principal or resource scope in
+/// place; those changes must be planned as a replacement.
+fn same_shape(old: &str, new: &str, label: &str, template: bool) -> Result<(), StoreError> {
+    let (old_shape, new_shape) = if template {
+        (template_shape(old), template_shape(new))
+    } else {
+        (policy_shape(old), policy_shape(new))
+    };
+    if old_shape.is_some() && old_shape != new_shape {
+        return Err(StoreError::Refused(format!(
+            "{label}: an update cannot change the effect, principal or resource; replace the policy instead"
+        )));
+    }
+    Ok(())
+}
+
+fn policy_shape(statement: &str) -> Option<String> {
+    let policy = Policy::from_str(statement).ok()?;
+    Some(format!(
+        "{:?}|{:?}|{:?}",
+        policy.effect(),
+        policy.principal_constraint(),
+        policy.resource_constraint()
+    ))
+}
+
+fn template_shape(statement: &str) -> Option<String> {
+    let template = Template::from_str(statement).ok()?;
+    Some(format!(
+        "{:?}|{:?}|{:?}",
+        template.effect(),
+        template.principal_constraint(),
+        template.resource_constraint()
+    ))
+}

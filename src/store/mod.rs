@@ -1,0 +1,235 @@
+//! Policy stores: what an AVP policy store holds, and the operations that
+//! change it. The embedded [`local`] store and the Amazon Verified
+//! Permissions store implement the same [`Store`] trait, so the planner and
+//! `diff`/`deploy` never know which one they talk to.
+
+pub mod local;
+mod uri;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use uri::{StoreAddress, resolve_address};
+
+/// Opens the store at an address.
+pub fn open(
+    address: &StoreAddress,
+    aws: &crate::cli::AwsArgs,
+) -> Result<Box<dyn Store>, crate::error::Error> {
+    match address {
+        StoreAddress::Local(path) => Ok(Box::new(local::LocalStore::new(path))),
+        StoreAddress::Avp { .. } => {
+            let _ = aws;
+            Err(crate::error::Error::Store(format!(
+                "{}: Amazon Verified Permissions stores are not supported by this build yet",
+                address.describe()
+            )))
+        }
+    }
+}
+
+/// The prefix AVP policy names carry; a policy named `name/<id>` is managed
+/// by avpctl as the project's policy `<id>` (SPEC section 2).
+pub const NAME_PREFIX: &str = "name/";
+
+pub fn managed_name(id: &str) -> String {
+    format!("{NAME_PREFIX}{id}")
+}
+
+pub fn managed_id(name: &str) -> Option<&str> {
+    name.strip_prefix(NAME_PREFIX).filter(|id| !id.is_empty())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ValidationMode {
+    Strict,
+    Off,
+}
+
+/// Everything a store holds, as read in one go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreState {
+    /// Cedar's JSON schema form, as AVP stores it.
+    pub schema: Option<Value>,
+    pub validation_mode: ValidationMode,
+    pub policies: Vec<StoredPolicy>,
+    pub templates: Vec<StoredTemplate>,
+}
+
+impl StoreState {
+    pub fn empty() -> StoreState {
+        StoreState {
+            schema: None,
+            validation_mode: ValidationMode::Strict,
+            policies: Vec::new(),
+            templates: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredPolicy {
+    /// The store's own id (AVP's `policyId`).
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub definition: Definition,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Definition {
+    Static {
+        statement: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    TemplateLinked {
+        /// The store id of the template.
+        policy_template_id: String,
+        principal: Option<String>,
+        resource: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTemplate {
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub statement: String,
+}
+
+/// Where a link's template comes from when a step creates the link: a
+/// template already in the store, or one an earlier step of the same
+/// deploy creates (known then only by name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum TemplateRef {
+    StoreId(String),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum NewDefinition {
+    Static {
+        statement: String,
+    },
+    Linked {
+        template: TemplateRef,
+        principal: Option<String>,
+        resource: Option<String>,
+    },
+}
+
+/// One call to the store. Each maps to one AVP API operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Operation {
+    PutSchema {
+        schema: Value,
+    },
+    CreateTemplate {
+        name: String,
+        description: Option<String>,
+        statement: String,
+    },
+    UpdateTemplate {
+        id: String,
+        description: Option<String>,
+        statement: String,
+    },
+    DeleteTemplate {
+        id: String,
+    },
+    CreatePolicy {
+        name: String,
+        description: Option<String>,
+        definition: NewDefinition,
+    },
+    /// Only static policies can be updated (AVP's rule); the name moves
+    /// with `name` when it is given.
+    UpdatePolicy {
+        id: String,
+        name: Option<String>,
+        description: Option<String>,
+        statement: String,
+    },
+    DeletePolicy {
+        id: String,
+    },
+}
+
+impl Operation {
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Operation::PutSchema { .. } => "PutSchema",
+            Operation::CreateTemplate { .. } => "CreatePolicyTemplate",
+            Operation::UpdateTemplate { .. } => "UpdatePolicyTemplate",
+            Operation::DeleteTemplate { .. } => "DeletePolicyTemplate",
+            Operation::CreatePolicy { .. } => "CreatePolicy",
+            Operation::UpdatePolicy { .. } => "UpdatePolicy",
+            Operation::DeletePolicy { .. } => "DeletePolicy",
+        }
+    }
+}
+
+/// What went wrong in a store; the message names the policy involved.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Locked(String),
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// A policy store. `apply` performs one operation and returns the id of
+/// what it created, if anything.
+pub trait Store: Send {
+    /// The address as the user should read it (`local:…`, `avp:…`).
+    fn describe(&self) -> String;
+
+    fn read(&mut self) -> Result<StoreState, StoreError>;
+
+    fn apply(&mut self, operation: &Operation) -> Result<Option<String>, StoreError>;
+
+    /// Applies operations that may run in any order (one wave of a plan).
+    /// Stores that can, run them concurrently; results come back in order.
+    fn apply_all(&mut self, operations: &[Operation]) -> Vec<Result<Option<String>, StoreError>> {
+        let mut results = Vec::with_capacity(operations.len());
+        for operation in operations {
+            let result = self.apply(operation);
+            let failed = result.is_err();
+            results.push(result);
+            if failed {
+                break;
+            }
+        }
+        results
+    }
+
+    /// Takes the store for a deploy: no other deploy may change it until
+    /// [`Store::finish`].
+    fn lock(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Called once the deploy is over, applied or not (releases locks).
+    fn finish(&mut self) {}
+
+    /// Store calls made so far, by operation name (for reports and the
+    /// "proportional to the change" benchmarks).
+    fn calls(&self) -> std::collections::BTreeMap<String, usize> {
+        std::collections::BTreeMap::new()
+    }
+}
