@@ -249,9 +249,15 @@ impl Side {
     }
 
     /// The side as a Cedar policy set under project ids (what does not
-    /// parse or link is left out).
+    /// parse or link is left out). Forbids left under a temporary name by an
+    /// interrupted deploy are in force, so they are in the set too.
     pub fn policy_set(&self) -> PolicySet {
         let mut set = PolicySet::new();
+        for leftover in &self.in_flight {
+            if let Ok(parsed) = Policy::from_str(&leftover.statement) {
+                let _ = set.add(parsed.new_id(PolicyId::new(&leftover.name)));
+            }
+        }
         for (id, template) in &self.templates {
             if let Ok(parsed) = Template::from_str(&template.statement) {
                 let _ = set.add_template(parsed.new_id(PolicyId::new(id)));

@@ -23,13 +23,14 @@ pub enum Wave {
     DeletePermitTemplates,
     CreatePermitTemplates,
     Permits,
-    UpdateForbids,
     DeleteForbids,
+    UpdateForbids,
     CreateInFreedNames,
     Rename,
     DeleteTemplates,
     CreateForbidTemplates,
     CreateForbidLinks,
+    DeleteStandIns,
     SchemaLast,
 }
 
@@ -74,6 +75,10 @@ pub struct PlanError(pub String);
 struct Builder {
     waves: BTreeMap<Wave, Vec<Step>>,
     warnings: Vec<String>,
+    /// Stand-ins an interrupted deploy left that this plan uses again.
+    reused_stand_ins: Vec<String>,
+    /// Names of the stand-ins this plan has, so each is made once.
+    stand_ins: std::collections::BTreeSet<String>,
 }
 
 impl Builder {
@@ -98,6 +103,8 @@ pub fn plan_steps(old: &Side, new: &Side, options: StepOptions) -> Result<Steps,
     let mut b = Builder {
         waves: BTreeMap::new(),
         warnings: Vec::new(),
+        reused_stand_ins: Vec::new(),
+        stand_ins: std::collections::BTreeSet::new(),
     };
     let replaced_templates = templates(old, new, &mut b);
     policies(old, new, &replaced_templates, &mut b);
@@ -176,9 +183,7 @@ fn templates(old: &Side, new: &Side, b: &mut Builder) -> Vec<String> {
                     {
                         (Wave::DeletePermitTemplates, Wave::CreatePermitTemplates)
                     } else {
-                        b.warnings.push(format!(
-                            "template `{id}` changes its effect or scope and involves a forbid: AVP cannot update it in place, so its links are recreated after the old ones are deleted (a brief window without them)"
-                        ));
+                        // Its forbid links come back late; stand-ins cover them.
                         (Wave::DeleteTemplates, Wave::CreateForbidTemplates)
                     };
                     b.push(
@@ -198,6 +203,15 @@ fn templates(old: &Side, new: &Side, b: &mut Builder) -> Vec<String> {
                     continue;
                 }
                 let wave = if effect == Some(Effect::Forbid) && !same {
+                    // Its links switch meaning at once: stand-ins hold the
+                    // new meaning from the start, the old goes with the
+                    // other old forbids.
+                    for (link_id, link) in new.policies.iter().filter(|(_, p)| matches!(&p.body, Body::Linked { template: t, .. } if t == id)) {
+                        match linked_statement(link, new) {
+                            Some(statement) => stand_in(&format!("link `{link_id}`"), link_id, statement, old, b),
+                            None => b.warnings.push(format!("link `{link_id}` changes meaning with its template without a stand-in")),
+                        }
+                    }
                     Wave::UpdateForbids
                 } else {
                     Wave::Permits
@@ -276,6 +290,9 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
             let wave = if effect == Some(Effect::Forbid)
                 && canonical(current_statement, false) != canonical(statement, false)
             {
+                // Updated with the old forbids' removal; a stand-in with the
+                // new statement is in force from the start.
+                stand_in(&format!("forbid `{id}`"), id, statement.clone(), old, b);
                 Wave::UpdateForbids
             } else {
                 Wave::Permits
@@ -304,8 +321,12 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
             );
         }
         let ideal = match (&policy.body, effect) {
-            (Body::Linked { template, .. }, Some(Effect::Forbid))
-                if replaced_templates.contains(template) =>
+            // A replaced template that involves a forbid is created late
+            // (templates()); its links can only follow it.
+            (Body::Linked { template, .. }, _)
+                if replaced_templates.contains(template)
+                    && !(old.template_effect(template) == Some(Effect::Permit)
+                        && new.template_effect(template) == Some(Effect::Permit)) =>
             {
                 Wave::CreateForbidLinks
             }
@@ -356,9 +377,7 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
                     Wave::CreateInFreedNames
                 };
                 if effect == Some(Effect::Forbid) && wave == Wave::CreateInFreedNames {
-                    b.warnings.push(format!(
-                        "link `{id}` of a forbid template is replaced: AVP cannot rename a linked policy, so the new link is created after the old one is deleted (a brief window without it)"
-                    ));
+                    link_stand_in(id, policy, new, old, b);
                 }
                 b.push(
                     wave,
@@ -387,6 +406,9 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
                 }
             }
             _ => {
+                if ideal == Wave::CreateForbidLinks && effect == Some(Effect::Forbid) {
+                    link_stand_in(id, policy, new, old, b);
+                }
                 let label = if current.is_some() {
                     format!("create {kind} `{id}` (replacement)")
                 } else {
@@ -408,6 +430,7 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
             );
         }
     }
+    reused_in_flight.extend(b.reused_stand_ins.iter().cloned());
     for leftover in old
         .in_flight
         .iter()
@@ -421,6 +444,67 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
             format!("delete {} (left by an interrupted deploy)", leftover.name),
         );
     }
+}
+
+/// A forbid link that can only be created late (AVP cannot rename a linked
+/// policy, so it must wait for its name) is covered meanwhile by a static
+/// forbid with the same meaning under a temporary name, created with the
+/// other forbids and deleted once the link is in place.
+fn stand_in(what: &str, id: &str, statement: String, old: &Side, b: &mut Builder) {
+    // The name carries the content, so a leftover from an interrupted
+    // deploy is reused only when it still says the same.
+    let name = temporary_name(&format!("{id}#{statement}"));
+    if !b.stand_ins.insert(name.clone()) {
+        return;
+    }
+    let store_id = match old.in_flight.iter().find(|f| f.name == name) {
+        Some(existing) => {
+            b.reused_stand_ins.push(existing.store_id.clone());
+            existing.store_id.clone()
+        }
+        None => {
+            b.push(
+                Wave::CreateForbids,
+                Operation::CreatePolicy { name: name.clone(), description: None, definition: NewDefinition::Static { statement } },
+                format!("create stand-in {name} for {what}"),
+            );
+            String::new()
+        }
+    };
+    b.waves.entry(Wave::DeleteStandIns).or_default().push(Step {
+        operation: Operation::DeletePolicy { id: store_id.clone() },
+        label: format!("delete stand-in {name} ({what} is in place)"),
+        created_target: store_id.is_empty().then_some(name),
+    });
+}
+
+/// A stand-in for a forbid link created late.
+fn link_stand_in(id: &str, policy: &SidePolicy, new: &Side, old: &Side, b: &mut Builder) {
+    match linked_statement(policy, new) {
+        Some(statement) => stand_in(&format!("forbid link `{id}`"), id, statement, old, b),
+        None => b.warnings.push(format!("link `{id}` is created after its old version is deleted (its template could not be expanded into a stand-in)")),
+    }
+}
+
+/// The text of a link as a static policy: its template with the slots
+/// filled in.
+fn linked_statement(policy: &SidePolicy, side: &Side) -> Option<String> {
+    use std::str::FromStr;
+    let Body::Linked { template, principal, resource } = &policy.body else {
+        return None;
+    };
+    let parsed = cedar_policy::Template::from_str(&side.templates.get(template)?.statement).ok()?;
+    let mut set = PolicySet::new();
+    set.add_template(parsed.new_id(cedar_policy::PolicyId::new("t"))).ok()?;
+    let mut values = std::collections::HashMap::new();
+    for (slot, value) in [(cedar_policy::SlotId::principal(), principal), (cedar_policy::SlotId::resource(), resource)] {
+        if let Some(uid) = value.as_deref().and_then(|v| cedar_policy::EntityUid::from_str(v).ok()) {
+            values.insert(slot, uid);
+        }
+    }
+    set.link(cedar_policy::PolicyId::new("t"), cedar_policy::PolicyId::new("l"), values).ok()?;
+    let json = set.policy(&cedar_policy::PolicyId::new("l"))?.to_json().ok()?;
+    cedar_policy::Policy::from_json(None, json).ok()?.to_cedar()
 }
 
 /// Permits go early (removing one only narrows), forbids late.
