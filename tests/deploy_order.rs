@@ -28,7 +28,11 @@ const DOCS: [&str; 3] = ["x", "y", "z"];
 const ACTIONS: [&str; 2] = ["read", "write"];
 
 fn statement(rng: &mut Rng) -> String {
-    let effect = if rng.below(3) == 0 { "forbid" } else { "permit" };
+    let effect = if rng.below(3) == 0 {
+        "forbid"
+    } else {
+        "permit"
+    };
     let principal = match rng.below(3) {
         0 => "principal".to_string(),
         _ => format!("principal == U::\"{}\"", USERS[rng.below(3)]),
@@ -54,10 +58,27 @@ fn side(rng: &mut Rng) -> Side {
         if rng.below(4) == 0 {
             continue; // absent on this side
         }
-        side.policies.insert(format!("p{i}"), SidePolicy { body: Body::Static { statement: statement(rng) }, description: None, store_id: None });
+        side.policies.insert(
+            format!("p{i}"),
+            SidePolicy {
+                body: Body::Static {
+                    statement: statement(rng),
+                },
+                description: None,
+                store_id: None,
+            },
+        );
     }
-    let template_effect = if rng.below(2) == 0 { "permit" } else { "forbid" };
-    let condition = if rng.below(2) == 0 { "" } else { " when { context.level > 1 }" };
+    let template_effect = if rng.below(2) == 0 {
+        "permit"
+    } else {
+        "forbid"
+    };
+    let condition = if rng.below(2) == 0 {
+        ""
+    } else {
+        " when { context.level > 1 }"
+    };
     side.templates.insert(
         "t".into(),
         SideTemplate { statement: format!("{template_effect}(principal == ?principal, action, resource == ?resource){condition};"), description: None, store_id: None },
@@ -88,9 +109,21 @@ fn requests() -> Vec<Request> {
         for action in ACTIONS {
             for doc in DOCS {
                 for level in 0..5 {
-                    let context = Context::from_json_value(serde_json::json!({"level": level}), None).unwrap();
-                    let uid = |t: &str, id: &str| EntityUid::from_str(&format!("{t}::\"{id}\"")).unwrap();
-                    all.push(Request::new(uid("U", user), uid("Action", action), uid("D", doc), context, None).unwrap());
+                    let context =
+                        Context::from_json_value(serde_json::json!({"level": level}), None)
+                            .unwrap();
+                    let uid =
+                        |t: &str, id: &str| EntityUid::from_str(&format!("{t}::\"{id}\"")).unwrap();
+                    all.push(
+                        Request::new(
+                            uid("U", user),
+                            uid("Action", action),
+                            uid("D", doc),
+                            context,
+                            None,
+                        )
+                        .unwrap(),
+                    );
                 }
             }
         }
@@ -101,7 +134,10 @@ fn requests() -> Vec<Request> {
 fn allowed(set: &PolicySet, requests: &[Request]) -> Vec<bool> {
     let authorizer = Authorizer::new();
     let entities = Entities::empty();
-    requests.iter().map(|r| authorizer.is_authorized(r, set, &entities).decision() == Decision::Allow).collect()
+    requests
+        .iter()
+        .map(|r| authorizer.is_authorized(r, set, &entities).decision() == Decision::Allow)
+        .collect()
 }
 
 /// An in-memory store that checks the property after every operation.
@@ -134,7 +170,10 @@ impl Store for CheckingStore {
         let now = allowed(&Side::from_store(&self.state).policy_set(), &self.requests);
         for (i, allow) in now.iter().enumerate() {
             if *allow && !self.old[i] && !self.new[i] && self.violation.is_none() {
-                self.violation = Some(format!("after operation {} ({operation:?}) request {} is allowed by neither side", self.operations, self.requests[i]));
+                self.violation = Some(format!(
+                    "after operation {} ({operation:?}) request {} is allowed by neither side",
+                    self.operations, self.requests[i]
+                ));
             }
         }
         Ok(created)
@@ -143,7 +182,15 @@ impl Store for CheckingStore {
 
 fn deploy_into(store: &mut CheckingStore, target: &Side) {
     let old = Side::from_store(&store.state);
-    let plan = avpctl::plan::plan(&old, target, StepOptions { prune: false, validation_mode: ValidationMode::Off }).unwrap();
+    let plan = avpctl::plan::plan(
+        &old,
+        target,
+        StepOptions {
+            prune: false,
+            validation_mode: ValidationMode::Off,
+        },
+    )
+    .unwrap();
     let applied = avpctl::deploy::apply::apply(store, &plan.steps, &mut |_, _, _| {});
     assert!(applied.succeeded(), "{:?}", applied.failed);
 }
@@ -171,17 +218,43 @@ fn check_round(round: u64, requests: &[Request]) -> usize {
     // The store now holds `old`; check every operation of the move to `new`.
     store.checking = true;
     let before = store.operations;
-    let options = StepOptions { prune: false, validation_mode: ValidationMode::Off };
+    let options = StepOptions {
+        prune: false,
+        validation_mode: ValidationMode::Off,
+    };
     let plan = avpctl::plan::plan(&Side::from_store(&store.state), &new, options).unwrap();
     let applied = avpctl::deploy::apply::apply(&mut store, &plan.steps, &mut |_, _, _| {});
     assert!(applied.succeeded(), "round {round}: {:?}", applied.failed);
-    assert!(plan.steps.warnings.is_empty(), "round {round}: {:?}", plan.steps.warnings);
-    let labels: Vec<String> = plan.steps.waves.iter().flat_map(|(_, w)| w.iter().map(|s| s.label.clone())).collect();
-    assert!(store.violation.is_none(), "round {round}: {}\nsteps: {labels:#?}\nold: {:#?}\nnew: {:#?}", store.violation.unwrap(), old.policies, new.policies);
+    assert!(
+        plan.steps.warnings.is_empty(),
+        "round {round}: {:?}",
+        plan.steps.warnings
+    );
+    let labels: Vec<String> = plan
+        .steps
+        .waves
+        .iter()
+        .flat_map(|(_, w)| w.iter().map(|s| s.label.clone()))
+        .collect();
+    assert!(
+        store.violation.is_none(),
+        "round {round}: {}\nsteps: {labels:#?}\nold: {:#?}\nnew: {:#?}",
+        store.violation.unwrap(),
+        old.policies,
+        new.policies
+    );
     // The store ends equal to the project, and a second deploy plans nothing.
-    assert_eq!(allowed(&Side::from_store(&store.state).policy_set(), requests), new_allowed, "round {round}\nsteps: {labels:#?}");
+    assert_eq!(
+        allowed(&Side::from_store(&store.state).policy_set(), requests),
+        new_allowed,
+        "round {round}\nsteps: {labels:#?}"
+    );
     let again = avpctl::plan::plan(&Side::from_store(&store.state), &new, options).unwrap();
-    assert!(again.steps.is_empty(), "round {round}: a second deploy plans nothing: {:?}", again.steps);
+    assert!(
+        again.steps.is_empty(),
+        "round {round}: a second deploy plans nothing: {:?}",
+        again.steps
+    );
     store.operations - before
 }
 
@@ -189,22 +262,70 @@ fn check_round(round: u64, requests: &[Request]) -> usize {
 fn no_intermediate_state_allows_what_neither_side_allows() {
     use rayon::prelude::*;
     let requests = requests();
-    let operations: usize = (0..120u64).into_par_iter().map(|round| check_round(round, &requests)).sum();
-    assert!(operations > 500, "only {operations} operations were checked");
+    let operations: usize = (0..120u64)
+        .into_par_iter()
+        .map(|round| check_round(round, &requests))
+        .sum();
+    assert!(
+        operations > 500,
+        "only {operations} operations were checked"
+    );
 }
 
 #[test]
 fn a_replaced_forbid_goes_through_a_temporary_name() {
     let mut old = Side::default();
-    old.policies.insert("f".into(), SidePolicy { body: Body::Static { statement: "forbid(principal, action, resource == D::\"x\");".into() }, description: None, store_id: None });
+    old.policies.insert(
+        "f".into(),
+        SidePolicy {
+            body: Body::Static {
+                statement: "forbid(principal, action, resource == D::\"x\");".into(),
+            },
+            description: None,
+            store_id: None,
+        },
+    );
     let mut new = Side::default();
-    new.policies.insert("f".into(), SidePolicy { body: Body::Static { statement: "forbid(principal, action, resource == D::\"y\");".into() }, description: None, store_id: None });
+    new.policies.insert(
+        "f".into(),
+        SidePolicy {
+            body: Body::Static {
+                statement: "forbid(principal, action, resource == D::\"y\");".into(),
+            },
+            description: None,
+            store_id: None,
+        },
+    );
     let mut state = StoreState::empty();
     state.validation_mode = ValidationMode::Off;
     let mut next = 1;
-    apply_to(&mut state, &mut next, &Operation::CreatePolicy { name: "name/f".into(), description: None, definition: avpctl::store::NewDefinition::Static { statement: "forbid(principal, action, resource == D::\"x\");".into() } }).unwrap();
-    let plan = avpctl::plan::plan(&Side::from_store(&state), &new, StepOptions { prune: false, validation_mode: ValidationMode::Off }).unwrap();
-    let verbs: Vec<(&str, String)> = plan.steps.waves.iter().flat_map(|(_, w)| w.iter().map(|s| (s.operation.verb(), s.label.clone()))).collect();
+    apply_to(
+        &mut state,
+        &mut next,
+        &Operation::CreatePolicy {
+            name: "name/f".into(),
+            description: None,
+            definition: avpctl::store::NewDefinition::Static {
+                statement: "forbid(principal, action, resource == D::\"x\");".into(),
+            },
+        },
+    )
+    .unwrap();
+    let plan = avpctl::plan::plan(
+        &Side::from_store(&state),
+        &new,
+        StepOptions {
+            prune: false,
+            validation_mode: ValidationMode::Off,
+        },
+    )
+    .unwrap();
+    let verbs: Vec<(&str, String)> = plan
+        .steps
+        .waves
+        .iter()
+        .flat_map(|(_, w)| w.iter().map(|s| (s.operation.verb(), s.label.clone())))
+        .collect();
     assert_eq!(verbs.len(), 3, "{verbs:?}");
     assert_eq!(verbs[0].0, "CreatePolicy");
     assert!(verbs[0].1.contains("avpctl-replacing/"), "{verbs:?}");

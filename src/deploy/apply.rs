@@ -91,7 +91,8 @@ fn created_name(operation: &Operation) -> Option<String> {
 /// Fills in store ids that only exist once an earlier step has run.
 fn resolve(step: &Step, created: &HashMap<String, String>) -> Operation {
     let mut operation = step.operation.clone();
-    if let (Some(name), Operation::UpdatePolicy { id, .. } | Operation::DeletePolicy { id }) = (&step.created_target, &mut operation)
+    if let (Some(name), Operation::UpdatePolicy { id, .. } | Operation::DeletePolicy { id }) =
+        (&step.created_target, &mut operation)
         && let Some(store_id) = created.get(name)
     {
         *id = store_id.clone();

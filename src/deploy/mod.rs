@@ -168,22 +168,21 @@ fn deploy_one(
     args: &DeployArgs,
     style: Style,
 ) -> Result<(u8, String, serde_json::Value), Error> {
-    let mut store = crate::store::open(address, &args.aws)?;
+    let mut store: Box<dyn Store> = match address {
+        // A new embedded store validates strictly when there is a schema.
+        StoreAddress::Local(path) => {
+            let mode = if project.schema.is_some() {
+                ValidationMode::Strict
+            } else {
+                ValidationMode::Off
+            };
+            Box::new(crate::store::local::LocalStore::new(path).with_default_mode(mode))
+        }
+        StoreAddress::Avp { .. } => crate::store::open(address, &args.aws)?,
+    };
     let label = store.describe();
     let mut out = String::new();
     let fail = |message: String| Error::Store(format!("{label}: {message}"));
-    if let StoreAddress::Local(path) = address
-        && !args.dry_run
-    {
-        let mode = if project.schema.is_some() {
-            ValidationMode::Strict
-        } else {
-            ValidationMode::Off
-        };
-        crate::store::local::LocalStore::new(path)
-            .initialize(mode)
-            .map_err(|e| fail(e.to_string()))?;
-    }
     if !args.dry_run {
         store.lock().map_err(|e| fail(e.to_string()))?;
     }

@@ -178,14 +178,13 @@ fn templates(old: &Side, new: &Side, b: &mut Builder) -> Vec<String> {
                 if !same && template_shape_changed(&current.statement, &template.statement) {
                     replaced.push(id.clone());
                     let old_effect = old.template_effect(id);
-                    let (delete, create) = if old_effect == Some(Effect::Permit)
-                        && effect == Some(Effect::Permit)
-                    {
-                        (Wave::DeletePermitTemplates, Wave::CreatePermitTemplates)
-                    } else {
-                        // Its forbid links come back late; stand-ins cover them.
-                        (Wave::DeleteTemplates, Wave::CreateForbidTemplates)
-                    };
+                    let (delete, create) =
+                        if old_effect == Some(Effect::Permit) && effect == Some(Effect::Permit) {
+                            (Wave::DeletePermitTemplates, Wave::CreatePermitTemplates)
+                        } else {
+                            // Its forbid links come back late; stand-ins cover them.
+                            (Wave::DeleteTemplates, Wave::CreateForbidTemplates)
+                        };
                     b.push(
                         delete,
                         Operation::DeleteTemplate { id: store_id },
@@ -206,7 +205,9 @@ fn templates(old: &Side, new: &Side, b: &mut Builder) -> Vec<String> {
                     // Its links switch meaning at once: stand-ins hold the
                     // new meaning from the start, the old goes with the
                     // other old forbids.
-                    for (link_id, link) in new.policies.iter().filter(|(_, p)| matches!(&p.body, Body::Linked { template: t, .. } if t == id)) {
+                    for (link_id, link) in new.policies.iter().filter(
+                        |(_, p)| matches!(&p.body, Body::Linked { template: t, .. } if t == id),
+                    ) {
                         match linked_statement(link, new) {
                             Some(statement) => stand_in(&format!("link `{link_id}`"), link_id, statement, old, b),
                             None => b.warnings.push(format!("link `{link_id}` changes meaning with its template without a stand-in")),
@@ -465,14 +466,20 @@ fn stand_in(what: &str, id: &str, statement: String, old: &Side, b: &mut Builder
         None => {
             b.push(
                 Wave::CreateForbids,
-                Operation::CreatePolicy { name: name.clone(), description: None, definition: NewDefinition::Static { statement } },
+                Operation::CreatePolicy {
+                    name: name.clone(),
+                    description: None,
+                    definition: NewDefinition::Static { statement },
+                },
                 format!("create stand-in {name} for {what}"),
             );
             String::new()
         }
     };
     b.waves.entry(Wave::DeleteStandIns).or_default().push(Step {
-        operation: Operation::DeletePolicy { id: store_id.clone() },
+        operation: Operation::DeletePolicy {
+            id: store_id.clone(),
+        },
         label: format!("delete stand-in {name} ({what} is in place)"),
         created_target: store_id.is_empty().then_some(name),
     });
@@ -490,20 +497,40 @@ fn link_stand_in(id: &str, policy: &SidePolicy, new: &Side, old: &Side, b: &mut 
 /// filled in.
 fn linked_statement(policy: &SidePolicy, side: &Side) -> Option<String> {
     use std::str::FromStr;
-    let Body::Linked { template, principal, resource } = &policy.body else {
+    let Body::Linked {
+        template,
+        principal,
+        resource,
+    } = &policy.body
+    else {
         return None;
     };
     let parsed = cedar_policy::Template::from_str(&side.templates.get(template)?.statement).ok()?;
     let mut set = PolicySet::new();
-    set.add_template(parsed.new_id(cedar_policy::PolicyId::new("t"))).ok()?;
+    set.add_template(parsed.new_id(cedar_policy::PolicyId::new("t")))
+        .ok()?;
     let mut values = std::collections::HashMap::new();
-    for (slot, value) in [(cedar_policy::SlotId::principal(), principal), (cedar_policy::SlotId::resource(), resource)] {
-        if let Some(uid) = value.as_deref().and_then(|v| cedar_policy::EntityUid::from_str(v).ok()) {
+    for (slot, value) in [
+        (cedar_policy::SlotId::principal(), principal),
+        (cedar_policy::SlotId::resource(), resource),
+    ] {
+        if let Some(uid) = value
+            .as_deref()
+            .and_then(|v| cedar_policy::EntityUid::from_str(v).ok())
+        {
             values.insert(slot, uid);
         }
     }
-    set.link(cedar_policy::PolicyId::new("t"), cedar_policy::PolicyId::new("l"), values).ok()?;
-    let json = set.policy(&cedar_policy::PolicyId::new("l"))?.to_json().ok()?;
+    set.link(
+        cedar_policy::PolicyId::new("t"),
+        cedar_policy::PolicyId::new("l"),
+        values,
+    )
+    .ok()?;
+    let json = set
+        .policy(&cedar_policy::PolicyId::new("l"))?
+        .to_json()
+        .ok()?;
     cedar_policy::Policy::from_json(None, json).ok()?.to_cedar()
 }
 

@@ -35,6 +35,8 @@ struct StoreFile {
 
 pub struct LocalStore {
     path: PathBuf,
+    /// The validation mode of the store before its file exists.
+    default_mode: ValidationMode,
     /// The state as last read or written, with the id counter.
     loaded: Option<(StoreState, u64)>,
     locked: bool,
@@ -52,6 +54,7 @@ impl LocalStore {
         };
         LocalStore {
             path,
+            default_mode: ValidationMode::Strict,
             loaded: None,
             locked: false,
             calls: Default::default(),
@@ -62,16 +65,11 @@ impl LocalStore {
         &self.path
     }
 
-    /// Creates an empty store file with a validation mode, if there is none
-    /// yet (an AVP store is created with one too).
-    pub fn initialize(&mut self, mode: ValidationMode) -> Result<bool, StoreError> {
-        if self.path.exists() {
-            return Ok(false);
-        }
-        let mut state = StoreState::empty();
-        state.validation_mode = mode;
-        self.save(state, 1)?;
-        Ok(true)
+    /// The validation mode the store gets when its file is first written
+    /// (an AVP store is created with one too).
+    pub fn with_default_mode(mut self, mode: ValidationMode) -> LocalStore {
+        self.default_mode = mode;
+        self
     }
 
     fn lock_path(&self) -> PathBuf {
@@ -84,7 +82,10 @@ impl LocalStore {
         if let Some(loaded) = &self.loaded {
             return Ok(loaded.clone());
         }
-        let loaded = read_file(&self.path)?;
+        let mut loaded = read_file(&self.path)?;
+        if !self.path.exists() {
+            loaded.0.validation_mode = self.default_mode;
+        }
         self.loaded = Some(loaded.clone());
         Ok(loaded)
     }

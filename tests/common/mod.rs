@@ -11,6 +11,23 @@ pub struct Run {
 }
 
 impl Run {
+    /// Standard error with miette's line wrapping undone, for matching
+    /// messages regardless of terminal width.
+    pub fn stderr_text(&self) -> String {
+        let mut out = String::new();
+        for line in self.stderr.lines() {
+            let trimmed = line.trim_start();
+            if let Some(rest) = trimmed.strip_prefix("│ ") {
+                out.push(' ');
+                out.push_str(rest.trim());
+            } else {
+                out.push('\n');
+                out.push_str(line);
+            }
+        }
+        out
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|err| {
             panic!(

@@ -1,0 +1,381 @@
+//! `avpctl diff` and `avpctl deploy` on the embedded local store, through
+//! the real binary: plan, apply, idempotency, refusals and bad input.
+
+mod common;
+
+use std::path::Path;
+
+use common::{avpctl_in, repo};
+
+/// A copy of policies-example to deploy from.
+fn example() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("policies-example"), dir.path());
+    let _ = std::fs::remove_dir_all(dir.path().join(".avpctl"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn store_file(dir: &Path) -> std::path::PathBuf {
+    dir.join(".avpctl/store.json")
+}
+
+fn deploy(dir: &Path, extra: &[&str]) -> common::Run {
+    let mut args = vec!["deploy", "--yes"];
+    args.extend_from_slice(extra);
+    avpctl_in(dir, &args)
+}
+
+#[test]
+fn deploy_then_diff_shows_nothing_and_a_second_deploy_writes_nothing() {
+    let dir = example();
+    let first = deploy(dir.path(), &[]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert!(
+        first.stdout.contains("Applied 11 steps"),
+        "{}",
+        first.stdout
+    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store_file(dir.path())).unwrap()).unwrap();
+    assert_eq!(stored["format"], "avpctl-local-store");
+    assert_eq!(
+        stored["policies"].as_array().unwrap().len(),
+        9,
+        "7 static policies and 2 links"
+    );
+    assert_eq!(stored["templates"].as_array().unwrap().len(), 1);
+
+    let diff = avpctl_in(dir.path(), &["diff", "--exit-code"]);
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+    assert!(diff.stdout.starts_with("No differences"), "{}", diff.stdout);
+
+    let before = std::fs::metadata(store_file(dir.path()))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let second = deploy(dir.path(), &[]);
+    assert_eq!(second.code, 0);
+    assert!(
+        second.stdout.contains("up to date, nothing to do"),
+        "{}",
+        second.stdout
+    );
+    assert_eq!(
+        std::fs::metadata(store_file(dir.path()))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        before,
+        "nothing written"
+    );
+}
+
+#[test]
+fn a_changed_condition_is_a_change_and_reformatting_is_not() {
+    let dir = example();
+    assert_eq!(deploy(dir.path(), &[]).code, 0);
+    let path = dir.path().join("policies/finance-approval-leads.cedar");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Reformatting: collapse the layout. Meaning is unchanged.
+    let squeezed = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    std::fs::write(&path, &squeezed).unwrap();
+    let diff = avpctl_in(dir.path(), &["diff", "--exit-code"]);
+    assert_eq!(diff.code, 0, "reformatting is no change: {}", diff.stdout);
+
+    std::fs::write(&path, text.replace("context.mfa_present &&", "")).unwrap();
+    let diff = avpctl_in(dir.path(), &["diff", "--exit-code", "--format", "json"]);
+    assert_eq!(diff.code, 1);
+    let report = diff.json();
+    let change = &report["changes"][0];
+    assert_eq!(change["id"], "finance-approval-leads");
+    assert_eq!(change["status"], "changed");
+    assert_eq!(change["access"], "changes");
+    assert!(change["diff"].as_str().unwrap().contains("-"), "{change:#}");
+    assert_eq!(
+        report["flips"].as_array().unwrap().len(),
+        1,
+        "the no-MFA approval case flips: {report:#}"
+    );
+    assert_eq!(report["flips"][0]["new"], "allow");
+}
+
+#[test]
+fn the_report_leads_with_what_widens_access() {
+    let dir = example();
+    assert_eq!(deploy(dir.path(), &[]).code, 0);
+    std::fs::remove_file(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
+    std::fs::write(dir.path().join("policies/extra.cedar"), "@id(\"everyone-views\")\npermit (principal, action == DocApp::Action::\"viewDocument\", resource);\n").unwrap();
+    let diff = avpctl_in(dir.path(), &["diff"]);
+    let widens = diff.stdout.find("Widens access").unwrap();
+    assert!(
+        diff.stdout[widens..].contains("- policy   forbid-edit-locked (forbid)"),
+        "{}",
+        diff.stdout
+    );
+    assert!(diff.stdout[widens..].contains("+ policy   everyone-views (permit)"));
+    assert!(diff.stdout.contains("Test cases whose decision changes"));
+}
+
+#[test]
+fn dry_run_writes_nothing_and_no_terminal_needs_yes() {
+    let dir = example();
+    let run = avpctl_in(dir.path(), &["deploy", "--dry-run"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("--dry-run: nothing applied"));
+    assert!(!store_file(dir.path()).exists());
+    let run = avpctl_in(dir.path(), &["deploy"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr_text().contains("pass --yes"), "{}", run.stderr);
+    assert!(!store_file(dir.path()).exists());
+}
+
+#[test]
+fn a_failing_test_refuses_the_deploy_and_no_tests_overrides_it_with_a_warning() {
+    let dir = example();
+    let suite = dir.path().join("tests/team-access.yaml");
+    let text = std::fs::read_to_string(&suite).unwrap();
+    std::fs::write(&suite, text.replacen("expect: allow", "expect: deny", 1)).unwrap();
+    let run = deploy(dir.path(), &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("deploy refused: 1 of 44 test cases fail"),
+        "{}",
+        run.stdout
+    );
+    assert!(!store_file(dir.path()).exists());
+    let run = deploy(dir.path(), &["--no-tests"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("warning: --no-tests"));
+}
+
+#[test]
+fn a_validation_error_refuses_the_deploy() {
+    let dir = example();
+    std::fs::write(
+        dir.path().join("policies/bad.cedar"),
+        "@id(\"bad\")\npermit (principal, action, resource) when { principal.nope };\n",
+    )
+    .unwrap();
+    let run = deploy(dir.path(), &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.contains("deploy refused"), "{}", run.stdout);
+    assert!(!store_file(dir.path()).exists());
+}
+
+#[test]
+fn unmanaged_policies_are_shown_kept_and_pruned_only_on_request() {
+    let dir = example();
+    assert_eq!(deploy(dir.path(), &[]).code, 0);
+    let path = store_file(dir.path());
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    stored["policies"].as_array_mut().unwrap().push(serde_json::json!({
+        "id": "P-by-hand", "name": null, "description": "added in the console",
+        "definition": {"static": {"statement": "permit (principal, action == DocApp::Action::\"viewDocument\", resource);"}}
+    }));
+    std::fs::write(&path, serde_json::to_string_pretty(&stored).unwrap()).unwrap();
+    let diff = avpctl_in(dir.path(), &["diff"]);
+    assert!(
+        diff.stdout.contains("Not managed by this project"),
+        "{}",
+        diff.stdout
+    );
+    assert!(diff.stdout.contains("P-by-hand"));
+    let keep = deploy(dir.path(), &[]);
+    assert!(keep.stdout.contains("up to date"), "{}", keep.stdout);
+    assert!(
+        std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("P-by-hand")
+    );
+    let prune = deploy(dir.path(), &["--prune"]);
+    assert_eq!(prune.code, 0, "{}", prune.stdout);
+    assert!(
+        prune
+            .stdout
+            .contains("delete unmanaged policy P-by-hand (--prune)")
+    );
+    assert!(
+        !std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("P-by-hand")
+    );
+}
+
+fn bad_store(content: &str, expect: &str) {
+    let dir = example();
+    std::fs::create_dir_all(dir.path().join(".avpctl")).unwrap();
+    std::fs::write(store_file(dir.path()), content).unwrap();
+    for args in [vec!["diff"], vec!["deploy", "--yes"]] {
+        let run = avpctl_in(dir.path(), &args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        assert!(
+            run.stderr_text().contains(expect),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(store_file(dir.path())).unwrap(),
+            content,
+            "nothing written"
+        );
+    }
+    assert!(
+        !dir.path().join(".avpctl/store.json.lock").exists(),
+        "the lock is released"
+    );
+}
+
+#[test]
+fn a_corrupt_store_is_refused_untouched() {
+    bad_store(
+        "{\"format\": \"avpctl-local-store\", \"version\": 1, \"next",
+        "invalid JSON at line 1",
+    );
+}
+
+#[test]
+fn a_store_of_another_format_or_version_is_refused() {
+    bad_store("{\"hello\": 1}", "is not a readable avpctl store");
+    bad_store(
+        "{\"format\": \"avpctl-local-store\", \"version\": 99}",
+        "format version 99",
+    );
+}
+
+#[test]
+fn a_locked_store_is_refused() {
+    let dir = example();
+    std::fs::create_dir_all(dir.path().join(".avpctl")).unwrap();
+    std::fs::write(dir.path().join(".avpctl/store.json.lock"), "4242\n").unwrap();
+    let run = deploy(dir.path(), &[]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr_text()
+            .contains("locked by another deploy (process 4242)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !store_file(dir.path()).exists()
+            || std::fs::read_to_string(store_file(dir.path()))
+                .unwrap()
+                .contains("\"policies\": []")
+    );
+}
+
+#[test]
+fn bad_addresses_and_old_sides_are_clear_errors() {
+    let dir = example();
+    let run = avpctl_in(dir.path(), &["diff", "--store", "s3:bucket"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr_text().contains("is not a store address"),
+        "{}",
+        run.stderr
+    );
+    let run = avpctl_in(dir.path(), &["diff", "--against", "/nonexistent/dir"]);
+    assert_eq!(run.code, 2);
+    let empty = tempfile::tempdir().unwrap();
+    let run = avpctl_in(
+        dir.path(),
+        &["diff", "--against", empty.path().to_str().unwrap()],
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr_text().contains("not a policy project"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn diff_against_another_project() {
+    let (old, new) = (example(), example());
+    std::fs::remove_file(new.path().join("policies/view-shared-documents.cedar")).unwrap();
+    let run = avpctl_in(
+        new.path(),
+        &[
+            "diff",
+            "--against",
+            old.path().to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0);
+    let report = run.json();
+    assert_eq!(report["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(report["changes"][0]["status"], "removed");
+    assert_eq!(report["changes"][0]["access"], "narrows");
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+#[test]
+fn diff_against_a_git_revision() {
+    let repo_dir = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo().join("policies-example"),
+        &repo_dir.path().join("authz"),
+    );
+    git(repo_dir.path(), &["init", "-q", "-b", "main"]);
+    git(repo_dir.path(), &["add", "."]);
+    git(repo_dir.path(), &["commit", "-q", "-m", "policies"]);
+    let project = repo_dir.path().join("authz");
+    std::fs::write(project.join("policies/extra.cedar"), "@id(\"everyone-views\")\npermit (principal, action == DocApp::Action::\"viewDocument\", resource);\n").unwrap();
+    let run = avpctl_in(
+        &project,
+        &["diff", "--against-git", "main", "--format", "json"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["changes"][0]["id"], "everyone-views");
+    assert_eq!(report["changes"][0]["access"], "widens");
+    let run = avpctl_in(&project, &["diff", "--against-git", "no-such-branch"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr_text()
+            .contains("git revision `no-such-branch` does not exist"),
+        "{}",
+        run.stderr
+    );
+}
