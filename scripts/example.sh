@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the bundled example, as CI would run it on a policy
-# repository: validate, test, check formatting.
+# repository: validate, test, check formatting, deploy to the embedded
+# store, then show that the store and the project agree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --release
@@ -10,3 +11,5 @@ set -x
 "$avpctl" validate policies-example --deny-warnings
 "$avpctl" test policies-example --coverage
 "$avpctl" fmt --check policies-example
+"$avpctl" deploy policies-example --yes
+"$avpctl" diff policies-example --exit-code

@@ -124,7 +124,13 @@ fn gates(
         ));
         return Ok(Gate::Open);
     }
-    let tests = crate::testing::run_suites(&loaded.project, &crate::testing::Options::default());
+    let tests = crate::testing::run_suites(
+        &loaded.project,
+        &crate::testing::Options {
+            skip_validation_warning: true,
+            ..Default::default()
+        },
+    );
     if tests.diagnostics.iter().any(|d| d.unreadable) {
         return Err(Error::Diagnosed {
             context: "the test suites cannot be read".into(),

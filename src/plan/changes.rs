@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use cedar_policy::{Effect, EntityUid, Policy, Template};
+use cedar_policy::{Effect, EntityUid};
 use serde_json::Value;
 
 use super::side::{Body, Side};
@@ -121,11 +121,11 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
 /// Cedar's JSON for a statement: equal for texts that differ only in
 /// layout and comments.
 fn canonical_policy(statement: &str) -> Option<Value> {
-    Policy::from_str(statement).ok()?.to_json().ok()
+    super::parsed::canonical(statement, false)
 }
 
 fn canonical_template(statement: &str) -> Option<Value> {
-    Template::from_str(statement).ok()?.to_json().ok()
+    super::parsed::canonical(statement, true)
 }
 
 fn same_statement(old: &str, new: &str, template: bool) -> bool {

@@ -2,6 +2,7 @@
 //! deploy that makes the store equal to the project.
 
 pub mod changes;
+pub mod parsed;
 pub mod side;
 pub mod steps;
 

@@ -5,9 +5,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use cedar_policy::{
-    Effect, EntityUid, Policy, PolicyId, PolicySet, SchemaFragment, SlotId, Template,
-};
+use cedar_policy::{Effect, EntityUid, PolicyId, PolicySet, SchemaFragment, SlotId};
 use serde_json::Value;
 
 use crate::project::{PolicyKind, Project, SchemaFormat};
@@ -155,7 +153,7 @@ impl Side {
                     kind: "template",
                     store_id: template.id.clone(),
                     name: template.name.clone(),
-                    effect: Template::from_str(&template.statement).ok().map(|t| t.effect()),
+                    effect: super::parsed::template_effect(&template.statement),
                     links: state
                         .policies
                         .iter()
@@ -237,15 +235,13 @@ impl Side {
     /// The effect of a policy of this side (a link's is its template's).
     pub fn effect(&self, id: &str) -> Option<Effect> {
         match &self.policies.get(id)?.body {
-            Body::Static { statement } => Policy::from_str(statement).ok().map(|p| p.effect()),
+            Body::Static { statement } => super::parsed::policy_effect(statement),
             Body::Linked { template, .. } => self.template_effect(template),
         }
     }
 
     pub fn template_effect(&self, id: &str) -> Option<Effect> {
-        Template::from_str(&self.templates.get(id)?.statement)
-            .ok()
-            .map(|t| t.effect())
+        super::parsed::template_effect(&self.templates.get(id)?.statement)
     }
 
     /// The side as a Cedar policy set under project ids (what does not
@@ -254,20 +250,20 @@ impl Side {
     pub fn policy_set(&self) -> PolicySet {
         let mut set = PolicySet::new();
         for leftover in &self.in_flight {
-            if let Ok(parsed) = Policy::from_str(&leftover.statement) {
-                let _ = set.add(parsed.new_id(PolicyId::new(&leftover.name)));
+            if let Some(parsed) = super::parsed::policy(&leftover.statement) {
+                let _ = set.add(parsed.policy.new_id(PolicyId::new(&leftover.name)));
             }
         }
         for (id, template) in &self.templates {
-            if let Ok(parsed) = Template::from_str(&template.statement) {
-                let _ = set.add_template(parsed.new_id(PolicyId::new(id)));
+            if let Some(parsed) = super::parsed::template(&template.statement) {
+                let _ = set.add_template(parsed.template.new_id(PolicyId::new(id)));
             }
         }
         for (id, policy) in &self.policies {
             match &policy.body {
                 Body::Static { statement } => {
-                    if let Ok(parsed) = Policy::from_str(statement) {
-                        let _ = set.add(parsed.new_id(PolicyId::new(id)));
+                    if let Some(parsed) = super::parsed::policy(statement) {
+                        let _ = set.add(parsed.policy.new_id(PolicyId::new(id)));
                     }
                 }
                 Body::Linked {
@@ -296,15 +292,14 @@ impl Side {
 
 fn effect_of_stored(state: &StoreState, definition: &Definition) -> Option<Effect> {
     match definition {
-        Definition::Static { statement } => Policy::from_str(statement).ok().map(|p| p.effect()),
+        Definition::Static { statement } => super::parsed::policy_effect(statement),
         Definition::TemplateLinked {
             policy_template_id, ..
         } => state
             .templates
             .iter()
             .find(|t| &t.id == policy_template_id)
-            .and_then(|t| Template::from_str(&t.statement).ok())
-            .map(|t| t.effect()),
+            .and_then(|t| super::parsed::template_effect(&t.statement)),
     }
 }
 

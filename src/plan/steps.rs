@@ -117,18 +117,14 @@ pub fn plan_steps(old: &Side, new: &Side, options: StepOptions) -> Result<Steps,
 }
 
 fn template_shape_changed(old: &str, new: &str) -> bool {
-    use std::str::FromStr;
     let shape = |t: &str| {
-        cedar_policy::Template::from_str(t)
-            .ok()
-            .and_then(|t| t.to_json().ok())
-            .map(|j| {
-                (
-                    j["effect"].clone(),
-                    j["principal"].clone(),
-                    j["resource"].clone(),
-                )
-            })
+        canonical(t, true).map(|j| {
+            (
+                j["effect"].clone(),
+                j["principal"].clone(),
+                j["resource"].clone(),
+            )
+        })
     };
     match (shape(old), shape(new)) {
         (Some(a), Some(b)) => a != b,
@@ -137,18 +133,7 @@ fn template_shape_changed(old: &str, new: &str) -> bool {
 }
 
 fn canonical(statement: &str, template: bool) -> Option<Value> {
-    use std::str::FromStr;
-    if template {
-        cedar_policy::Template::from_str(statement)
-            .ok()?
-            .to_json()
-            .ok()
-    } else {
-        cedar_policy::Policy::from_str(statement)
-            .ok()?
-            .to_json()
-            .ok()
-    }
+    super::parsed::canonical(statement, template)
 }
 
 /// Templates created, updated and deleted; returns the ids of templates

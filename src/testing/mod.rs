@@ -29,6 +29,8 @@ pub struct Options {
     pub filters: Vec<String>,
     pub fail_fast: bool,
     pub coverage: bool,
+    /// The caller has validated the policies already (deploy).
+    pub skip_validation_warning: bool,
 }
 
 /// Loads the project at `dir` and runs its suites.
@@ -123,7 +125,9 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
 pub fn run_suites(project: &Project, options: &Options) -> RunReport {
     let started = Instant::now();
     let mut report = RunReport::default();
-    report.warnings.extend(validation_warning(project));
+    if !options.skip_validation_warning {
+        report.warnings.extend(validation_warning(project));
+    }
     let collected = collect(project, &options.filters);
     report.suites = collected.suites;
     report.diagnostics.extend(collected.diagnostics);
@@ -200,6 +204,7 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
         filters: args.filter.clone(),
         fail_fast: args.fail_fast,
         coverage: args.coverage || args.min_coverage.is_some(),
+        skip_validation_warning: false,
     };
     let (project, report) = run_project(&args.dir, &options)?;
     match args.format {

@@ -1,0 +1,75 @@
+//! Statements parsed once per run. Planning compares, classifies and
+//! orders thousands of policies, each several times; parsing each text once
+//! keeps a no-op diff of a big store fast.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cedar_policy::{Effect, Policy, Template};
+use serde_json::Value;
+
+pub struct ParsedPolicy {
+    pub policy: Policy,
+    /// Cedar's JSON form: equal for texts that differ only in layout and
+    /// comments.
+    pub json: Value,
+}
+
+pub struct ParsedTemplate {
+    pub template: Template,
+    pub json: Value,
+}
+
+type Cache<T> = Mutex<HashMap<String, Option<Arc<T>>>>;
+
+fn cached<T>(
+    cache: &'static OnceLock<Cache<T>>,
+    text: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Option<Arc<T>> {
+    let cache = cache.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(found) = cache.lock().ok().and_then(|c| c.get(text).cloned()) {
+        return found;
+    }
+    let parsed = parse(text).map(Arc::new);
+    if let Ok(mut c) = cache.lock() {
+        c.insert(text.to_string(), parsed.clone());
+    }
+    parsed
+}
+
+pub fn policy(statement: &str) -> Option<Arc<ParsedPolicy>> {
+    static CACHE: OnceLock<Cache<ParsedPolicy>> = OnceLock::new();
+    cached(&CACHE, statement, |text| {
+        let policy = Policy::from_str(text).ok()?;
+        let json = policy.to_json().ok()?;
+        Some(ParsedPolicy { policy, json })
+    })
+}
+
+pub fn template(statement: &str) -> Option<Arc<ParsedTemplate>> {
+    static CACHE: OnceLock<Cache<ParsedTemplate>> = OnceLock::new();
+    cached(&CACHE, statement, |text| {
+        let template = Template::from_str(text).ok()?;
+        let json = template.to_json().ok()?;
+        Some(ParsedTemplate { template, json })
+    })
+}
+
+/// Cedar's JSON form of a policy (`template` false) or template text.
+pub fn canonical(statement: &str, template: bool) -> Option<Value> {
+    if template {
+        self::template(statement).map(|t| t.json.clone())
+    } else {
+        policy(statement).map(|p| p.json.clone())
+    }
+}
+
+pub fn policy_effect(statement: &str) -> Option<Effect> {
+    policy(statement).map(|p| p.policy.effect())
+}
+
+pub fn template_effect(statement: &str) -> Option<Effect> {
+    template(statement).map(|t| t.template.effect())
+}
