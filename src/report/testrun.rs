@@ -79,6 +79,17 @@ fn failure_detail(
         .map_or("none (not evaluated)", decision_name);
     out.push_str(&format!("    expected:  {}\n", decision_name(check.expect)));
     out.push_str(&format!("    decision:  {decision}\n"));
+    if let (Some(store), Some(label)) = (&outcome.store, &report.store) {
+        let reasons = if store.reasons.is_empty() {
+            "none".to_string()
+        } else {
+            store.reasons.join(", ")
+        };
+        out.push_str(&format!(
+            "    {label}: {} (determining: {reasons})\n",
+            decision_name(store.decision)
+        ));
+    }
     out.push_str(&format!(
         "    request:   principal {}, action {}, resource {}\n",
         check.principal, check.action, check.resource
@@ -224,6 +235,26 @@ fn summary_line(report: &RunReport, style: Style, listed: bool) -> String {
         out.push_str(&format!(", {} not run (--fail-fast)", report.skipped));
     }
     out.push('\n');
+    if let Some(label) = &report.store {
+        let replayed: Vec<&CaseOutcome> = report
+            .outcomes
+            .iter()
+            .filter(|o| o.store.is_some())
+            .collect();
+        let differ = replayed
+            .iter()
+            .filter(|o| o.store.as_ref().map(|s| s.decision) != o.decision)
+            .count();
+        let verdict = if differ == 0 {
+            style.green("local Cedar and the store agree on every case")
+        } else {
+            style.red(&format!("{differ} decided differently by the store"))
+        };
+        out.push_str(&format!(
+            "Store [{label}] {} cases replayed: {verdict}\n",
+            replayed.len()
+        ));
+    }
     out
 }
 
@@ -237,6 +268,7 @@ pub fn write_json(report: &RunReport, out: &mut dyn std::io::Write) -> std::io::
         "failed": summary.failed,
         "skipped": report.skipped,
         "duration_ms": report.elapsed.as_secs_f64() * 1000.0,
+        "store": report.store,
     });
     writeln!(out, "{{\n\"summary\": {head},\n\"cases\": [")?;
     for (i, outcome) in report.outcomes.iter().enumerate() {
@@ -276,6 +308,9 @@ fn case_json(report: &RunReport, o: &CaseOutcome) -> Value {
         "action": o.check.action.to_string(),
         "resource": o.check.resource.to_string(),
         "duration_ms": o.duration.as_secs_f64() * 1000.0,
+        "store_decision": o.store.as_ref().map(|s| decision_name(s.decision)),
+        "store_reasons": o.store.as_ref().map(|s| s.reasons.clone()),
+        "store_errors": o.store.as_ref().map(|s| s.errors.clone()),
     })
 }
 

@@ -237,6 +237,94 @@ impl Store for LocalStore {
     fn calls(&self) -> std::collections::BTreeMap<String, usize> {
         self.calls.clone()
     }
+
+    /// Cedar's authorizer over the stored policies, under their store ids.
+    fn authorize(
+        &mut self,
+        requests: &[super::AuthzRequest],
+    ) -> Result<Vec<super::AuthzAnswer>, StoreError> {
+        let (state, _) = self.load()?;
+        let schema = schema_of(&state)?;
+        let policies = policy_set_with_store_ids(&state);
+        let authorizer = cedar_policy::Authorizer::new();
+        requests
+            .iter()
+            .map(|request| {
+                let entities = cedar_policy::Entities::from_json_value(
+                    serde_json::Value::Array(request.entities.clone()),
+                    schema.as_ref(),
+                )
+                .map_err(|err| StoreError::Refused(format!("entities: {err}")))?;
+                let context = cedar_policy::Context::from_json_value(request.context.clone(), None)
+                    .map_err(|err| StoreError::Refused(format!("context: {err}")))?;
+                let cedar_request = cedar_policy::Request::new(
+                    request.principal.clone(),
+                    request.action.clone(),
+                    request.resource.clone(),
+                    context,
+                    schema.as_ref(),
+                )
+                .map_err(|err| StoreError::Refused(format!("request: {err}")))?;
+                let response = authorizer.is_authorized(&cedar_request, &policies, &entities);
+                Ok(super::AuthzAnswer {
+                    decision: response.decision(),
+                    determining: response
+                        .diagnostics()
+                        .reason()
+                        .map(ToString::to_string)
+                        .collect(),
+                    errors: response
+                        .diagnostics()
+                        .errors()
+                        .map(ToString::to_string)
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The stored policies as a Cedar policy set under their store ids.
+pub fn policy_set_with_store_ids(state: &StoreState) -> PolicySet {
+    let mut set = PolicySet::new();
+    for template in &state.templates {
+        if let Ok(parsed) = Template::from_str(&template.statement) {
+            let _ = set.add_template(parsed.new_id(cedar_policy::PolicyId::new(&template.id)));
+        }
+    }
+    for policy in &state.policies {
+        match &policy.definition {
+            Definition::Static { statement } => {
+                if let Ok(parsed) = Policy::from_str(statement) {
+                    let _ = set.add(parsed.new_id(cedar_policy::PolicyId::new(&policy.id)));
+                }
+            }
+            Definition::TemplateLinked {
+                policy_template_id,
+                principal,
+                resource,
+            } => {
+                let mut values = std::collections::HashMap::new();
+                for (slot, value) in [
+                    (cedar_policy::SlotId::principal(), principal),
+                    (cedar_policy::SlotId::resource(), resource),
+                ] {
+                    if let Some(uid) = value
+                        .as_deref()
+                        .and_then(|v| cedar_policy::EntityUid::from_str(v).ok())
+                    {
+                        values.insert(slot, uid);
+                    }
+                }
+                let _ = set.link(
+                    cedar_policy::PolicyId::new(policy_template_id),
+                    cedar_policy::PolicyId::new(&policy.id),
+                    values,
+                );
+            }
+        }
+    }
+    set
 }
 
 impl Drop for LocalStore {
@@ -494,44 +582,7 @@ fn validate(state: &StoreState, set: &PolicySet, label: &str) -> Result<(), Stor
 /// Every policy and template of the store against a new schema: what a
 /// STRICT store checks before taking the schema.
 fn check_all_valid(state: &StoreState, schema: &Schema) -> Result<(), StoreError> {
-    let mut set = PolicySet::new();
-    for template in &state.templates {
-        if let Ok(parsed) = Template::from_str(&template.statement) {
-            let _ = set.add_template(parsed.new_id(cedar_policy::PolicyId::new(&template.id)));
-        }
-    }
-    for policy in &state.policies {
-        match &policy.definition {
-            Definition::Static { statement } => {
-                if let Ok(parsed) = Policy::from_str(statement) {
-                    let _ = set.add(parsed.new_id(cedar_policy::PolicyId::new(&policy.id)));
-                }
-            }
-            Definition::TemplateLinked {
-                policy_template_id,
-                principal,
-                resource,
-            } => {
-                let mut values = std::collections::HashMap::new();
-                for (slot, value) in [
-                    (cedar_policy::SlotId::principal(), principal),
-                    (cedar_policy::SlotId::resource(), resource),
-                ] {
-                    if let Some(uid) = value
-                        .as_deref()
-                        .and_then(|v| cedar_policy::EntityUid::from_str(v).ok())
-                    {
-                        values.insert(slot, uid);
-                    }
-                }
-                let _ = set.link(
-                    cedar_policy::PolicyId::new(policy_template_id),
-                    cedar_policy::PolicyId::new(&policy.id),
-                    values,
-                );
-            }
-        }
-    }
+    let set = policy_set_with_store_ids(state);
     let result = Validator::new(schema.clone()).validate(&set, CedarMode::Strict);
     if let Some(err) = result.validation_errors().next() {
         let owner = err.policy_id().to_string();

@@ -3,6 +3,7 @@
 //! Permissions store implement the same [`Store`] trait, so the planner and
 //! `diff`/`deploy` never know which one they talk to.
 
+pub mod avp;
 pub mod local;
 mod uri;
 
@@ -18,12 +19,22 @@ pub fn open(
 ) -> Result<Box<dyn Store>, crate::error::Error> {
     match address {
         StoreAddress::Local(path) => Ok(Box::new(local::LocalStore::new(path))),
-        StoreAddress::Avp { .. } => {
-            let _ = aws;
-            Err(crate::error::Error::Store(format!(
-                "{}: Amazon Verified Permissions stores are not supported by this build yet",
-                address.describe()
-            )))
+        StoreAddress::Avp {
+            id,
+            region,
+            profile,
+            endpoint_url,
+        } => {
+            let connection = avp::Connection {
+                store_id: id.clone(),
+                region: aws.region.clone().or_else(|| region.clone()),
+                profile: aws.profile.clone().or_else(|| profile.clone()),
+                endpoint_url: aws.endpoint_url.clone().or_else(|| endpoint_url.clone()),
+                concurrency: aws.concurrency,
+            };
+            avp::AvpStore::connect(connection)
+                .map(|store| Box::new(store) as Box<dyn Store>)
+                .map_err(|err| crate::error::Error::Store(format!("{}: {err}", address.describe())))
         }
     }
 }
@@ -172,6 +183,26 @@ impl Operation {
     }
 }
 
+/// One authorization request sent to a store (`avpctl test --store`), in
+/// Cedar's explicit JSON forms (no schema needed to read them).
+#[derive(Debug, Clone)]
+pub struct AuthzRequest {
+    pub principal: cedar_policy::EntityUid,
+    pub action: cedar_policy::EntityUid,
+    pub resource: cedar_policy::EntityUid,
+    pub context: Value,
+    /// Entity JSON, without action entities (the store's schema has them).
+    pub entities: Vec<Value>,
+}
+
+/// The store's answer, with policies by the store's own ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthzAnswer {
+    pub decision: cedar_policy::Decision,
+    pub determining: Vec<String>,
+    pub errors: Vec<String>,
+}
+
 /// What went wrong in a store; the message names the policy involved.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -226,6 +257,15 @@ pub trait Store: Send {
 
     /// Called once the deploy is over, applied or not (releases locks).
     fn finish(&mut self) {}
+
+    /// Answers authorization requests with the policies in the store.
+    fn authorize(&mut self, requests: &[AuthzRequest]) -> Result<Vec<AuthzAnswer>, StoreError> {
+        let _ = requests;
+        Err(StoreError::Refused(format!(
+            "{} cannot answer authorization requests",
+            self.describe()
+        )))
+    }
 
     /// Store calls made so far, by operation name (for reports and the
     /// "proportional to the change" benchmarks).

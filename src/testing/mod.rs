@@ -8,6 +8,7 @@
 pub mod coverage;
 pub mod entities;
 pub mod outcome;
+pub mod remote;
 pub mod runner;
 pub mod slicer;
 pub mod suite;
@@ -123,6 +124,15 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
 }
 
 pub fn run_suites(project: &Project, options: &Options) -> RunReport {
+    run_suites_keeping_checks(project, options).0
+}
+
+/// [`run_suites`], also returning the prepared checks (index-aligned with
+/// the outcomes) for a replay against a store.
+pub fn run_suites_keeping_checks(
+    project: &Project,
+    options: &Options,
+) -> (RunReport, Vec<Prepared>) {
     let started = Instant::now();
     let mut report = RunReport::default();
     if !options.skip_validation_warning {
@@ -138,7 +148,7 @@ pub fn run_suites(project: &Project, options: &Options) -> RunReport {
         report.coverage = Some(coverage::measure(project, &report.outcomes));
     }
     report.elapsed = started.elapsed();
-    report
+    (report, collected.prepared)
 }
 
 fn selected(filters: &[String], file: &str, name: &str) -> bool {
@@ -206,7 +216,16 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
         coverage: args.coverage || args.min_coverage.is_some(),
         skip_validation_warning: false,
     };
-    let (project, report) = run_project(&args.dir, &options)?;
+    let loaded = crate::project::load(&args.dir)?;
+    let project = usable(loaded)?;
+    let (mut report, prepared) = run_suites_keeping_checks(&project, &options);
+    if let Some(text) = &args.store {
+        let address = crate::store::resolve_address(text, &project.config, &project.root)?;
+        let address = crate::diff::default_relative_to_project(text, address, &project.root);
+        let mut store = crate::store::open(&address, &args.aws)?;
+        remote::replay(&project, &prepared, &mut report.outcomes, store.as_mut())?;
+        report.store = Some(store.describe());
+    }
     match args.format {
         TestFormat::Human => {
             let style = report::Style::for_stdout(color);

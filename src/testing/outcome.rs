@@ -50,6 +50,8 @@ pub struct CaseOutcome {
     /// For a failed case: the principal and resource as the entity data
     /// has them (Cedar JSON), or `None` when the data does not hold them.
     pub involved: Vec<(String, Option<serde_json::Value>)>,
+    /// The deployed store's answer (`test --store`).
+    pub store: Option<StoreOutcome>,
     pub duration: Duration,
 }
 
@@ -61,6 +63,14 @@ impl CaseOutcome {
     pub fn error_ids(&self) -> BTreeSet<String> {
         self.errors.iter().map(|e| e.policy.clone()).collect()
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOutcome {
+    pub decision: Decision,
+    /// Determining policies by project id (store ids when unmanaged).
+    pub reasons: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +90,8 @@ pub struct RunReport {
     pub skipped: usize,
     pub elapsed: Duration,
     pub coverage: Option<Coverage>,
+    /// The store the cases were replayed against (`test --store`).
+    pub store: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

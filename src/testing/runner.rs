@@ -72,6 +72,7 @@ impl<'a> Runner<'a> {
             errors: Vec::new(),
             failures: Vec::new(),
             involved: Vec::new(),
+            store: None,
             duration: Default::default(),
         };
         let result = match &prepared.entities {

@@ -1,0 +1,816 @@
+//! The Amazon Verified Permissions store, through the AWS SDK.
+//!
+//! Reading costs ⌈policies/50⌉ `ListPolicies` + ⌈statics/100⌉
+//! `BatchGetPolicy` + ⌈templates/50⌉ `ListPolicyTemplates` + one
+//! `GetPolicyTemplate` per template (at most 40) + `GetPolicyStore` and
+//! `GetSchema`. Writing is one call per operation, with a client token, at
+//! most `concurrency` at a time within a wave, retried with backoff on
+//! throttling and server errors by the SDK. Credentials come from the
+//! standard AWS chain and never appear in any output.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_verifiedpermissions as vp;
+use aws_sdk_verifiedpermissions::error::SdkError;
+use tokio::runtime::Runtime;
+use vp::types;
+
+use super::{
+    Definition, NewDefinition, Operation, Store, StoreError, StoreState, StoredPolicy,
+    StoredTemplate, TemplateRef, ValidationMode,
+};
+
+/// How to reach a store; unset values come from the AWS configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    pub store_id: String,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    pub concurrency: usize,
+}
+
+pub struct AvpStore {
+    connection: Connection,
+    client: vp::Client,
+    runtime: Arc<Runtime>,
+    calls: Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
+}
+
+static TOKEN: AtomicU64 = AtomicU64::new(0);
+
+/// An idempotency token: one per logical operation (the SDK resends the
+/// same one when it retries), so a retried create cannot create twice.
+fn client_token() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "avpctl-{}-{nanos:x}-{}",
+        std::process::id(),
+        TOKEN.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+impl AvpStore {
+    pub fn connect(connection: Connection) -> Result<AvpStore, StoreError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|err| {
+                StoreError::Unreachable(format!("cannot start the AWS client runtime: {err}"))
+            })?;
+        let config = runtime.block_on(load_config(&connection));
+        if config.region().is_none() {
+            return Err(StoreError::Unreachable(
+                "no AWS region: pass --region, set AWS_REGION, or set `region` for the store in avpctl.toml".into(),
+            ));
+        }
+        Ok(AvpStore {
+            client: vp::Client::new(&config),
+            connection,
+            runtime: Arc::new(runtime),
+            calls: Arc::default(),
+        })
+    }
+
+    fn count(&self, operation: &str, n: usize) {
+        if let Ok(mut calls) = self.calls.lock() {
+            *calls.entry(operation.to_string()).or_default() += n;
+        }
+    }
+
+    pub fn client(&self) -> &vp::Client {
+        &self.client
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn store_id(&self) -> &str {
+        &self.connection.store_id
+    }
+
+    async fn read_async(&self) -> Result<StoreState, StoreError> {
+        let id = &self.connection.store_id;
+        self.count("GetPolicyStore", 1);
+        let store = self
+            .client
+            .get_policy_store()
+            .policy_store_id(id)
+            .send()
+            .await
+            .map_err(|e| map_error(&format!("policy store {id}"), e))?;
+        if matches!(store.cedar_version(), Some(types::CedarVersion::Cedar2)) {
+            return Err(StoreError::Refused(format!(
+                "policy store {id} runs Cedar 2 (avp-cedar-version); avpctl deploys Cedar 4 policies: upgrade the account's stores to Cedar 4 first"
+            )));
+        }
+        let validation_mode = match store.validation_settings().map(|s| s.mode()) {
+            Some(types::ValidationMode::Off) => ValidationMode::Off,
+            _ => ValidationMode::Strict,
+        };
+        self.count("GetSchema", 1);
+        let schema = match self.client.get_schema().policy_store_id(id).send().await {
+            Ok(out) if out.schema().trim().is_empty() || out.schema().trim() == "{}" => None,
+            Ok(out) => Some(serde_json::from_str(out.schema()).map_err(|err| {
+                StoreError::Corrupt(format!("the schema of {id} is not JSON: {err}"))
+            })?),
+            Err(err) if is_not_found(&err) => None,
+            Err(err) => return Err(map_error(&format!("schema of {id}"), err)),
+        };
+        let templates = self.read_templates().await?;
+        let policies = self.read_policies().await?;
+        Ok(StoreState {
+            schema,
+            validation_mode,
+            policies,
+            templates,
+        })
+    }
+
+    async fn read_templates(&self) -> Result<Vec<StoredTemplate>, StoreError> {
+        let id = &self.connection.store_id;
+        let mut items = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            self.count("ListPolicyTemplates", 1);
+            let page = self
+                .client
+                .list_policy_templates()
+                .policy_store_id(id)
+                .max_results(50)
+                .set_next_token(next.clone())
+                .send()
+                .await
+                .map_err(|e| map_error(&format!("templates of {id}"), e))?;
+            items.extend(page.policy_templates().iter().cloned());
+            next = page.next_token().map(str::to_string);
+            if next.is_none() {
+                break;
+            }
+        }
+        let mut templates = Vec::with_capacity(items.len());
+        for item in items {
+            self.count("GetPolicyTemplate", 1);
+            let template = self
+                .client
+                .get_policy_template()
+                .policy_store_id(id)
+                .policy_template_id(item.policy_template_id())
+                .send()
+                .await
+                .map_err(|e| map_error(&format!("template {}", item.policy_template_id()), e))?;
+            templates.push(StoredTemplate {
+                id: item.policy_template_id().to_string(),
+                name: template.name().or(item.name()).map(str::to_string),
+                description: template.description().map(str::to_string),
+                statement: template.statement().to_string(),
+            });
+        }
+        Ok(templates)
+    }
+
+    async fn read_policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+        let id = &self.connection.store_id;
+        let mut items = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            self.count("ListPolicies", 1);
+            let page = self
+                .client
+                .list_policies()
+                .policy_store_id(id)
+                .max_results(50)
+                .set_next_token(next.clone())
+                .send()
+                .await
+                .map_err(|e| map_error(&format!("policies of {id}"), e))?;
+            items.extend(page.policies().iter().cloned());
+            next = page.next_token().map(str::to_string);
+            if next.is_none() {
+                break;
+            }
+        }
+        // Linked policies are complete in the listing; statements of static
+        // policies come from BatchGetPolicy, a hundred at a time.
+        let statics: Vec<&types::PolicyItem> = items
+            .iter()
+            .filter(|p| matches!(p.definition(), Some(types::PolicyDefinitionItem::Static(_))))
+            .collect();
+        let mut statements: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
+        for chunk in statics.chunks(100) {
+            let requests = chunk
+                .iter()
+                .map(|p| {
+                    types::BatchGetPolicyInputItem::builder()
+                        .policy_store_id(id)
+                        .policy_id(p.policy_id())
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|err| StoreError::Refused(err.to_string()))?;
+            self.count("BatchGetPolicy", 1);
+            let out = self
+                .client
+                .batch_get_policy()
+                .set_requests(Some(requests))
+                .send()
+                .await
+                .map_err(|e| map_error(&format!("policies of {id}"), e))?;
+            if let Some(error) = out.errors().first() {
+                return Err(StoreError::NotFound(format!(
+                    "policy {}: {}",
+                    error.policy_id(),
+                    error.message()
+                )));
+            }
+            for result in out.results() {
+                if let Some(types::PolicyDefinitionDetail::Static(detail)) = result.definition() {
+                    statements.insert(
+                        result.policy_id().to_string(),
+                        (
+                            detail.statement().to_string(),
+                            detail.description().map(str::to_string),
+                        ),
+                    );
+                }
+            }
+        }
+        let mut policies = Vec::with_capacity(items.len());
+        for item in &items {
+            let (definition, description) = match item.definition() {
+                Some(types::PolicyDefinitionItem::TemplateLinked(linked)) => (
+                    Definition::TemplateLinked {
+                        policy_template_id: linked.policy_template_id().to_string(),
+                        principal: linked.principal().map(uid_literal),
+                        resource: linked.resource().map(uid_literal),
+                    },
+                    None,
+                ),
+                _ => {
+                    let Some((statement, description)) = statements.get(item.policy_id()) else {
+                        return Err(StoreError::NotFound(format!(
+                            "the statement of policy {}",
+                            item.policy_id()
+                        )));
+                    };
+                    (
+                        Definition::Static {
+                            statement: statement.clone(),
+                        },
+                        description.clone(),
+                    )
+                }
+            };
+            policies.push(StoredPolicy {
+                id: item.policy_id().to_string(),
+                name: item.name().map(str::to_string),
+                description,
+                definition,
+            });
+        }
+        Ok(policies)
+    }
+}
+
+async fn load_config(connection: &Connection) -> aws_config::SdkConfig {
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(6)
+        .with_initial_backoff(Duration::from_millis(100))
+        .with_max_backoff(Duration::from_secs(8));
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(30))
+        .build();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(retry)
+        .timeout_config(timeouts);
+    if let Some(region) = &connection.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(profile) = &connection.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &connection.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+/// `App::User::"alice"` from AVP's `{entityType, entityId}`.
+pub fn uid_literal(identifier: &types::EntityIdentifier) -> String {
+    crate::uid::from_parts(identifier.entity_type(), identifier.entity_id())
+        .map(|uid| uid.to_string())
+        .unwrap_or_else(|_| format!("{}::{:?}", identifier.entity_type(), identifier.entity_id()))
+}
+
+/// AVP's `{entityType, entityId}` from a UID literal.
+pub fn identifier(literal: &str) -> Result<types::EntityIdentifier, StoreError> {
+    let uid = cedar_policy::EntityUid::from_str(literal)
+        .map_err(|err| StoreError::Refused(format!("`{literal}` is not an entity UID: {err}")))?;
+    types::EntityIdentifier::builder()
+        .entity_type(uid.type_name().to_string())
+        .entity_id(uid.id().unescaped())
+        .build()
+        .map_err(|err| StoreError::Refused(err.to_string()))
+}
+
+fn is_not_found<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_verifiedpermissions::error::ProvideErrorMetadata,
+{
+    err.as_service_error().and_then(|e| e.code()) == Some("ResourceNotFoundException")
+}
+
+/// An SDK error as a [`StoreError`] naming what it was about.
+pub fn map_error<E, R>(what: &str, err: SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_verifiedpermissions::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match &err {
+        SdkError::DispatchFailure(failure) => {
+            let detail = failure
+                .as_connector_error()
+                .map_or_else(|| "connection failed".to_string(), ToString::to_string);
+            return StoreError::Unreachable(format!(
+                "{what}: cannot reach Verified Permissions: {detail}"
+            ));
+        }
+        SdkError::TimeoutError(_) => {
+            return StoreError::Unreachable(format!(
+                "{what}: Verified Permissions did not answer in time"
+            ));
+        }
+        SdkError::ResponseError(_) => {
+            return StoreError::Unreachable(format!(
+                "{what}: Verified Permissions sent a response avpctl cannot read"
+            ));
+        }
+        _ => {}
+    }
+    let (code, message) = match err.as_service_error() {
+        Some(service) => (
+            service.code().unwrap_or("Unknown").to_string(),
+            service.message().unwrap_or("").to_string(),
+        ),
+        None => ("Unknown".to_string(), aws_smithy_error_text(&err)),
+    };
+    let text = if message.is_empty() {
+        format!("{what}: {code}")
+    } else {
+        format!("{what}: {message} ({code})")
+    };
+    match code.as_str() {
+        "AccessDeniedException" => StoreError::AccessDenied(format!(
+            "{text}; check the IAM permissions of the credentials in use"
+        )),
+        "ResourceNotFoundException" => StoreError::NotFound(text),
+        "ConflictException" => StoreError::Conflict(text),
+        "ServiceQuotaExceededException" => StoreError::QuotaExceeded(format!(
+            "{text}; see docs/avp-preflight.md for AVP's quotas"
+        )),
+        "ValidationException" => StoreError::Refused(text),
+        "ThrottlingException" | "InternalServerException" => {
+            StoreError::Unreachable(format!("{text}, still after retries"))
+        }
+        _ => StoreError::Unreachable(text),
+    }
+}
+
+fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(
+    err: &SdkError<E, R>,
+) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// Runs one operation; the label says what it is about in errors.
+async fn perform(
+    client: vp::Client,
+    store_id: String,
+    operation: Operation,
+) -> Result<Option<String>, StoreError> {
+    match operation {
+        Operation::PutSchema { schema } => {
+            client
+                .put_schema()
+                .policy_store_id(&store_id)
+                .definition(types::SchemaDefinition::CedarJson(schema.to_string()))
+                .send()
+                .await
+                .map_err(|e| map_error("schema", e))?;
+            Ok(None)
+        }
+        Operation::CreateTemplate {
+            name,
+            description,
+            statement,
+        } => {
+            let out = client
+                .create_policy_template()
+                .policy_store_id(&store_id)
+                .name(&name)
+                .set_description(description)
+                .statement(statement)
+                .client_token(client_token())
+                .send()
+                .await
+                .map_err(|e| map_error(&format!("template {name}"), e))?;
+            Ok(Some(out.policy_template_id().to_string()))
+        }
+        Operation::UpdateTemplate {
+            id,
+            description,
+            statement,
+        } => {
+            client
+                .update_policy_template()
+                .policy_store_id(&store_id)
+                .policy_template_id(&id)
+                .set_description(description)
+                .statement(statement)
+                .send()
+                .await
+                .map_err(|e| map_error(&format!("template {id}"), e))?;
+            Ok(None)
+        }
+        Operation::DeleteTemplate { id } => match client
+            .delete_policy_template()
+            .policy_store_id(&store_id)
+            .policy_template_id(&id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(None),
+            // Already gone: the goal is reached.
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(map_error(&format!("template {id}"), err)),
+        },
+        Operation::CreatePolicy {
+            name,
+            description,
+            definition,
+        } => {
+            let definition = match definition {
+                NewDefinition::Static { statement } => types::PolicyDefinition::Static(
+                    types::StaticPolicyDefinition::builder()
+                        .statement(statement)
+                        .set_description(description)
+                        .build()
+                        .map_err(|e| StoreError::Refused(e.to_string()))?,
+                ),
+                NewDefinition::Linked {
+                    template,
+                    principal,
+                    resource,
+                } => {
+                    let template = match template {
+                        TemplateRef::StoreId(id) | TemplateRef::Name(id) => id,
+                    };
+                    types::PolicyDefinition::TemplateLinked(
+                        types::TemplateLinkedPolicyDefinition::builder()
+                            .policy_template_id(template)
+                            .set_principal(principal.as_deref().map(identifier).transpose()?)
+                            .set_resource(resource.as_deref().map(identifier).transpose()?)
+                            .build()
+                            .map_err(|e| StoreError::Refused(e.to_string()))?,
+                    )
+                }
+            };
+            let out = client
+                .create_policy()
+                .policy_store_id(&store_id)
+                .name(&name)
+                .definition(definition)
+                .client_token(client_token())
+                .send()
+                .await
+                .map_err(|e| map_error(&format!("policy {name}"), e))?;
+            Ok(Some(out.policy_id().to_string()))
+        }
+        Operation::UpdatePolicy {
+            id,
+            name,
+            description,
+            statement,
+        } => {
+            let definition = types::UpdatePolicyDefinition::Static(
+                types::UpdateStaticPolicyDefinition::builder()
+                    .statement(statement)
+                    .set_description(description)
+                    .build()
+                    .map_err(|e| StoreError::Refused(e.to_string()))?,
+            );
+            client
+                .update_policy()
+                .policy_store_id(&store_id)
+                .policy_id(&id)
+                .definition(definition)
+                .set_name(name)
+                .send()
+                .await
+                .map_err(|e| map_error(&format!("policy {id}"), e))?;
+            Ok(None)
+        }
+        Operation::DeletePolicy { id } => match client
+            .delete_policy()
+            .policy_store_id(&store_id)
+            .policy_id(&id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(None),
+            // AVP answers 200 for a missing policy; some emulators 404.
+            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) => Err(map_error(&format!("policy {id}"), err)),
+        },
+    }
+}
+
+impl Store for AvpStore {
+    fn describe(&self) -> String {
+        format!("avp:{}", self.connection.store_id)
+    }
+
+    fn read(&mut self) -> Result<StoreState, StoreError> {
+        self.runtime.block_on(self.read_async())
+    }
+
+    fn apply(&mut self, operation: &Operation) -> Result<Option<String>, StoreError> {
+        self.apply_all(std::slice::from_ref(operation))
+            .pop()
+            .unwrap_or(Ok(None))
+    }
+
+    /// Up to `concurrency` calls at once; every call of the wave is made
+    /// (they are independent), and each result is returned in order.
+    fn apply_all(&mut self, operations: &[Operation]) -> Vec<Result<Option<String>, StoreError>> {
+        for operation in operations {
+            self.count(operation.verb(), 1);
+        }
+        let limit = Arc::new(tokio::sync::Semaphore::new(
+            self.connection.concurrency.max(1),
+        ));
+        let client = self.client.clone();
+        let store_id = self.connection.store_id.clone();
+        self.runtime.block_on(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (index, operation) in operations.iter().cloned().enumerate() {
+                let (client, store_id, limit) = (client.clone(), store_id.clone(), limit.clone());
+                tasks.spawn(async move {
+                    let _permit = limit.acquire_owned().await;
+                    (index, perform(client, store_id, operation).await)
+                });
+            }
+            let mut results: Vec<Option<Result<Option<String>, StoreError>>> =
+                vec![None; operations.len()];
+            while let Some(joined) = tasks.join_next().await {
+                if let Ok((index, result)) = joined {
+                    results[index] = Some(result);
+                }
+            }
+            results
+                .into_iter()
+                .map(|r| {
+                    r.unwrap_or_else(|| {
+                        Err(StoreError::Unreachable("the call did not complete".into()))
+                    })
+                })
+                .collect()
+        })
+    }
+
+    fn calls(&self) -> BTreeMap<String, usize> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// `BatchIsAuthorized`, 30 requests a call, each batch sharing its
+    /// principal (or, for what is left, its resource) as AVP requires.
+    fn authorize(
+        &mut self,
+        requests: &[super::AuthzRequest],
+    ) -> Result<Vec<super::AuthzAnswer>, StoreError> {
+        let mut answers: Vec<Option<super::AuthzAnswer>> = vec![None; requests.len()];
+        for batch in batches(requests) {
+            let items = batch
+                .iter()
+                .map(|&i| request_item(&requests[i]))
+                .collect::<Result<Vec<_>, _>>()?;
+            let entities = batch_entities(batch.iter().map(|&i| &requests[i]))?;
+            self.count("BatchIsAuthorized", 1);
+            let store_id = self.connection.store_id.clone();
+            let call = self
+                .client
+                .batch_is_authorized()
+                .policy_store_id(&store_id)
+                .set_requests(Some(items))
+                .entities(types::EntitiesDefinition::EntityList(entities))
+                .send();
+            let out = self
+                .runtime
+                .block_on(call)
+                .map_err(|e| map_error("BatchIsAuthorized", e))?;
+            if out.results().len() != batch.len() {
+                return Err(StoreError::Refused(format!(
+                    "BatchIsAuthorized answered {} of {} requests",
+                    out.results().len(),
+                    batch.len()
+                )));
+            }
+            for (&index, result) in batch.iter().zip(out.results()) {
+                answers[index] = Some(super::AuthzAnswer {
+                    decision: if matches!(result.decision(), types::Decision::Allow) {
+                        cedar_policy::Decision::Allow
+                    } else {
+                        cedar_policy::Decision::Deny
+                    },
+                    determining: result
+                        .determining_policies()
+                        .iter()
+                        .map(|p| p.policy_id().to_string())
+                        .collect(),
+                    errors: result
+                        .errors()
+                        .iter()
+                        .map(|e| e.error_description().to_string())
+                        .collect(),
+                });
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.expect("every request is in a batch"))
+            .collect())
+    }
+}
+
+/// AVP's batch size.
+const BATCH: usize = 30;
+
+/// Indices grouped into batches that share a principal, then (for the rest)
+/// a resource; a request with neither in common goes alone.
+fn batches(requests: &[super::AuthzRequest]) -> Vec<Vec<usize>> {
+    let mut by_principal: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, request) in requests.iter().enumerate() {
+        by_principal
+            .entry(request.principal.to_string())
+            .or_default()
+            .push(i);
+    }
+    let mut batches = Vec::new();
+    let mut alone = Vec::new();
+    for group in by_principal.into_values() {
+        if group.len() == 1 {
+            alone.extend(group);
+        } else {
+            batches.extend(group.chunks(BATCH).map(<[usize]>::to_vec));
+        }
+    }
+    let mut by_resource: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for i in alone {
+        by_resource
+            .entry(requests[i].resource.to_string())
+            .or_default()
+            .push(i);
+    }
+    for group in by_resource.into_values() {
+        batches.extend(group.chunks(BATCH).map(<[usize]>::to_vec));
+    }
+    batches
+}
+
+fn request_item(
+    request: &super::AuthzRequest,
+) -> Result<types::BatchIsAuthorizedInputItem, StoreError> {
+    let action = types::ActionIdentifier::builder()
+        .action_type(request.action.type_name().to_string())
+        .action_id(request.action.id().unescaped())
+        .build()
+        .map_err(|e| StoreError::Refused(e.to_string()))?;
+    let context = request
+        .context
+        .as_object()
+        .map(|map| {
+            map.iter()
+                .map(|(k, v)| attribute(v).map(|a| (k.clone(), a)))
+                .collect::<Result<std::collections::HashMap<_, _>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
+    Ok(types::BatchIsAuthorizedInputItem::builder()
+        .principal(identifier(&request.principal.to_string())?)
+        .action(action)
+        .resource(identifier(&request.resource.to_string())?)
+        .context(types::ContextDefinition::ContextMap(context))
+        .build())
+}
+
+/// The entities of a batch, each once, in AVP's `entityList` form.
+fn batch_entities<'a>(
+    requests: impl Iterator<Item = &'a super::AuthzRequest>,
+) -> Result<Vec<types::EntityItem>, StoreError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut items = Vec::new();
+    for entity in requests.flat_map(|r| r.entities.iter()) {
+        let uid = &entity["uid"];
+        let key = uid.to_string();
+        if !seen.insert(key) {
+            continue;
+        }
+        let literal = crate::uid::from_parts(
+            uid["type"].as_str().unwrap_or_default(),
+            uid["id"].as_str().unwrap_or_default(),
+        )
+        .map_err(StoreError::Refused)?
+        .to_string();
+        let attributes = entity["attrs"]
+            .as_object()
+            .map(|map| {
+                map.iter()
+                    .map(|(k, v)| attribute(v).map(|a| (k.clone(), a)))
+                    .collect::<Result<std::collections::HashMap<_, _>, _>>()
+            })
+            .transpose()?;
+        let parents = entity["parents"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|p| {
+                        let p = p.get("__entity").unwrap_or(p);
+                        crate::uid::from_parts(
+                            p["type"].as_str().unwrap_or_default(),
+                            p["id"].as_str().unwrap_or_default(),
+                        )
+                        .map_err(StoreError::Refused)
+                        .and_then(|uid| identifier(&uid.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?;
+        items.push(
+            types::EntityItem::builder()
+                .identifier(identifier(&literal)?)
+                .set_attributes(attributes)
+                .set_parents(parents)
+                .build(),
+        );
+    }
+    Ok(items)
+}
+
+/// Cedar's explicit JSON value → AVP's `AttributeValue`.
+fn attribute(value: &serde_json::Value) -> Result<types::AttributeValue, StoreError> {
+    use serde_json::Value;
+    let refused = |what: String| StoreError::Refused(what);
+    Ok(match value {
+        Value::Bool(b) => types::AttributeValue::Boolean(*b),
+        Value::Number(n) => types::AttributeValue::Long(
+            n.as_i64()
+                .ok_or_else(|| refused(format!("{n} is not a Cedar Long")))?,
+        ),
+        Value::String(s) => types::AttributeValue::String(s.clone()),
+        Value::Array(items) => {
+            types::AttributeValue::Set(items.iter().map(attribute).collect::<Result<_, _>>()?)
+        }
+        Value::Object(map) => {
+            if let Some(entity) = map.get("__entity") {
+                let literal = crate::uid::from_parts(
+                    entity["type"].as_str().unwrap_or_default(),
+                    entity["id"].as_str().unwrap_or_default(),
+                )
+                .map_err(refused)?;
+                types::AttributeValue::EntityIdentifier(identifier(&literal.to_string())?)
+            } else if let Some(extension) = map.get("__extn") {
+                let arg = extension["arg"].as_str().unwrap_or_default().to_string();
+                match extension["fn"].as_str() {
+                    Some("ip") => types::AttributeValue::Ipaddr(arg),
+                    Some("decimal") => types::AttributeValue::Decimal(arg),
+                    Some("datetime") => types::AttributeValue::Datetime(arg),
+                    Some("duration") => types::AttributeValue::Duration(arg),
+                    other => return Err(refused(format!("extension {other:?} has no AVP form"))),
+                }
+            } else {
+                types::AttributeValue::Record(
+                    map.iter()
+                        .map(|(k, v)| attribute(v).map(|a| (k.clone(), a)))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+        }
+        Value::Null => return Err(refused("null has no Cedar form".into())),
+    })
+}
