@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/tools.sh
 source scripts/tools.sh
 ensure_rust_components
+ensure_fakecloud
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -15,3 +15,17 @@ ensure_rust_components() {
     rustup component add "${missing[@]}"
   fi
 }
+
+# fakecloud: the AVP-compatible emulator the AVP tests run against, as a
+# separate process. A debug build is enough (its speed does not matter here)
+# and takes ~10 minutes on two cores instead of ~45 for a release build.
+FAKECLOUD_VERSION=0.51.0
+ensure_fakecloud() {
+  local root="$AVPCTL_TOOLS/fakecloud-$FAKECLOUD_VERSION"
+  if [ ! -x "$root/bin/fakecloud" ]; then
+    echo "== installing fakecloud $FAKECLOUD_VERSION into $root (once per machine)"
+    cargo install fakecloud --version "$FAKECLOUD_VERSION" --locked --debug --quiet --root "$root"
+  fi
+  export AVPCTL_FAKECLOUD="$root/bin/fakecloud"
+  export AVPCTL_REQUIRE_FAKECLOUD=1
+}

@@ -22,6 +22,8 @@ pub struct OldSide {
     pub label: String,
     pub side: Side,
     pub policy_set: cedar_policy::PolicySet,
+    /// Store calls made to read it (empty for a directory).
+    pub calls: std::collections::BTreeMap<String, usize>,
 }
 
 /// Loads a project that must load cleanly (it is compared, not checked).
@@ -57,6 +59,7 @@ fn old_side(
             label: other.display().to_string(),
             side: Side::from_project(&old),
             policy_set: old.policy_set.clone(),
+            calls: Default::default(),
         });
     }
     if let Some(revision) = &args.against_git {
@@ -69,6 +72,7 @@ fn old_side(
             label: format!("{} at {revision}", args.dir.display()),
             side,
             policy_set,
+            calls: Default::default(),
         });
     }
     let text = args.store.as_deref().unwrap_or(DEFAULT_STORE);
@@ -84,6 +88,7 @@ fn old_side(
         label: store.describe(),
         side,
         policy_set,
+        calls: store.calls(),
     })
 }
 
@@ -241,6 +246,7 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
                 "changes": changes.iter().map(crate::report::plan::change_json).collect::<Vec<_>>(),
                 "unmanaged": old.side.unmanaged.iter().map(crate::report::plan::unmanaged_json).collect::<Vec<_>>(),
                 "flips": flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
+                "store_calls": old.calls,
             })
         ),
     };

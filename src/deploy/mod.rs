@@ -36,16 +36,118 @@ pub fn run(args: &DeployArgs, color: ColorChoice) -> Result<u8, Error> {
         return Ok(1);
     }
     let project = loaded.project;
-    let mut results = Vec::new();
-    let mut exit = 0;
-    for address in &addresses {
-        let (code, text, value) = deploy_one(&project, address, args, style)?;
+    if addresses.len() == 1 {
+        let (code, text, value) = deploy_one(&project, &addresses[0], args, style)?;
         out.push_str(&text);
-        results.push(value);
-        exit = exit.max(code);
+        print_or_json(args, &out, json!({"stores": [value]}))?;
+        return Ok(code);
     }
+    let (code, text, results) = deploy_fleet(&project, &addresses, args, style)?;
+    out.push_str(&text);
     print_or_json(args, &out, json!({"stores": results}))?;
-    Ok(exit)
+    Ok(code)
+}
+
+/// One project to many stores (one store per tenant): all at once, a line
+/// per store and a summary; one store failing does not stop the others.
+fn deploy_fleet(
+    project: &Project,
+    addresses: &[StoreAddress],
+    args: &DeployArgs,
+    style: Style,
+) -> Result<(u8, String, Vec<serde_json::Value>), Error> {
+    if !args.yes && !args.dry_run {
+        return Err(Error::Usage(format!(
+            "deploying to {} stores needs --yes (or --dry-run to only plan): avpctl does not prompt once per store",
+            addresses.len()
+        )));
+    }
+    let results: Vec<Result<(u8, String, serde_json::Value), Error>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = addresses
+                .iter()
+                .map(|address| scope.spawn(move || deploy_one(project, address, args, style)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Error::Store(
+                            "the deploy thread stopped unexpectedly".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
+    let mut out = String::new();
+    let mut values = Vec::new();
+    let (mut applied, mut current, mut failed) = (0, 0, 0);
+    for (address, result) in addresses.iter().zip(results) {
+        let label = address.describe();
+        match result {
+            Ok((code, _, value)) => {
+                let status = value["result"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let line = match status.as_str() {
+                    "applied" => {
+                        applied += 1;
+                        style.green(&format!(
+                            "applied {} steps",
+                            value["result"]["applied"].as_array().map_or(0, Vec::len)
+                        ))
+                    }
+                    "up-to-date" => {
+                        current += 1;
+                        "up to date".to_string()
+                    }
+                    "planned" => {
+                        current += 1;
+                        format!(
+                            "{} steps planned",
+                            value["result"]["planned"]["plan"]["steps"]
+                                .as_array()
+                                .map_or(0, Vec::len)
+                        )
+                    }
+                    _ => {
+                        failed += 1;
+                        style.red(&format!(
+                            "failed: {}",
+                            value["result"]["failed"]["error"]
+                                .as_str()
+                                .unwrap_or(&status)
+                        ))
+                    }
+                };
+                if code != 0 && status == "applied" {
+                    failed += 1;
+                }
+                out.push_str(&format!("  {label}: {line}\n"));
+                values.push(value);
+            }
+            Err(err) => {
+                failed += 1;
+                out.push_str(&format!(
+                    "  {label}: {}\n",
+                    style.red(&format!("failed: {err}"))
+                ));
+                values.push(json!({"store": label, "result": {"status": "failed", "failed": {"error": err.to_string()}}}));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "{} {} stores: {applied} applied, {current} {}, {failed} failed\n",
+        style.bold("Summary"),
+        addresses.len(),
+        if args.dry_run {
+            "planned"
+        } else {
+            "up to date"
+        },
+    ));
+    Ok((u8::from(failed > 0), out, values))
 }
 
 fn print_or_json(args: &DeployArgs, text: &str, value: serde_json::Value) -> Result<(), Error> {

@@ -1,6 +1,8 @@
 //! Running the real `avpctl` binary from integration tests.
 #![allow(dead_code)]
 
+pub mod avp;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -55,6 +57,14 @@ pub fn avpctl_in(dir: &Path, args: &[&str]) -> Run {
     run_of(output)
 }
 
+pub fn avpctl_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
+    let mut command = command(dir, args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    run_of(command.output().expect("avpctl runs"))
+}
+
 pub fn command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_avpctl"));
     command
@@ -62,6 +72,8 @@ pub fn command(dir: &Path, args: &[&str]) -> Command {
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("AWS_ENDPOINT_URL_VERIFIEDPERMISSIONS")
+        .env_remove("AWS_PROFILE")
         .stdin(Stdio::null());
     command
 }

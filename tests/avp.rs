@@ -1,0 +1,432 @@
+//! The Amazon Verified Permissions store, end to end through the real AWS
+//! SDK against an AVP-compatible endpoint (fakecloud, a separate process on
+//! 127.0.0.1), with a fault-injecting proxy for throttling, server errors
+//! and dropped connections. See docs/avp.md for what fakecloud does not
+//! check and how avpctl checks it itself.
+
+mod common;
+
+use std::path::Path;
+
+use common::avp::{self, Fault, FaultProxy};
+use common::{Run, avpctl_env, repo};
+
+fn example() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&repo().join("policies-example"), dir.path());
+    let _ = std::fs::remove_dir_all(dir.path().join(".avpctl"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn run(dir: &Path, port: u16, args: &[&str]) -> Run {
+    let run = avpctl_env(dir, args, &avp::env(port));
+    for secret in [avp::SECRET_KEY, avp::ACCESS_KEY] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "credentials leaked in the output of {args:?}"
+        );
+    }
+    run
+}
+
+macro_rules! fakecloud_or_skip {
+    () => {
+        match avp::fakecloud() {
+            Some(fc) => fc,
+            None => return,
+        }
+    };
+}
+
+#[test]
+fn deploy_creates_the_store_then_diff_and_a_second_deploy_find_nothing_and_the_store_agrees() {
+    let fc = fakecloud_or_skip!();
+    let store = format!("avp:{}", avp::new_store(fc.port));
+    let dir = example();
+    let deploy = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--yes", "--format", "json"],
+    );
+    assert_eq!(deploy.code, 0, "{}\n{}", deploy.stdout, deploy.stderr);
+    let report = deploy.json();
+    let result = &report["stores"][0]["result"];
+    assert_eq!(result["status"], "applied");
+    assert_eq!(
+        result["calls"]["CreatePolicy"], 9,
+        "7 policies and 2 links: {result:#}"
+    );
+    assert_eq!(result["calls"]["CreatePolicyTemplate"], 1);
+    assert_eq!(result["calls"]["PutSchema"], 1);
+
+    let diff = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--exit-code", "--format", "json"],
+    );
+    assert_eq!(diff.code, 0, "{}", diff.stdout);
+    assert_eq!(diff.json()["changes"].as_array().unwrap().len(), 0);
+
+    let again = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--yes", "--format", "json"],
+    );
+    let result = &again.json()["stores"][0]["result"];
+    assert_eq!(result["status"], "up-to-date", "{result:#}");
+
+    let test = run(
+        dir.path(),
+        fc.port,
+        &["test", "--store", &store, "--format", "json"],
+    );
+    assert_eq!(test.code, 0, "{}", test.stdout);
+    let report = test.json();
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 44);
+    for case in cases {
+        assert_eq!(case["store_decision"], case["decision"], "{case:#}");
+        assert_eq!(case["store_reasons"], case["reasons"], "{case:#}");
+    }
+}
+
+#[test]
+fn reading_a_big_store_costs_list_and_batch_calls_not_one_call_per_policy() {
+    let fc = fakecloud_or_skip!();
+    let store = format!("avp:{}", avp::new_store(fc.port));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("policies")).unwrap();
+    std::fs::write(dir.path().join("schema.cedarschema"), "namespace A { entity U; entity D; action read appliesTo { principal: [U], resource: [D] }; }").unwrap();
+    for i in 0..230 {
+        std::fs::write(
+            dir.path().join(format!("policies/p{i:03}.cedar")),
+            format!(
+                "permit (principal == A::U::\"u{i}\", action == A::Action::\"read\", resource);\n"
+            ),
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        run(dir.path(), fc.port, &["deploy", "--store", &store, "--yes"]).code,
+        0
+    );
+    let diff = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--format", "json"],
+    );
+    let report = diff.json();
+    assert_eq!(report["changes"].as_array().unwrap().len(), 0, "{report:#}");
+    let calls = &report["store_calls"];
+    assert_eq!(calls["ListPolicies"], 5, "⌈230/50⌉ pages: {calls:#}");
+    assert_eq!(calls["BatchGetPolicy"], 3, "⌈230/100⌉ batches: {calls:#}");
+    assert!(calls.get("GetPolicy").is_none());
+}
+
+#[test]
+fn changes_replacements_and_unmanaged_policies_round_trip() {
+    let fc = fakecloud_or_skip!();
+    let store_id = avp::new_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let dir = example();
+    assert_eq!(
+        run(dir.path(), fc.port, &["deploy", "--store", &store, "--yes"]).code,
+        0
+    );
+
+    // A forbid whose resource scope changes is replaced under a temporary
+    // name and renamed (AVP cannot update a scope); one whose action
+    // changes is updated in place behind a stand-in; a new link is created.
+    let locked = dir.path().join("policies/forbid-edit-locked.cedar");
+    let text = std::fs::read_to_string(&locked).unwrap();
+    std::fs::write(
+        &locked,
+        text.replace("  resource\n", "  resource is DocApp::Document\n"),
+    )
+    .unwrap();
+    let archived = dir.path().join("policies/forbid-archived-changes.cedar");
+    let text = std::fs::read_to_string(&archived).unwrap();
+    std::fs::write(
+        &archived,
+        text.replace(
+            "DocApp::Action::\"shareDocument\"",
+            "DocApp::Action::\"shareDocument\", DocApp::Action::\"deleteDocument\"",
+        ),
+    )
+    .unwrap();
+    let links = dir.path().join("links.yaml");
+    let mut yaml = std::fs::read_to_string(&links).unwrap();
+    yaml.push_str("- id: dave-views-roadmap\n  template: share-view\n  principal: 'DocApp::User::\"dave\"'\n  resource: 'DocApp::Document::\"roadmap\"'\n");
+    std::fs::write(&links, yaml).unwrap();
+
+    // A policy created by hand in the store, without a name: unmanaged.
+    avp::call(
+        fc.port,
+        "CreatePolicy",
+        &serde_json::json!({"policyStoreId": store_id, "definition": {"static": {"statement": "permit (principal, action == DocApp::Action::\"viewDocument\", resource == DocApp::Document::\"42\");"}}}),
+    );
+
+    let deploy = run(
+        dir.path(),
+        fc.port,
+        &[
+            "deploy",
+            "--store",
+            &store,
+            "--yes",
+            "--no-tests",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(deploy.code, 0, "{}\n{}", deploy.stdout, deploy.stderr);
+    let result = &deploy.json()["stores"][0]["result"];
+    let labels: Vec<String> = result["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains("as name/avpctl-replacing/")),
+        "{labels:#?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.starts_with("rename name/avpctl-replacing/")),
+        "{labels:#?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l == "create link `dave-views-roadmap`"),
+        "{labels:#?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l == "update forbid `forbid-archived-changes`"),
+        "{labels:#?}"
+    );
+    assert!(
+        labels.iter().any(|l| l.starts_with("create stand-in ")
+            && l.ends_with("for forbid `forbid-archived-changes`")),
+        "{labels:#?}"
+    );
+
+    let diff = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--format", "json"],
+    )
+    .json();
+    assert_eq!(diff["changes"].as_array().unwrap().len(), 0, "{diff:#}");
+    assert_eq!(
+        diff["unmanaged"].as_array().unwrap().len(),
+        1,
+        "the hand-made policy is kept: {diff:#}"
+    );
+    let prune = run(
+        dir.path(),
+        fc.port,
+        &[
+            "deploy",
+            "--store",
+            &store,
+            "--yes",
+            "--no-tests",
+            "--prune",
+        ],
+    );
+    assert_eq!(prune.code, 0, "{}", prune.stdout);
+    let diff = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--format", "json"],
+    )
+    .json();
+    assert_eq!(diff["unmanaged"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn throttling_server_errors_and_dropped_connections_are_retried() {
+    let fc = fakecloud_or_skip!();
+    let store = format!("avp:{}", avp::new_store(fc.port));
+    // Every third request fails one way or another; the SDK's retries with
+    // backoff get every operation through.
+    let proxy = FaultProxy::start(
+        fc.port,
+        Box::new(|n, _| match n % 9 {
+            2 => Fault::Throttle,
+            5 => Fault::ServerError,
+            8 => Fault::Drop,
+            _ => Fault::Pass,
+        }),
+    );
+    let dir = example();
+    let deploy = run(
+        dir.path(),
+        proxy.port,
+        &["deploy", "--store", &store, "--yes", "--concurrency", "2"],
+    );
+    assert_eq!(deploy.code, 0, "{}\n{}", deploy.stdout, deploy.stderr);
+    assert!(
+        proxy.faults() >= 3,
+        "faults were injected: {:?}",
+        proxy.requests.lock().unwrap()
+    );
+    let diff = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--exit-code"],
+    );
+    assert_eq!(
+        diff.code, 0,
+        "everything arrived exactly once: {}",
+        diff.stdout
+    );
+}
+
+#[test]
+fn a_deploy_that_fails_part_way_says_what_was_applied_and_the_next_one_finishes() {
+    let fc = fakecloud_or_skip!();
+    let store = format!("avp:{}", avp::new_store(fc.port));
+    // Creating policies fails for good after the fourth: a lasting outage.
+    let created = std::sync::atomic::AtomicUsize::new(0);
+    let proxy = FaultProxy::start(
+        fc.port,
+        Box::new(move |_, operation| {
+            if operation == "CreatePolicy"
+                && created.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 4
+            {
+                Fault::ServerError
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let dir = example();
+    let failed = run(
+        dir.path(),
+        proxy.port,
+        &["deploy", "--store", &store, "--yes", "--concurrency", "1"],
+    );
+    assert_eq!(failed.code, 2, "{}\n{}", failed.stdout, failed.stderr);
+    assert!(
+        failed.stdout.contains("Deploy failed at step"),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed.stdout.contains("applied (6):"),
+        "schema, template and 4 policies: {}",
+        failed.stdout
+    );
+    assert!(
+        failed.stdout.contains("InternalServerException"),
+        "{}",
+        failed.stdout
+    );
+    assert!(failed.stdout.contains("run the deploy again to finish it"));
+
+    let finish = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--yes", "--format", "json"],
+    );
+    assert_eq!(finish.code, 0, "{}", finish.stdout);
+    let result = &finish.json()["stores"][0]["result"];
+    assert_eq!(
+        result["calls"]["CreatePolicy"], 5,
+        "only what was missing: {result:#}"
+    );
+    assert_eq!(
+        run(
+            dir.path(),
+            fc.port,
+            &["diff", "--store", &store, "--exit-code"]
+        )
+        .code,
+        0
+    );
+}
+
+#[test]
+fn access_denied_is_a_clear_error_naming_what_was_refused() {
+    let fc = fakecloud_or_skip!();
+    let store = format!("avp:{}", avp::new_store(fc.port));
+    let proxy = FaultProxy::start(
+        fc.port,
+        Box::new(|_, operation| {
+            if operation == "ListPolicies" {
+                Fault::AccessDenied
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let dir = example();
+    let diff = run(dir.path(), proxy.port, &["diff", "--store", &store]);
+    assert_eq!(diff.code, 2);
+    let text = diff.stderr_text();
+    assert!(text.contains("access denied"), "{text}");
+    assert!(text.contains("check the IAM permissions"), "{text}");
+    assert!(text.contains(&store[4..]), "names the store: {text}");
+}
+
+#[test]
+fn an_unreachable_endpoint_is_exit_2_and_a_fleet_carries_on_without_it() {
+    let fc = fakecloud_or_skip!();
+    let good = format!("avp:{}", avp::new_store(fc.port));
+    let dir = example();
+    // Nothing listens on port 9 of loopback.
+    let lost = run(dir.path(), 9, &["diff", "--store", &good]);
+    assert_eq!(lost.code, 2);
+    assert!(
+        lost.stderr_text()
+            .contains("cannot reach Verified Permissions"),
+        "{}",
+        lost.stderr
+    );
+
+    let missing = "avp:PSdoesnotexist000000000";
+    let fleet = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &good, "--store", missing, "--yes"],
+    );
+    assert_eq!(fleet.code, 1, "{}\n{}", fleet.stdout, fleet.stderr);
+    assert!(
+        fleet.stdout.contains(&format!("{good}: applied 11 steps")),
+        "{}",
+        fleet.stdout
+    );
+    assert!(
+        fleet.stdout.contains(&format!("{missing}: failed")),
+        "{}",
+        fleet.stdout
+    );
+    assert!(
+        fleet
+            .stdout
+            .contains("Summary 2 stores: 1 applied, 0 up to date, 1 failed"),
+        "{}",
+        fleet.stdout
+    );
+}
