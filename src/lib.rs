@@ -33,6 +33,7 @@ use error::Error;
 /// Runs a parsed command line; returns the process exit code (SPEC section 5).
 pub fn run(cli: Cli) -> u8 {
     let color = cli.color;
+    output::set_verbose(cli.verbose);
     let result = match &cli.command {
         Command::Validate(args) => validate::run(args, color),
         Command::Test(args) => testing::run(args, color),

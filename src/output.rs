@@ -32,3 +32,17 @@ pub fn eprint(text: &str) {
     let mut stderr = std::io::stderr().lock();
     let _ = stderr.write_all(text.as_bytes());
 }
+
+static VERBOSE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A `--verbose` line on standard error. Callers pass operations and ids
+/// only, never request contents or headers, so credentials cannot leak.
+pub fn verbose(line: impl FnOnce() -> String) {
+    if VERBOSE.load(std::sync::atomic::Ordering::Relaxed) {
+        eprint(&format!("{}\n", line()));
+    }
+}

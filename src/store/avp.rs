@@ -79,7 +79,13 @@ impl AvpStore {
         })
     }
 
+    /// Counts a read call (and logs it with `--verbose`).
     fn count(&self, operation: &str, n: usize) {
+        crate::output::verbose(|| format!("avp {}: {operation}", self.connection.store_id));
+        self.tally(operation, n);
+    }
+
+    fn tally(&self, operation: &str, n: usize) {
         if let Ok(mut calls) = self.calls.lock() {
             *calls.entry(operation.to_string()).or_default() += n;
         }
@@ -560,7 +566,7 @@ impl Store for AvpStore {
     /// (they are independent), and each result is returned in order.
     fn apply_all(&mut self, operations: &[Operation]) -> Vec<Result<Option<String>, StoreError>> {
         for operation in operations {
-            self.count(operation.verb(), 1);
+            self.tally(operation.verb(), 1);
         }
         let limit = Arc::new(tokio::sync::Semaphore::new(
             self.connection.concurrency.max(1),
