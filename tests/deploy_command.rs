@@ -379,3 +379,17 @@ fn diff_against_a_git_revision() {
         run.stderr
     );
 }
+
+#[test]
+fn a_store_group_deploys_to_every_member() {
+    let dir = example();
+    let mut config = std::fs::read_to_string(dir.path().join("avpctl.toml")).unwrap_or_default();
+    config.push_str("\n[stores.tenant-a]\nuri = \"local:stores/a.json\"\n\n[stores.tenant-b]\nuri = \"local:stores/b.json\"\n\n[store_groups]\ntenants = [\"tenant-a\", \"tenant-b\"]\n");
+    std::fs::write(dir.path().join("avpctl.toml"), config).unwrap();
+    let run = avpctl_in(dir.path(), &["deploy", "--store", "tenants", "--yes"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Summary 2 stores: 2 applied, 0 up to date, 0 failed"), "{}", run.stdout);
+    assert!(dir.path().join("stores/a.json").is_file() && dir.path().join("stores/b.json").is_file());
+    let prompt = avpctl_in(dir.path(), &["deploy", "--store", "tenants"]);
+    assert_eq!(prompt.code, 2, "fleets need --yes");
+}
