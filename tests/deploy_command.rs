@@ -388,8 +388,15 @@ fn a_store_group_deploys_to_every_member() {
     std::fs::write(dir.path().join("avpctl.toml"), config).unwrap();
     let run = avpctl_in(dir.path(), &["deploy", "--store", "tenants", "--yes"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("Summary 2 stores: 2 applied, 0 up to date, 0 failed"), "{}", run.stdout);
-    assert!(dir.path().join("stores/a.json").is_file() && dir.path().join("stores/b.json").is_file());
+    assert!(
+        run.stdout
+            .contains("Summary 2 stores: 2 applied, 0 up to date, 0 failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        dir.path().join("stores/a.json").is_file() && dir.path().join("stores/b.json").is_file()
+    );
     let prompt = avpctl_in(dir.path(), &["deploy", "--store", "tenants"]);
     assert_eq!(prompt.code, 2, "fleets need --yes");
 }
