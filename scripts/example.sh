@@ -4,6 +4,9 @@
 # store, then show that the store and the project agree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/tools.sh
+source scripts/tools.sh
+ensure_cvc5
 cargo build --quiet --release
 avpctl=target/release/avpctl
 

@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 source scripts/tools.sh
 ensure_rust_components
 ensure_fakecloud
+ensure_cvc5
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

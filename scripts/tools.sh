@@ -29,3 +29,18 @@ ensure_fakecloud() {
   export AVPCTL_FAKECLOUD="$root/bin/fakecloud"
   export AVPCTL_REQUIRE_FAKECLOUD=1
 }
+
+# cvc5: the SMT solver behind `avpctl diff --prove` (cedar-policy-symcc runs
+# the executable). Debian's package (1.0.3) installs in seconds.
+ensure_cvc5() {
+  if command -v cvc5 >/dev/null 2>&1 || [ -n "${CVC5:-}" ]; then
+    return
+  fi
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+  echo "== installing cvc5 (apt-get)"
+  if ! $sudo apt-get install -y -qq cvc5 >/dev/null 2>&1; then
+    $sudo apt-get update -qq >/dev/null
+    $sudo apt-get install -y -qq cvc5 >/dev/null
+  fi
+}

@@ -202,6 +202,19 @@ pub struct DiffArgs {
     #[arg(long)]
     pub exit_code: bool,
 
+    /// Prove, for every principal type × action × resource type of the schema, whether access
+    /// is equivalent, narrowed or widened, with a concrete request where it changes (needs cvc5).
+    #[arg(long)]
+    pub prove: bool,
+
+    /// Exit 1 when any request environment gains access (widens or changes both ways); implies --prove.
+    #[arg(long)]
+    pub deny_widening: bool,
+
+    /// Time limit of one solver query, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub prove_timeout: u64,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlainFormat::Human)]
     pub format: PlainFormat,

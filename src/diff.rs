@@ -199,6 +199,11 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
     let new = Side::from_project(&project);
     let changes = changes::compare(&old.side, &new);
     let (flips, _) = crate::testing::decision_flips(&project, &old.policy_set);
+    let proof = if args.prove || args.deny_widening {
+        Some(prove(args, &project, &old)?)
+    } else {
+        None
+    };
     let new_label = args.dir.display().to_string();
     let out = match args.format {
         PlainFormat::Human => {
@@ -231,6 +236,9 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
                     style,
                 ));
             }
+            if let Some(proof) = &proof {
+                out.push_str(&crate::report::proof::human(proof, style));
+            }
             out
         }
         PlainFormat::Json => format!(
@@ -247,14 +255,35 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
                 "unmanaged": old.side.unmanaged.iter().map(crate::report::plan::unmanaged_json).collect::<Vec<_>>(),
                 "flips": flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
                 "store_calls": old.calls,
+                "proof": proof.as_ref().map(crate::report::proof::json),
             })
         ),
     };
     crate::output::print(&out)?;
-    Ok(if args.exit_code && !changes.is_empty() {
+    let widens = args.deny_widening && proof.as_ref().is_some_and(crate::prove::Proof::may_widen);
+    Ok(if widens || (args.exit_code && !changes.is_empty()) {
         1
     } else {
         0
+    })
+}
+
+/// The proof of the change, against the project's schema for both sides.
+fn prove(args: &DiffArgs, project: &Project, old: &OldSide) -> Result<crate::prove::Proof, Error> {
+    use crate::prove::ProveError;
+    let schema = project
+        .schema()
+        .ok_or_else(|| Error::Usage(ProveError::NoSchema.to_string()))?;
+    let options = crate::prove::Options {
+        query_timeout: std::time::Duration::from_secs(args.prove_timeout.max(1)),
+    };
+    crate::prove::prove(&old.policy_set, &project.policy_set, schema, options).map_err(|err| {
+        match err {
+            ProveError::NoSolver | ProveError::NotValid { .. } | ProveError::NoSchema => {
+                Error::Usage(err.to_string())
+            }
+            other => Error::Store(other.to_string()),
+        }
     })
 }
 

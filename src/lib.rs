@@ -18,6 +18,7 @@ pub mod fmt;
 pub mod output;
 pub mod plan;
 pub mod project;
+pub mod prove;
 pub mod report;
 pub mod source;
 pub mod store;

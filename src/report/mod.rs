@@ -6,6 +6,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod plan;
+pub mod proof;
 pub mod sarif;
 pub mod style;
 pub mod testrun;

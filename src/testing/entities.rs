@@ -53,10 +53,7 @@ impl<'a> EntityLoader<'a> {
             .iter()
             .map(|source| self.parse(source))
             .collect::<Result<_, _>>()?;
-        let combined: Vec<Value> = parsed
-            .iter()
-            .flat_map(|p| p.entities.iter().cloned())
-            .collect();
+        let combined = combine(&parsed);
         self.check_parents(&parsed)?;
         Entities::from_json_value(Value::Array(combined), self.schema)
             .map(Arc::new)
@@ -164,6 +161,33 @@ impl<'a> EntityLoader<'a> {
         }
         Ok(())
     }
+}
+
+/// The entities of all sources; an entity of a later source replaces one
+/// with the same UID from an earlier source (a case's own entities override
+/// the suite's). Duplicates within one source are left for Cedar to report.
+fn combine(parsed: &[Arc<Parsed>]) -> Vec<Value> {
+    let mut combined: Vec<Value> = Vec::new();
+    for source in parsed {
+        let replaced: std::collections::HashSet<String> = source
+            .entities
+            .iter()
+            .filter_map(|e| e.get("uid").map(uid_text))
+            .collect();
+        if !combined.is_empty() {
+            combined.retain(|e| {
+                e.get("uid")
+                    .map(uid_text)
+                    .is_none_or(|uid| !replaced.contains(&uid))
+            });
+        }
+        combined.extend(source.entities.iter().cloned());
+    }
+    combined
+}
+
+fn uid_text(uid: &Value) -> String {
+    uid_key(uid).map_or_else(|| uid.to_string(), |(t, i)| format!("{t}\u{0}{i}"))
 }
 
 fn unreadable(mut diagnostic: Diagnostic) -> Diagnostic {
