@@ -92,10 +92,9 @@ fn documented_examples_run_and_print_what_the_docs_show() {
         }
         let args: Vec<&str> = example.command.iter().map(String::as_str).collect();
         let run = avpctl(&args);
-        let shows_failure = example
-            .shown
-            .iter()
-            .any(|l| l.contains('×') || l.contains("FAIL") || l.contains("would reformat"));
+        let shows_failure = example.shown.iter().any(|l| {
+            l.trim_start().starts_with('×') || l.contains("FAIL") || l.contains("would reformat")
+        });
         let context = format!(
             "{}: avpctl {}\n--- stdout\n{}\n--- stderr\n{}",
             example.file,
