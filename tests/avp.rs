@@ -430,3 +430,30 @@ fn an_unreachable_endpoint_is_exit_2_and_a_fleet_carries_on_without_it() {
         fleet.stdout
     );
 }
+
+#[test]
+fn a_cedar_2_store_is_refused_with_what_to_do() {
+    let fc = fakecloud_or_skip!();
+    let store = format!("avp:{}", avp::new_store(fc.port));
+    let proxy = FaultProxy::start(
+        fc.port,
+        Box::new(|_, operation| {
+            if operation == "GetPolicyStore" {
+                Fault::Cedar2
+            } else {
+                Fault::Pass
+            }
+        }),
+    );
+    let dir = example();
+    let deploy = run(
+        dir.path(),
+        proxy.port,
+        &["deploy", "--store", &store, "--yes"],
+    );
+    assert_eq!(deploy.code, 2);
+    let text = deploy.stderr_text();
+    assert!(text.contains("runs Cedar 2"), "{text}");
+    assert!(text.contains("upgrade"), "{text}");
+    assert_eq!(proxy.count("CreatePolicy"), 0, "nothing is written");
+}

@@ -129,6 +129,8 @@ pub enum Fault {
     Drop,
     /// 403-style AccessDeniedException, which is final.
     AccessDenied,
+    /// Passed through, with the answer claiming a Cedar 2 policy store.
+    Cedar2,
 }
 
 type Decide = dyn Fn(usize, &str) -> Fault + Send + Sync;
@@ -260,7 +262,7 @@ fn serve(
             "AccessDeniedException",
             "User is not authorized to perform this action",
         ),
-        Fault::Pass => {
+        Fault::Pass | Fault::Cedar2 => {
             let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
                 return;
             };
@@ -274,6 +276,14 @@ fn serve(
             let _ = server.write_all(&body);
             let mut response = Vec::new();
             let _ = server.read_to_end(&mut response);
+            if fault == Fault::Cedar2 {
+                let text = String::from_utf8_lossy(&response).into_owned();
+                let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+                let mut json: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+                json["cedarVersion"] = serde_json::json!("CEDAR_2");
+                let body = json.to_string();
+                response = format!("HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).into_bytes();
+            }
             let _ = client.write_all(&response);
             return;
         }
