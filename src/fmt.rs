@@ -323,19 +323,7 @@ fn unified_diff(old: &str, new: &str, name: &str) -> String {
 
 fn colour_diff(diff: &str, style: Style) -> String {
     diff.lines()
-        .map(|line| {
-            if line.starts_with("+++") || line.starts_with("---") {
-                style.bold(line)
-            } else if line.starts_with('+') {
-                style.green(line)
-            } else if line.starts_with('-') {
-                style.red(line)
-            } else if line.starts_with("@@") {
-                style.cyan(line)
-            } else {
-                line.to_string()
-            }
-        })
+        .map(|line| style.diff_line(line))
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"

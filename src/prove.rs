@@ -246,40 +246,21 @@ async fn prove_env(
         })
     };
     let (compiled_old, compiled_new) = (compile(old)?, compile(new)?);
-    let solver_error = |err: cedar_policy_symcc::err::Error| match err {
-        cedar_policy_symcc::err::Error::SolverUnknown => {
-            Err("the solver gave up (time limit per query; see --prove-timeout)".to_string())
+    // old ⇒ new fails: a request the old policies allow and the new deny;
+    // new ⇒ old fails: one the new allow and the old deny.
+    let denied = match implication(compiler, &compiled_old, &compiled_new).await? {
+        Ok(found) => found,
+        Err(unknown) => {
+            result.verdict = Verdict::Unknown(unknown);
+            return Ok(());
         }
-        other => Ok(ProveError::Solver(crate::diagnostic::message_with_causes(
-            &other,
-        ))),
     };
-    // old ⇒ new fails: a request the old policies allow and the new deny.
-    let denied = match compiler
-        .check_implies_with_counterexample_opt(&compiled_old, &compiled_new)
-        .await
-    {
+    let allowed = match implication(compiler, &compiled_new, &compiled_old).await? {
         Ok(found) => found,
-        Err(err) => match solver_error(err) {
-            Err(unknown) => {
-                result.verdict = Verdict::Unknown(unknown);
-                return Ok(());
-            }
-            Ok(fatal) => return Err(fatal),
-        },
-    };
-    let allowed = match compiler
-        .check_implies_with_counterexample_opt(&compiled_new, &compiled_old)
-        .await
-    {
-        Ok(found) => found,
-        Err(err) => match solver_error(err) {
-            Err(unknown) => {
-                result.verdict = Verdict::Unknown(unknown);
-                return Ok(());
-            }
-            Ok(fatal) => return Err(fatal),
-        },
+        Err(unknown) => {
+            result.verdict = Verdict::Unknown(unknown);
+            return Ok(());
+        }
     };
     result.newly_denied =
         denied.and_then(|env| counterexample(&env, old, new, schema, Decision::Allow));
@@ -292,6 +273,27 @@ async fn prove_env(
         (Some(_), Some(_)) => Verdict::Both,
     };
     Ok(())
+}
+
+/// A request `first` allows and `second` denies, if any; the inner `Err`
+/// says why the solver could not decide.
+async fn implication(
+    compiler: &mut CedarSymCompiler<LocalSolver>,
+    first: &CompiledPolicySet,
+    second: &CompiledPolicySet,
+) -> Result<Result<Option<Env>, String>, ProveError> {
+    match compiler
+        .check_implies_with_counterexample_opt(first, second)
+        .await
+    {
+        Ok(found) => Ok(Ok(found)),
+        Err(cedar_policy_symcc::err::Error::SolverUnknown) => Ok(Err(
+            "the solver gave up (time limit per query; see --prove-timeout)".to_string(),
+        )),
+        Err(other) => Err(ProveError::Solver(crate::diagnostic::message_with_causes(
+            &other,
+        ))),
+    }
 }
 
 /// The solver's model as a concrete case, kept only if the plain authorizer

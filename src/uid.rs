@@ -72,6 +72,36 @@ pub fn from_parts(type_name: &str, id: &str) -> Result<EntityUid, String> {
     ))
 }
 
+/// A link's slot values as Cedar takes them; values that are not UIDs are
+/// left out (the link then fails where it is made, with Cedar's message).
+pub fn slot_values(
+    principal: &Option<String>,
+    resource: &Option<String>,
+) -> std::collections::HashMap<cedar_policy::SlotId, EntityUid> {
+    [
+        (cedar_policy::SlotId::principal(), principal),
+        (cedar_policy::SlotId::resource(), resource),
+    ]
+    .into_iter()
+    .filter_map(|(slot, value)| {
+        value
+            .as_deref()
+            .and_then(|v| EntityUid::from_str(v).ok())
+            .map(|uid| (slot, uid))
+    })
+    .collect()
+}
+
+/// A UID literal in Cedar's own spelling, so equal UIDs compare equal
+/// however they were written; text that is no UID is kept as it is.
+pub fn normalized(value: &Option<String>) -> Option<String> {
+    value.as_deref().map(|text| {
+        EntityUid::from_str(text)
+            .map(|uid| uid.to_string())
+            .unwrap_or_else(|_| text.to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

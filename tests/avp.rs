@@ -9,27 +9,7 @@ mod common;
 use std::path::Path;
 
 use common::avp::{self, Fault, FaultProxy};
-use common::{Run, avpctl_env, repo};
-
-fn example() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("policies-example"), dir.path());
-    let _ = std::fs::remove_dir_all(dir.path().join(".avpctl"));
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use common::{Run, avpctl_env, example};
 
 fn run(dir: &Path, port: u16, args: &[&str]) -> Run {
     let run = avpctl_env(dir, args, &avp::env(port));

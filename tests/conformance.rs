@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use avpctl::testing::{Options, run_project};
+
+mod common;
+use common::copy_dir;
 use rayon::prelude::*;
 
 fn conformance_dir() -> PathBuf {
@@ -138,19 +141,6 @@ fn every_conformance_case_gives_cedars_recorded_answer() {
         problems.join("\n")
     );
     assert_eq!(seen, expected.len(), "every recorded case ran");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn flip_expectations(tests: &Path) {

@@ -5,28 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{avpctl_in, repo};
-
-/// A copy of policies-example to deploy from.
-fn example() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo().join("policies-example"), dir.path());
-    let _ = std::fs::remove_dir_all(dir.path().join(".avpctl"));
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use common::{avpctl_in, copy_dir, example, repo};
 
 fn store_file(dir: &Path) -> std::path::PathBuf {
     dir.join(".avpctl/store.json")

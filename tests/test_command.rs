@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{avpctl, repo};
+use common::{avpctl, copy_dir, repo};
 use serde_json::Value;
 
 /// A copy of fixtures/test/base with the given suites in its tests/.
@@ -29,19 +29,6 @@ fn project_with(suites: &[&str]) -> tempfile::TempDir {
         .unwrap();
     }
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn test_json(dir: &Path, extra: &[&str]) -> (i32, Value) {

@@ -1,9 +1,7 @@
 //! What differs between two sides, judged on meaning, and what each change
 //! can do to access.
 
-use std::str::FromStr;
-
-use cedar_policy::{Effect, EntityUid};
+use cedar_policy::Effect;
 use serde_json::Value;
 
 use super::side::{Body, Side};
@@ -141,14 +139,7 @@ fn same_statement(old: &str, new: &str, template: bool) -> bool {
 }
 
 fn same_uid(old: &Option<String>, new: &Option<String>) -> bool {
-    let parse = |v: &Option<String>| {
-        v.as_deref().map(|t| {
-            EntityUid::from_str(t)
-                .map(|u| u.to_string())
-                .unwrap_or_else(|_| t.to_string())
-        })
-    };
-    parse(old) == parse(new)
+    crate::uid::normalized(old) == crate::uid::normalized(new)
 }
 
 fn text_diff(old: &str, new: &str, id: &str) -> String {

@@ -2,11 +2,9 @@
 //! shape: policies, templates and links by project id, the schema in
 //! Cedar's JSON form, and (for a store) what avpctl does not manage.
 
-use std::collections::BTreeMap;
-use std::str::FromStr;
-
-use cedar_policy::{Effect, EntityUid, PolicyId, PolicySet, SchemaFragment, SlotId};
+use cedar_policy::{Effect, PolicyId, PolicySet, SchemaFragment};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 use crate::project::{PolicyKind, Project, SchemaFormat};
 use crate::store::{Definition, StoreState, managed_id};
@@ -271,17 +269,7 @@ impl Side {
                     principal,
                     resource,
                 } => {
-                    let mut values = std::collections::HashMap::new();
-                    for (slot, value) in [
-                        (SlotId::principal(), principal),
-                        (SlotId::resource(), resource),
-                    ] {
-                        if let Some(uid) =
-                            value.as_deref().and_then(|v| EntityUid::from_str(v).ok())
-                        {
-                            values.insert(slot, uid);
-                        }
-                    }
+                    let values = crate::uid::slot_values(principal, resource);
                     let _ = set.link(PolicyId::new(template), PolicyId::new(id), values);
                 }
             }

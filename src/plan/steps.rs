@@ -494,18 +494,7 @@ fn linked_statement(policy: &SidePolicy, side: &Side) -> Option<String> {
     let mut set = PolicySet::new();
     set.add_template(parsed.new_id(cedar_policy::PolicyId::new("t")))
         .ok()?;
-    let mut values = std::collections::HashMap::new();
-    for (slot, value) in [
-        (cedar_policy::SlotId::principal(), principal),
-        (cedar_policy::SlotId::resource(), resource),
-    ] {
-        if let Some(uid) = value
-            .as_deref()
-            .and_then(|v| cedar_policy::EntityUid::from_str(v).ok())
-        {
-            values.insert(slot, uid);
-        }
-    }
+    let values = crate::uid::slot_values(principal, resource);
     set.link(
         cedar_policy::PolicyId::new("t"),
         cedar_policy::PolicyId::new("l"),
@@ -545,18 +534,13 @@ fn same_policy(a: &SidePolicy, b: &SidePolicy) -> bool {
                     principal: p2,
                     resource: r2,
                 },
-            ) => t1 == t2 && uid_text(p1) == uid_text(p2) && uid_text(r1) == uid_text(r2),
+            ) => {
+                t1 == t2
+                    && crate::uid::normalized(p1) == crate::uid::normalized(p2)
+                    && crate::uid::normalized(r1) == crate::uid::normalized(r2)
+            }
             _ => false,
         }
-}
-
-fn uid_text(value: &Option<String>) -> Option<String> {
-    use std::str::FromStr;
-    value.as_deref().map(|t| {
-        cedar_policy::EntityUid::from_str(t)
-            .map(|u| u.to_string())
-            .unwrap_or_else(|_| t.to_string())
-    })
 }
 
 /// Whether AVP refuses to update `old` into `new` in place.

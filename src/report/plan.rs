@@ -39,18 +39,7 @@ pub fn changes_human(
             out.push_str(&change_line(change, style));
             if let Some(diff) = &change.diff {
                 for line in diff.lines() {
-                    let line = if line.starts_with("+++") || line.starts_with("---") {
-                        style.dim(line)
-                    } else if line.starts_with('+') {
-                        style.green(line)
-                    } else if line.starts_with('-') {
-                        style.red(line)
-                    } else if line.starts_with("@@") {
-                        style.cyan(line)
-                    } else {
-                        line.to_string()
-                    };
-                    out.push_str(&format!("      {line}\n"));
+                    out.push_str(&format!("      {}\n", style.diff_line(line)));
                 }
             }
         }

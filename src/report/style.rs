@@ -65,4 +65,19 @@ impl Style {
     pub fn dim(self, text: &str) -> String {
         self.paint("2", text)
     }
+
+    /// One line of a unified diff, coloured by its kind.
+    pub fn diff_line(self, line: &str) -> String {
+        if line.starts_with("+++") || line.starts_with("---") {
+            self.bold(line)
+        } else if line.starts_with('+') {
+            self.green(line)
+        } else if line.starts_with('-') {
+            self.red(line)
+        } else if line.starts_with("@@") {
+            self.cyan(line)
+        } else {
+            line.to_string()
+        }
+    }
 }

@@ -304,18 +304,7 @@ pub fn policy_set_with_store_ids(state: &StoreState) -> PolicySet {
                 principal,
                 resource,
             } => {
-                let mut values = std::collections::HashMap::new();
-                for (slot, value) in [
-                    (cedar_policy::SlotId::principal(), principal),
-                    (cedar_policy::SlotId::resource(), resource),
-                ] {
-                    if let Some(uid) = value
-                        .as_deref()
-                        .and_then(|v| cedar_policy::EntityUid::from_str(v).ok())
-                    {
-                        values.insert(slot, uid);
-                    }
-                }
+                let values = crate::uid::slot_values(principal, resource);
                 let _ = set.link(
                     cedar_policy::PolicyId::new(policy_template_id),
                     cedar_policy::PolicyId::new(&policy.id),
