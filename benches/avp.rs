@@ -90,6 +90,7 @@ fn main() {
             .sum()
     });
     let _ = child.kill();
+    let _ = child.wait();
 
     println!("avp benchmark against fakecloud ({policies} policies, {changes} changed)");
     println!(

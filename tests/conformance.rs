@@ -69,23 +69,23 @@ fn projects(dir: &Path) -> Vec<PathBuf> {
     projects
 }
 
+/// file, name, decision, reasons, errors, failures
+type CaseRow = (
+    String,
+    String,
+    String,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+);
+
 #[test]
 fn every_conformance_case_gives_cedars_recorded_answer() {
     let dir = conformance_dir();
     let expected = expectations(&dir);
     let projects = projects(&dir);
     assert_eq!(projects.len(), 529);
-    let results: Vec<(
-        String,
-        Vec<(
-            String,
-            String,
-            String,
-            Vec<String>,
-            Vec<String>,
-            Vec<String>,
-        )>,
-    )> = projects
+    let results: Vec<(String, Vec<CaseRow>)> = projects
         .par_iter()
         .map(|project| {
             let name = project.file_name().unwrap().to_string_lossy().to_string();

@@ -70,11 +70,9 @@ fn prove(old: &str, new: &str, extra: &[&str]) -> Option<(i32, Value)> {
 
 fn verdict<'a>(proof: &'a Value, action: &str) -> &'a Value {
     let envs = proof["envs"].as_array().unwrap();
-    let env = envs
-        .iter()
+    envs.iter()
         .find(|e| e["action"] == format!("App::Action::\"{action}\""))
-        .unwrap_or_else(|| panic!("{proof:#}"));
-    env
+        .unwrap_or_else(|| panic!("{proof:#}"))
 }
 
 #[test]
