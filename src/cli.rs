@@ -85,6 +85,11 @@ pub struct ValidateArgs {
     /// Treat warnings (including the AVP pre-flight `avp-…` warnings) as failures.
     #[arg(long)]
     pub deny_warnings: bool,
+
+    /// Also prove, per policy, that it can never raise an error and can apply, and flag
+    /// conditions that always hold, with a witness request (needs cvc5).
+    #[arg(long)]
+    pub prove: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -415,3 +415,150 @@ pub fn case_yaml(name: &str, example: &Counterexample) -> String {
     ));
     yaml
 }
+
+/// What `validate --prove` found about one policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyFindingKind {
+    /// Some request of the environment makes it raise an error.
+    MayError,
+    /// It applies to no request in any environment it is scoped to.
+    NeverApplies,
+    /// Its conditions hold for every request of an environment it applies to.
+    ConditionsAlwaysHold,
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyFinding {
+    pub policy: String,
+    pub kind: PolicyFindingKind,
+    /// `principal type × action × resource type`.
+    pub env: String,
+    /// A request showing it (an error, or the policy applying).
+    pub witness: Option<String>,
+}
+
+/// Per policy and per request environment it can apply to: whether it can
+/// raise an error, whether it can apply at all, and whether its conditions
+/// always hold. Policies that do not validate are skipped (validate reports
+/// them); templates are checked through their links.
+pub fn prove_policies(
+    set: &PolicySet,
+    schema: &Schema,
+    options: Options,
+) -> Result<Vec<PolicyFinding>, ProveError> {
+    let (set, schema) = (inline_links(set), schema.clone());
+    std::thread::Builder::new()
+        .name("prove".into())
+        .stack_size(512 * 1024 * 1024)
+        .spawn(move || prove_policies_here(&set, &schema, options))
+        .map_err(|err| ProveError::Solver(err.to_string()))?
+        .join()
+        .unwrap_or_else(|_| Err(ProveError::Solver("the proof stopped unexpectedly".into())))
+}
+
+fn prove_policies_here(
+    set: &PolicySet,
+    schema: &Schema,
+    options: Options,
+) -> Result<Vec<PolicyFinding>, ProveError> {
+    use cedar_policy_symcc::CompiledPolicy;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| ProveError::Solver(err.to_string()))?;
+    runtime.block_on(async {
+        let mut compiler = start_solver(options)?;
+        let mut findings = Vec::new();
+        let mut policies: Vec<&Policy> = set.policies().collect();
+        policies.sort_by_key(|p| p.id().to_string());
+        for policy in policies {
+            let id = policy.id().to_string();
+            let mut envs: Vec<RequestEnv> = policy.get_valid_request_envs(schema).collect();
+            envs.sort();
+            let mut applies_somewhere = false;
+            for env in &envs {
+                let label = format!(
+                    "{} × {} × {}",
+                    env.principal(),
+                    env.action(),
+                    env.resource()
+                );
+                let Ok(compiled) = CompiledPolicy::compile(policy, env, schema) else {
+                    // Does not type-check: `validate` reports it already.
+                    applies_somewhere = true;
+                    continue;
+                };
+                let unknown = |err: cedar_policy_symcc::err::Error| match err {
+                    cedar_policy_symcc::err::Error::SolverUnknown => Ok(None),
+                    other => Err(ProveError::Solver(crate::diagnostic::message_with_causes(
+                        &other,
+                    ))),
+                };
+                if let Some(witness) = compiler
+                    .check_never_errors_with_counterexample_opt(&compiled)
+                    .await
+                    .or_else(unknown)?
+                {
+                    findings.push(PolicyFinding {
+                        policy: id.clone(),
+                        kind: PolicyFindingKind::MayError,
+                        env: label.clone(),
+                        witness: Some(describe(&witness)),
+                    });
+                }
+                match compiler
+                    .check_never_matches_with_counterexample_opt(&compiled)
+                    .await
+                    .or_else(unknown)?
+                {
+                    Some(_) => applies_somewhere = true,
+                    None => continue,
+                }
+                if policy.has_non_scope_constraint()
+                    && compiler
+                        .check_always_matches_with_counterexample_opt(&compiled)
+                        .await
+                        .or_else(unknown)?
+                        .is_none()
+                {
+                    findings.push(PolicyFinding {
+                        policy: id.clone(),
+                        kind: PolicyFindingKind::ConditionsAlwaysHold,
+                        env: label,
+                        witness: None,
+                    });
+                }
+            }
+            if !applies_somewhere {
+                let env = if envs.is_empty() {
+                    "no request environment of the schema".to_string()
+                } else {
+                    format!("{} request environment(s)", envs.len())
+                };
+                findings.push(PolicyFinding {
+                    policy: id,
+                    kind: PolicyFindingKind::NeverApplies,
+                    env,
+                    witness: None,
+                });
+            }
+        }
+        Ok(findings)
+    })
+}
+
+/// A witness in one line: the request and what the context holds.
+fn describe(env: &Env) -> String {
+    let request = &env.request;
+    let show = |uid: Option<&EntityUid>| uid.map_or_else(|| "?".to_string(), ToString::to_string);
+    let context = request
+        .context()
+        .and_then(|c| c.to_json_value().ok())
+        .unwrap_or(json!({}));
+    format!(
+        "principal {}, action {}, resource {}, context {context}",
+        show(request.principal()),
+        show(request.action()),
+        show(request.resource())
+    )
+}

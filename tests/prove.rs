@@ -327,3 +327,69 @@ fn policies_that_do_not_validate_cannot_be_proven() {
         run.stderr
     );
 }
+
+#[test]
+fn validate_prove_flags_errors_dead_policies_and_conditions_that_always_hold() {
+    if !solver_available() {
+        return;
+    }
+    let policies = r#"@id("overflow") permit(principal, action == App::Action::"view", resource) when { principal.level * 2 > 10 };
+@id("never") permit(principal, action == App::Action::"view", resource) when { principal.level > 5 && principal.level < 3 };
+@id("always") permit(principal, action == App::Action::"edit", resource) when { principal.level > 5 || principal.level <= 5 };
+@id("fine") permit(principal, action == App::Action::"edit", resource) when { principal.level > 5 };
+"#;
+    let dir = project(&[
+        ("schema.cedarschema", SCHEMA),
+        ("policies/all.cedar", policies),
+    ]);
+    let run = avpctl(&[
+        "validate",
+        dir.path().to_str().unwrap(),
+        "--prove",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "proof findings are warnings: {}", run.stdout);
+    let report = run.json();
+    let found: Vec<(String, String)> = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap().to_string(),
+                d["policy"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("prove-may-error".to_string(), "overflow".to_string()),
+            ("prove-never-applies".to_string(), "never".to_string()),
+            (
+                "prove-conditions-always-hold".to_string(),
+                "always".to_string()
+            ),
+        ],
+        "{report:#}"
+    );
+    let overflow = &report["diagnostics"][0];
+    assert_eq!(overflow["line"], 1);
+    assert!(
+        overflow["message"]
+            .as_str()
+            .unwrap()
+            .contains("for example principal App::User")
+    );
+    let strict = avpctl(&[
+        "validate",
+        dir.path().to_str().unwrap(),
+        "--prove",
+        "--deny-warnings",
+    ]);
+    assert_eq!(strict.code, 1);
+    // The example project proves clean.
+    let example = avpctl(&["validate", "policies-example", "--prove", "--deny-warnings"]);
+    assert_eq!(example.code, 0, "{}", example.stdout);
+}

@@ -223,7 +223,11 @@ pub fn run(
     use crate::report;
 
     let loaded = crate::project::load(&args.dir)?;
-    let report = validate(&loaded);
+    let mut report = validate(&loaded);
+    if args.prove {
+        report.diagnostics.extend(proven(&loaded.project)?);
+        report.diagnostics.sort_by_key(Diagnostic::sort_key);
+    }
     let out = match args.format {
         ValidateFormat::Human => human_report(&report, report::Style::for_stdout(color), &args.dir),
         ValidateFormat::Json => format!("{:#}\n", report::json::validate_report(&report)),
@@ -234,6 +238,55 @@ pub fn run(
     };
     crate::output::print(&out)?;
     Ok(report.exit_code(args.deny_warnings))
+}
+
+/// `validate --prove`: the per-policy proofs as warnings at each policy.
+fn proven(project: &Project) -> Result<Vec<Diagnostic>, crate::error::Error> {
+    use crate::prove::{PolicyFindingKind, ProveError};
+    let schema = project
+        .schema()
+        .ok_or_else(|| crate::error::Error::Usage(ProveError::NoSchema.to_string()))?;
+    let findings = crate::prove::prove_policies(
+        &project.policy_set,
+        schema,
+        crate::prove::Options::default(),
+    )
+    .map_err(|err| match err {
+        ProveError::NoSolver | ProveError::NoSchema => crate::error::Error::Usage(err.to_string()),
+        other => crate::error::Error::Store(other.to_string()),
+    })?;
+    Ok(findings
+        .into_iter()
+        .map(|finding| {
+            let (code, message, help) = match finding.kind {
+                PolicyFindingKind::MayError => (
+                    "prove-may-error",
+                    format!("`{}` can raise an evaluation error ({})", finding.policy, finding.env),
+                    "guard the failing access or arithmetic (`has`, bounds), or the policy will silently not apply to such requests",
+                ),
+                PolicyFindingKind::NeverApplies => (
+                    "prove-never-applies",
+                    format!("`{}` applies to no request the schema allows (checked in {})", finding.policy, finding.env),
+                    "its conditions contradict each other or the schema; fix or delete it",
+                ),
+                PolicyFindingKind::ConditionsAlwaysHold => (
+                    "prove-conditions-always-hold",
+                    format!("the conditions of `{}` hold for every request in {}", finding.policy, finding.env),
+                    "the when/unless clauses change nothing there; check that they say what was meant",
+                ),
+            };
+            let mut diagnostic = Diagnostic::warning(code, match &finding.witness {
+                Some(witness) => format!("{message}: for example {witness}"),
+                None => message,
+            })
+            .with_help(help)
+            .for_policy(&finding.policy);
+            if let Some(location) = project.locate(&finding.policy) {
+                diagnostic = diagnostic.at(crate::project::first_line(&location));
+            }
+            diagnostic
+        })
+        .collect())
 }
 
 fn human_report(report: &Report, style: crate::report::Style, dir: &std::path::Path) -> String {
