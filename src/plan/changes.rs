@@ -138,10 +138,6 @@ fn same_statement(old: &str, new: &str, template: bool) -> bool {
     }
 }
 
-fn same_uid(old: &Option<String>, new: &Option<String>) -> bool {
-    crate::uid::normalized(old) == crate::uid::normalized(new)
-}
-
 fn text_diff(old: &str, new: &str, id: &str) -> String {
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
@@ -358,7 +354,7 @@ fn policy_change(id: &str, old: &Side, new: &Side) -> Option<Change> {
                     resource: r2,
                 },
             ) => {
-                if t1 == t2 && same_uid(p1, p2) && same_uid(r1, r2) {
+                if a.body.same_meaning(&b.body) {
                     return None;
                 }
                 let show = |t: &str, p: &Option<String>, r: &Option<String>| {

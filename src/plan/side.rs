@@ -25,6 +25,36 @@ pub enum Body {
     },
 }
 
+impl Body {
+    /// The same policy by meaning: statements as Cedar parses them (layout
+    /// and comments aside), links by template and UIDs however written.
+    pub fn same_meaning(&self, other: &Body) -> bool {
+        match (self, other) {
+            (Body::Static { statement: a }, Body::Static { statement: b }) => {
+                let canonical = |s: &str| super::parsed::canonical(s, false);
+                canonical(a).is_some() && canonical(a) == canonical(b)
+            }
+            (
+                Body::Linked {
+                    template: t1,
+                    principal: p1,
+                    resource: r1,
+                },
+                Body::Linked {
+                    template: t2,
+                    principal: p2,
+                    resource: r2,
+                },
+            ) => {
+                t1 == t2
+                    && crate::uid::normalized(p1) == crate::uid::normalized(p2)
+                    && crate::uid::normalized(r1) == crate::uid::normalized(r2)
+            }
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SidePolicy {
     pub body: Body,

@@ -518,29 +518,7 @@ fn deletion_wave(effect: Option<Effect>) -> Wave {
 }
 
 fn same_policy(a: &SidePolicy, b: &SidePolicy) -> bool {
-    a.description == b.description
-        && match (&a.body, &b.body) {
-            (Body::Static { statement: x }, Body::Static { statement: y }) => {
-                canonical(x, false).is_some() && canonical(x, false) == canonical(y, false)
-            }
-            (
-                Body::Linked {
-                    template: t1,
-                    principal: p1,
-                    resource: r1,
-                },
-                Body::Linked {
-                    template: t2,
-                    principal: p2,
-                    resource: r2,
-                },
-            ) => {
-                t1 == t2
-                    && crate::uid::normalized(p1) == crate::uid::normalized(p2)
-                    && crate::uid::normalized(r1) == crate::uid::normalized(r2)
-            }
-            _ => false,
-        }
+    a.description == b.description && a.body.same_meaning(&b.body)
 }
 
 /// Whether AVP refuses to update `old` into `new` in place.
