@@ -32,6 +32,33 @@ pub struct Options {
     pub coverage: bool,
     /// The caller has validated the policies already (deploy).
     pub skip_validation_warning: bool,
+    /// Show a progress line on standard error (a terminal, many cases).
+    pub progress: bool,
+}
+
+/// Below this many cases a run is too quick to need a progress line.
+const PROGRESS_FROM: usize = 2000;
+
+/// Runs `work` while a `[done/total]` line on standard error follows the
+/// runner, for big runs on a terminal.
+fn with_progress<T>(runner: &Runner, total: usize, enabled: bool, work: impl FnOnce() -> T) -> T {
+    if !enabled || total < PROGRESS_FROM {
+        return work();
+    }
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
+                let done = runner.done.load(std::sync::atomic::Ordering::Relaxed);
+                crate::output::eprint(&format!("\r\x1b[2K[{done}/{total}] cases evaluated"));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            crate::output::eprint("\r\x1b[2K");
+        });
+        let result = work();
+        finished.store(true, std::sync::atomic::Ordering::Relaxed);
+        result
+    })
 }
 
 /// Loads the project at `dir` and runs its suites.
@@ -142,7 +169,9 @@ pub fn run_suites_keeping_checks(
     report.suites = collected.suites;
     report.diagnostics.extend(collected.diagnostics);
     let runner = Runner::new(project);
-    report.outcomes = runner.run(&collected.prepared, options.fail_fast);
+    report.outcomes = with_progress(&runner, collected.prepared.len(), options.progress, || {
+        runner.run(&collected.prepared, options.fail_fast)
+    });
     report.skipped = collected.prepared.len() - report.outcomes.len();
     if options.coverage {
         report.coverage = Some(coverage::measure(project, &report.outcomes));
@@ -215,6 +244,8 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
         fail_fast: args.fail_fast,
         coverage: args.coverage || args.min_coverage.is_some(),
         skip_validation_warning: false,
+        progress: args.format == TestFormat::Human
+            && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let loaded = crate::project::load(&args.dir)?;
     let project = usable(loaded)?;

@@ -25,6 +25,8 @@ pub struct Runner<'a> {
     project: &'a Project,
     slicer: Slicer,
     authorizer: Authorizer,
+    /// Cases evaluated so far, for a progress line.
+    pub done: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Runner<'a> {
@@ -39,6 +41,7 @@ impl<'a> Runner<'a> {
             project,
             slicer: Slicer::new(policies),
             authorizer: Authorizer::new(),
+            done: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -100,6 +103,7 @@ impl<'a> Runner<'a> {
                 .collect();
         }
         outcome.duration = started.elapsed();
+        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         outcome
     }
 
