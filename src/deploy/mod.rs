@@ -35,6 +35,10 @@ pub fn run(args: &DeployArgs, color: ColorChoice) -> Result<u8, Error> {
         print_or_json(args, &out, json!({"refused": reason}))?;
         return Ok(1);
     }
+    // What the gates said goes out now, before any plan or prompt.
+    if args.format == PlainFormat::Human {
+        crate::output::print(&std::mem::take(&mut out))?;
+    }
     let project = loaded.project;
     if addresses.len() == 1 {
         let (code, text, value) = deploy_one(&project, &addresses[0], args, style)?;
@@ -358,8 +362,12 @@ fn plan_and_apply(
         return Ok((0, json!({"status": "planned", "planned": planned})));
     }
     if !args.yes {
-        // Everything so far must be on screen before the question.
-        crate::output::print(&std::mem::take(out))?;
+        // Everything so far must be on screen before the question (the
+        // JSON document comes whole at the end).
+        let plan_text = std::mem::take(out);
+        if args.format == PlainFormat::Human {
+            crate::output::print(&plan_text)?;
+        }
         if !confirm(&label, plan.steps.count())? {
             out.push_str("not applied\n");
             return Ok((1, json!({"status": "declined", "planned": planned})));
