@@ -337,10 +337,7 @@ fn counterexample(
 fn entity_json(entities: &Entities) -> Vec<Value> {
     let mut list: Vec<Value> = entities
         .iter()
-        .filter(|e| {
-            let type_name = e.uid().type_name().to_string();
-            type_name != "Action" && !type_name.ends_with("::Action")
-        })
+        .filter(|e| !crate::uid::is_action(&e.uid()))
         .filter_map(|e| e.to_json_value().ok())
         .collect();
     list.sort_by_key(|e| e["uid"].to_string());

@@ -72,6 +72,13 @@ pub fn from_parts(type_name: &str, id: &str) -> Result<EntityUid, String> {
     ))
 }
 
+/// Whether a UID names an action (`Action::"x"`, `App::Action::"x"`):
+/// stores and schemas supply those, requests must not.
+pub fn is_action(uid: &EntityUid) -> bool {
+    let type_name = uid.type_name().to_string();
+    type_name == "Action" || type_name.ends_with("::Action")
+}
+
 /// A link's slot values as Cedar takes them; values that are not UIDs are
 /// left out (the link then fails where it is made, with Cedar's message).
 pub fn slot_values(

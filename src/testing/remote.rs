@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use cedar_policy::{Context, Entities, EntityUid};
+use cedar_policy::{Entities, EntityUid};
 use serde_json::Value;
 
 use super::outcome::{CaseOutcome, Status, StoreOutcome};
@@ -45,15 +45,7 @@ pub fn replay(
             continue;
         };
         let check = &outcome.check;
-        let context = match project.schema() {
-            Some(schema) => {
-                Context::from_json_value(check.context.clone(), Some((schema, &check.action)))
-            }
-            None => Context::from_json_value(check.context.clone(), None),
-        };
-        let Ok(context) =
-            context.or_else(|_| Context::from_json_value(check.context.clone(), None))
-        else {
+        let Ok(context) = super::runner::context(check, project.schema()) else {
             continue;
         };
         requests.push(AuthzRequest {
@@ -115,7 +107,7 @@ fn needed_entities(entities: &Entities, roots: [&EntityUid; 2]) -> Vec<Value> {
         roots.into_iter().map(|uid| (uid.clone(), 0)).collect();
     let mut found = Vec::new();
     while let Some((uid, depth)) = queue.pop_front() {
-        if !seen.insert(uid.to_string()) || is_action(&uid) {
+        if !seen.insert(uid.to_string()) || crate::uid::is_action(&uid) {
             continue;
         }
         let Some(entity) = entities.get(&uid) else {
@@ -135,11 +127,6 @@ fn needed_entities(entities: &Entities, roots: [&EntityUid; 2]) -> Vec<Value> {
         found.push(json);
     }
     found
-}
-
-fn is_action(uid: &EntityUid) -> bool {
-    let type_name = uid.type_name().to_string();
-    type_name == "Action" || type_name.ends_with("::Action")
 }
 
 fn references(value: &Value, out: &mut Vec<EntityUid>) {

@@ -205,7 +205,9 @@ impl<'a> Runner<'a> {
     }
 }
 
-fn context(check: &Check, schema: Option<&Schema>) -> Result<Context, String> {
+/// The case's context, read by the schema when there is one (as the
+/// request will be validated), else as plain Cedar JSON.
+pub(crate) fn context(check: &Check, schema: Option<&Schema>) -> Result<Context, String> {
     let with_schema =
         schema.map(|s| Context::from_json_value(check.context.clone(), Some((s, &check.action))));
     match with_schema {
