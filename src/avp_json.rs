@@ -128,7 +128,7 @@ pub fn entities_to_cedar(document: &Value) -> Result<Vec<Value>, String> {
                     .collect();
             }
             if let Some(text) = object.get("cedarJson").and_then(Value::as_str) {
-                let inner: Value = serde_json::from_str(text)
+                let inner: Value = crate::strict_json::from_str(text)
                     .map_err(|err| format!("`cedarJson` is not JSON: {err}"))?;
                 return entities_to_cedar(&inner);
             }
@@ -161,7 +161,7 @@ pub fn context_to_cedar(context: &Value) -> Result<Value, String> {
         return record_to_cedar(map).map(Value::Object);
     }
     if let Some(text) = context.get("cedarJson").and_then(Value::as_str) {
-        return serde_json::from_str(text).map_err(|err| format!("`cedarJson` is not JSON: {err}"));
+        return crate::strict_json::from_str(text).map_err(|err| format!("`cedarJson` is not JSON: {err}"));
     }
     if context.as_object().is_some_and(Map::is_empty) {
         return Ok(json!({}));

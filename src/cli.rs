@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Authorization policy as code for Cedar and Amazon Verified Permissions.
@@ -166,12 +167,12 @@ pub struct FmtArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// Maximum line width (default: `[fmt] line_width` in avpctl.toml, else 80).
-    #[arg(long, value_name = "N")]
+    /// Maximum line width (default: `[fmt] line_width` in avpctl.toml, else 80; at most 1000).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000).map(usize::from))]
     pub line_width: Option<usize>,
 
-    /// Spaces per indentation level (default: `[fmt] indent_width`, else 2).
-    #[arg(long, value_name = "N")]
+    /// Spaces per indentation level (default: `[fmt] indent_width`, else 2; at most 16).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16).map(usize::from))]
     pub indent_width: Option<usize>,
 
     /// Output format of the report.

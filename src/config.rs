@@ -9,9 +9,14 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::source::SourceFile;
+use crate::source::{Location, SourceFile};
 
 pub const CONFIG_FILE: &str = "avpctl.toml";
+
+/// Bounds of `[fmt]` (and of the matching flags): far beyond any real
+/// style, small enough that formatting stays cheap.
+pub const MAX_LINE_WIDTH: usize = 1_000;
+pub const MAX_INDENT_WIDTH: usize = 16;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -27,6 +32,9 @@ pub struct Config {
     pub stores: BTreeMap<String, StoreConfig>,
     /// Named groups of stores deployed together (the per-tenant model).
     pub store_groups: BTreeMap<String, Vec<String>>,
+    /// Where each top-level key stands in the file, for located errors.
+    #[serde(skip)]
+    pub key_spans: BTreeMap<String, std::ops::Range<usize>>,
 }
 
 impl Default for Config {
@@ -40,6 +48,7 @@ impl Default for Config {
             fmt: FmtConfig::default(),
             stores: BTreeMap::new(),
             store_groups: BTreeMap::new(),
+            key_spans: BTreeMap::new(),
         }
     }
 }
@@ -79,14 +88,55 @@ impl Config {
             return Ok((Config::default(), None));
         }
         let file = SourceFile::read(root, Path::new(CONFIG_FILE))?;
-        let config = toml::from_str::<Config>(file.text()).map_err(|err| {
+        let invalid = |err: toml::de::Error| {
             let span = err.span().unwrap_or(0..0);
             Error::Config {
                 message: err.message().to_string(),
                 location: file.location(span),
             }
-        })?;
+        };
+        let mut config = toml::from_str::<Config>(file.text()).map_err(invalid)?;
+        let spans = toml::from_str::<BTreeMap<String, toml::Spanned<toml::Value>>>(file.text())
+            .map_err(invalid)?;
+        config.key_spans = spans
+            .into_iter()
+            .map(|(key, value)| (key, value.span()))
+            .collect();
+        config.check_limits(&file)?;
         Ok((config, Some(file)))
+    }
+
+    /// Whether the file sets `key` (else its default holds).
+    pub fn is_set(&self, key: &str) -> bool {
+        self.key_spans.contains_key(key)
+    }
+
+    /// The value of a top-level key in `file`, for a diagnostic about it.
+    pub fn key_location(&self, file: &SourceFile, key: &str) -> Option<Location> {
+        self.key_spans.get(key).map(|span| file.location(span.clone()))
+    }
+
+    /// Settings that would make avpctl itself misbehave (a formatter asked
+    /// for a 50-million-space indent allocates gigabytes) are refused.
+    fn check_limits(&self, file: &SourceFile) -> Result<(), Error> {
+        let fmt = self.fmt;
+        let out_of_range = |key: &str, value: usize, max: usize| Error::Config {
+            message: format!("`fmt.{key}` is {value}; it must be between 1 and {max}"),
+            location: self
+                .key_location(file, "fmt")
+                .unwrap_or_else(|| file.location(0..0)),
+        };
+        if !(1..=MAX_LINE_WIDTH).contains(&fmt.line_width) {
+            return Err(out_of_range("line_width", fmt.line_width, MAX_LINE_WIDTH));
+        }
+        if !(1..=MAX_INDENT_WIDTH).contains(&fmt.indent_width) {
+            return Err(out_of_range(
+                "indent_width",
+                fmt.indent_width,
+                MAX_INDENT_WIDTH,
+            ));
+        }
+        Ok(())
     }
 
     /// The schema's path relative to the project, if the project has one.
@@ -97,6 +147,8 @@ impl Config {
         ["schema.cedarschema", "schema.cedarschema.json"]
             .into_iter()
             .map(PathBuf::from)
-            .find(|candidate| root.join(candidate).is_file())
+            // Anything by that name counts, so that a FIFO or a directory is
+            // refused when read rather than silently ignored.
+            .find(|candidate| root.join(candidate).symlink_metadata().is_ok())
     }
 }

@@ -18,6 +18,12 @@ pub enum Error {
     #[error("{path} is {size} bytes; avpctl reads files of at most {limit} bytes")]
     FileTooLarge { path: String, size: u64, limit: u64 },
 
+    #[error("{path} is outside the project directory; avpctl reads only files inside the project")]
+    OutsideProject { path: String },
+
+    #[error("{path} is {kind}; avpctl reads only regular files")]
+    NotARegularFile { path: String, kind: &'static str },
+
     #[error("{} is not valid UTF-8 (first bad byte at offset {byte})", location.file.display())]
     NotUtf8 { location: Location, byte: usize },
 
@@ -73,6 +79,10 @@ impl Error {
                 Some("split the file; AVP itself accepts at most 10,000 bytes per policy".into())
             }
             Error::NotUtf8 { .. } => Some("save the file as UTF-8".into()),
+            Error::OutsideProject { .. } => Some(
+                "keep every file the project names inside the project directory (no `..`, absolute paths or links that leave it)".into(),
+            ),
+            Error::NotARegularFile { .. } => Some("name a regular file".into()),
             Error::SymlinkLoop { .. } => {
                 Some("remove the link, or point it outside the project".into())
             }
@@ -86,6 +96,8 @@ impl Error {
             Error::Io { .. } => "io",
             Error::FileTooLarge { .. } => "file-too-large",
             Error::NotUtf8 { .. } => "not-utf8",
+            Error::OutsideProject { .. } => "outside-project",
+            Error::NotARegularFile { .. } => "not-a-regular-file",
             Error::Config { .. } => "config",
             Error::NotAProject { .. } => "not-a-project",
             Error::SymlinkLoop { .. } => "symlink-loop",

@@ -35,6 +35,7 @@ pub fn format_text(file: &SourceFile, config: FmtConfig) -> Result<String, Forma
     if text.trim().is_empty() {
         return Ok(text.to_string());
     }
+    crate::nesting::check_file(file).map_err(|too_deep| FormatError::Syntax(vec![too_deep]))?;
     if let Err(errors) = text.parse::<cedar_policy::PolicySet>() {
         return Err(FormatError::Syntax(
             errors
@@ -259,7 +260,7 @@ fn format_file(target: &Target, check: bool) -> FileOutcome {
         status,
         diff,
     };
-    let file = match SourceFile::read(Path::new(""), &target.path) {
+    let file = match SourceFile::read_chosen(&target.path, &target.path) {
         Ok(file) => SourceFile::new(&shown, file.shared_text()),
         Err(err) => {
             return outcome(

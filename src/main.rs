@@ -1,14 +1,17 @@
 use clap::Parser;
 
-/// Cedar's parser and evaluator recurse on nesting depth; a generous stack
-/// turns a pathological input into an error message instead of a crash.
-const STACK_BYTES: usize = 256 * 1024 * 1024;
-
 fn main() -> std::process::ExitCode {
-    let cli = avpctl::cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match avpctl::cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            return std::process::ExitCode::from(avpctl::report_usage_error(&error, &args));
+        }
+    };
     let worker = std::thread::Builder::new()
         .name("avpctl".into())
-        .stack_size(STACK_BYTES)
+        // Cedar recurses on nesting depth: see avpctl::nesting.
+        .stack_size(avpctl::nesting::WORKER_STACK_BYTES)
         .spawn(move || avpctl::run(cli));
     let code = match worker.map(|handle| handle.join()) {
         Ok(Ok(code)) => code,

@@ -70,16 +70,21 @@ fn deploy_fleet(
         std::thread::scope(|scope| {
             let handles: Vec<_> = addresses
                 .iter()
-                .map(|address| scope.spawn(move || deploy_one(project, address, args, style)))
+                .map(|address| {
+                    std::thread::Builder::new()
+                        .stack_size(crate::nesting::WORKER_STACK_BYTES)
+                        .spawn_scoped(scope, move || deploy_one(project, address, args, style))
+                })
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(Error::Store(
-                            "the deploy thread stopped unexpectedly".into(),
-                        ))
-                    })
+                .map(|spawned| {
+                    let stopped =
+                        || Error::Store("the deploy thread stopped unexpectedly".into());
+                    match spawned {
+                        Ok(handle) => handle.join().unwrap_or_else(|_| Err(stopped())),
+                        Err(_) => Err(stopped()),
+                    }
                 })
                 .collect()
         });

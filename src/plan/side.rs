@@ -11,7 +11,7 @@ use crate::store::{Definition, StoreState, managed_id};
 
 /// Names under this prefix are avpctl's own, for a forbid being replaced:
 /// `name/avpctl-replacing/<hash of the id>` (short enough for any id).
-pub const TEMPORARY_PREFIX: &str = "avpctl-replacing/";
+pub const TEMPORARY_PREFIX: &str = crate::project::RESERVED_ID_PREFIX;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {

@@ -26,6 +26,7 @@ pub fn files_with_extension(
 ) -> (Vec<PathBuf>, Vec<Diagnostic>) {
     let mut walk = Walk {
         root,
+        canonical_root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
         extension,
         files: Vec::new(),
         diagnostics: Vec::new(),
@@ -40,6 +41,7 @@ pub fn files_with_extension(
 
 struct Walk<'a> {
     root: &'a Path,
+    canonical_root: PathBuf,
     extension: &'a str,
     files: Vec<PathBuf>,
     diagnostics: Vec<Diagnostic>,
@@ -52,6 +54,15 @@ impl Walk<'_> {
             Ok(canonical) => canonical,
             Err(err) => return self.io_problem(dir, err),
         };
+        if !canonical.starts_with(&self.canonical_root) {
+            // A link to a directory elsewhere (`policies/x -> /etc`): its
+            // files are not the project's, and are neither read nor listed.
+            let err = Error::OutsideProject {
+                path: display_path(dir),
+            };
+            self.diagnostics.push(Diagnostic::from(&err));
+            return;
+        }
         if !ancestors.insert(canonical.clone()) {
             let err = Error::SymlinkLoop {
                 path: display_path(dir),
@@ -94,14 +105,33 @@ impl Walk<'_> {
                 Ok(meta) if meta.is_dir() => self.visit(&relative, ancestors, depth + 1),
                 Ok(meta) if meta.is_file() => {
                     if relative.extension().is_some_and(|e| e == self.extension) {
-                        self.files.push(relative);
+                        self.push_file(relative);
                     }
                 }
-                Ok(_) => {}
+                Ok(meta) => {
+                    // A FIFO or device named like a policy is reported, never
+                    // opened (opening a FIFO blocks).
+                    if relative.extension().is_some_and(|e| e == self.extension) {
+                        let err = Error::NotARegularFile {
+                            path: display_path(&relative),
+                            kind: crate::source::file_kind(&meta),
+                        };
+                        self.diagnostics.push(Diagnostic::from(&err));
+                    }
+                }
                 Err(err) => self.io_problem(&relative, err),
             }
         }
         ancestors.remove(&canonical);
+    }
+
+    /// A file reached through a link that leaves the project is reported,
+    /// never read.
+    fn push_file(&mut self, relative: PathBuf) {
+        match crate::source::resolve_inside(self.root, &relative) {
+            Ok(_) => self.files.push(relative),
+            Err(err) => self.diagnostics.push(Diagnostic::from(&err)),
+        }
     }
 
     fn io_problem(&mut self, path: &Path, err: std::io::Error) {

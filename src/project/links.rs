@@ -136,6 +136,9 @@ fn check_link(
             .at(link.location.clone())
             .for_policy(&link.id)
     };
+    if let Some(reserved) = super::reserved_id(&link.id) {
+        return Err(reserved.at(link.location.clone()).for_policy(&link.id));
+    }
     match index.get(&link.id) {
         Some(Place::Policy(i)) => {
             let first = policies[*i].location();

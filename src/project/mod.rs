@@ -129,6 +129,9 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
     let mut diagnostics = Vec::new();
 
     let schema = load_schema(root, &config, config_file.as_ref(), &mut diagnostics);
+    if let Some(config_file) = &config_file {
+        check_configured_paths(root, &config, config_file, &mut diagnostics);
+    }
 
     let mut policy_files = Vec::new();
     let mut policies = Vec::new();
@@ -216,6 +219,39 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
     })
 }
 
+/// A path set in avpctl.toml must exist: a misspelt `links` would otherwise
+/// read as "no links", and a deploy would then delete every link.
+fn check_configured_paths(
+    root: &Path,
+    config: &Config,
+    config_file: &SourceFile,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let keys = [
+        ("policies", &config.policies),
+        ("templates", &config.templates),
+        ("links", &config.links),
+        ("tests", &config.tests),
+    ];
+    for (key, path) in keys {
+        if !config.is_set(key) || root.join(path).exists() {
+            continue;
+        }
+        let mut diagnostic = Diagnostic::error(
+            "missing-path",
+            format!("`{key}` in avpctl.toml names `{path}`, which does not exist"),
+        )
+        .with_help(format!(
+            "create `{path}`, fix the path, or remove the `{key}` key to use the default"
+        ));
+        if let Some(location) = config.key_location(config_file, key) {
+            diagnostic = diagnostic.at(location);
+        }
+        diagnostic.unreadable = true;
+        diagnostics.push(diagnostic);
+    }
+}
+
 fn load_schema(
     root: &Path,
     config: &Config,
@@ -224,10 +260,6 @@ fn load_schema(
 ) -> Option<ProjectSchema> {
     let relative = config.schema_path(root)?;
     if let (false, Some(config_file)) = (root.join(&relative).exists(), config_file) {
-        let key = config_file.text().find("schema").unwrap_or(0);
-        let line_end = config_file.text()[key..]
-            .find('\n')
-            .map_or(config_file.text().len(), |n| key + n);
         let mut diagnostic = Diagnostic::error(
             "missing-schema",
             format!(
@@ -235,8 +267,10 @@ fn load_schema(
                 relative.display()
             ),
         )
-        .at(config_file.location(key..line_end))
         .with_help("create the schema, or fix the `schema` key");
+        if let Some(location) = config.key_location(config_file, "schema") {
+            diagnostic = diagnostic.at(location);
+        }
         diagnostic.unreadable = true;
         diagnostics.push(diagnostic);
         return None;
@@ -282,6 +316,10 @@ fn add_policy(
         diagnostics.push(duplicate_id(&entry, &policies[first].location()));
         return;
     }
+    if let Some(reserved) = reserved_id(&entry.id) {
+        diagnostics.push(reserved.at(entry.head_location()).for_policy(&entry.id));
+        return;
+    }
     let added = match parsed.policy {
         policies::Parsed::Static(policy) => policy_set.add(policy),
         policies::Parsed::Template(template) => policy_set.add_template(template),
@@ -300,6 +338,21 @@ fn add_policy(
     }
     index.insert(entry.id.clone(), Place::Policy(policies.len()));
     policies.push(entry);
+}
+
+/// Ids avpctl gives its own temporary policies in a store while it
+/// replaces one (`name/avpctl-replacing/…`); a project may not use them, or
+/// a deploy would take its own policy for a leftover.
+pub const RESERVED_ID_PREFIX: &str = "avpctl-replacing/";
+
+pub(crate) fn reserved_id(id: &str) -> Option<Diagnostic> {
+    id.starts_with(RESERVED_ID_PREFIX).then(|| {
+        Diagnostic::error(
+            "reserved-id",
+            format!("id `{id}` starts with `{RESERVED_ID_PREFIX}`, which avpctl reserves for its temporary policies during a deploy"),
+        )
+        .with_help("choose another @id(\"...\"), or rename the file")
+    })
 }
 
 pub(crate) fn duplicate_id(entry: &PolicyEntry, first: &Location) -> Diagnostic {

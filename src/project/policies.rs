@@ -47,6 +47,7 @@ pub fn parse_policy_file(
     file: &SourceFile,
     base_id: &str,
 ) -> Result<Vec<ParsedPolicy>, Vec<Diagnostic>> {
+    crate::nesting::check_file(file).map_err(|too_deep| vec![too_deep])?;
     let text = file.text();
     let set = PolicySet::from_str(text).map_err(|errors| {
         errors

@@ -28,6 +28,9 @@ pub fn parse_schema(
     file: &SourceFile,
 ) -> Result<(Schema, SchemaFormat, Vec<Diagnostic>), Vec<Diagnostic>> {
     let format = SchemaFormat::of(file);
+    if format == SchemaFormat::Cedar {
+        crate::nesting::check_file(file).map_err(|too_deep| vec![too_deep])?;
+    }
     match format {
         SchemaFormat::Cedar => match Schema::from_cedarschema_str(file.text()) {
             Ok((schema, warnings)) => {
@@ -45,7 +48,7 @@ pub fn parse_schema(
             ]),
         },
         SchemaFormat::Json => {
-            let value: serde_json::Value = serde_json::from_str(file.text()).map_err(|err| {
+            let value: serde_json::Value = crate::strict_json::from_str(file.text()).map_err(|err| {
                 let offset = file.offset_of(err.line(), err.column());
                 vec![
                     Diagnostic::error("cedar-schema", format!("schema is not valid JSON: {err}"))

@@ -53,7 +53,8 @@ pub fn annotation(d: &Diagnostic, prefix: &Path) -> String {
 
 /// Escaping rules of the runner's workflow-command parser.
 fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
+    crate::text::lines(text)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }

@@ -77,7 +77,7 @@ pub fn render(report: &RunReport) -> String {
     xml
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -1,6 +1,7 @@
 //! Rendering results for people, editors and CI. Subcommands produce data
 //! (diagnostics, test outcomes, plans); these modules only turn it into text.
 
+pub mod failure;
 pub mod github;
 pub mod human;
 pub mod json;

@@ -54,8 +54,8 @@ pub fn changes_human(
             out.push_str(&format!(
                 "  ? {:<8} {} {}\n",
                 item.kind,
-                item.name.as_deref().unwrap_or(&item.store_id),
-                style.dim(&item.summary)
+                crate::text::one_line(item.name.as_deref().unwrap_or(&item.store_id)),
+                style.dim(&crate::text::one_line(&item.summary))
             ));
         }
         out.push('\n');
@@ -105,7 +105,11 @@ fn change_line(change: &Change, style: Style) -> String {
             )
         })
         .unwrap_or_default();
-    let mut line = format!("  {sign} {:<8} {}{effect}", change.kind.as_str(), change.id);
+    let mut line = format!(
+        "  {sign} {:<8} {}{effect}",
+        change.kind.as_str(),
+        crate::text::one_line(&change.id)
+    );
     if let Some(detail) = &change.detail {
         line.push_str(&format!(": {detail}"));
     }

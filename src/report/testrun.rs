@@ -10,6 +10,7 @@ use crate::report::Style;
 use crate::testing::coverage::{Coverage, ItemKind};
 use crate::testing::outcome::{CaseOutcome, RunReport};
 use crate::testing::runner::decision_name;
+use crate::text::one_line;
 
 /// Above this many cases, passing cases are not listed one per line.
 const LIST_LIMIT: usize = 200;
@@ -51,7 +52,7 @@ pub fn human(
 
 fn case_title(report: &RunReport, outcome: &CaseOutcome, dir: &Path) -> String {
     let file = crate::report::human::shown_path(dir, report.suite_file(outcome));
-    format!("{file} › {}", outcome.check.name)
+    format!("{} › {}", one_line(&file), one_line(&outcome.check.name))
 }
 
 fn failure_detail(
@@ -66,13 +67,13 @@ fn failure_detail(
     let mut out = format!(
         "\n{} {}:{}:{} › {}\n",
         style.red("--- FAIL"),
-        file,
+        one_line(&file),
         check.location.line,
         check.location.column,
-        style.bold(&check.name)
+        style.bold(&one_line(&check.name))
     );
     for failure in &outcome.failures {
-        out.push_str(&format!("    {} {failure}\n", style.red("✗")));
+        out.push_str(&format!("    {} {}\n", style.red("✗"), one_line(&failure.to_string())));
     }
     let decision = outcome
         .decision
@@ -83,7 +84,7 @@ fn failure_detail(
         let reasons = if store.reasons.is_empty() {
             "none".to_string()
         } else {
-            store.reasons.join(", ")
+            one_line(&store.reasons.join(", ")).into_owned()
         };
         out.push_str(&format!(
             "    {label}: {} (determining: {reasons})\n",
@@ -104,7 +105,7 @@ fn failure_detail(
         } else {
             out.push('\n');
             for id in &outcome.reasons {
-                out.push_str(&format!("      {id}{}\n", place(project, id, dir)));
+                out.push_str(&format!("      {}{}\n", one_line(id), place(project, id, dir)));
             }
         }
     }
@@ -112,9 +113,9 @@ fn failure_detail(
         out.push_str(&format!(
             "    {} {}{}: {}\n",
             style.yellow("error in"),
-            error.policy,
+            one_line(&error.policy),
             place(project, &error.policy, dir),
-            error.message
+            one_line(&error.message)
         ));
     }
     if !outcome.involved.is_empty() {
@@ -155,7 +156,7 @@ fn coverage_table(coverage: &Coverage, style: Style, min_coverage: Option<f64>) 
         };
         let mut line = format!(
             "  {marker} {:<width$}  {:<8}  determined {} case{}",
-            item.id,
+            one_line(&item.id),
             item.kind.as_str(),
             item.determined,
             crate::validate::plural(item.determined)

@@ -233,8 +233,8 @@ impl AvpStore {
             if let Some(error) = out.errors().first() {
                 return Err(StoreError::NotFound(format!(
                     "policy {}: {}",
-                    error.policy_id(),
-                    error.message()
+                    crate::text::one_line(error.policy_id()),
+                    crate::text::clipped(error.message(), MAX_SERVER_TEXT)
                 )));
             }
             for result in out.results() {
@@ -364,10 +364,15 @@ where
     }
     let (code, message) = match err.as_service_error() {
         Some(service) => (
-            service.code().unwrap_or("Unknown").to_string(),
-            service.message().unwrap_or("").to_string(),
+            crate::text::clipped(service.code().unwrap_or("Unknown"), 80),
+            // The server's words, bounded and escaped: an endpoint may be
+            // anything, and its answer is not ours to print verbatim.
+            crate::text::clipped(service.message().unwrap_or(""), MAX_SERVER_TEXT),
         ),
-        None => ("Unknown".to_string(), aws_smithy_error_text(&err)),
+        None => (
+            "Unknown".to_string(),
+            crate::text::clipped(&aws_smithy_error_text(&err), MAX_SERVER_TEXT),
+        ),
     };
     let text = if message.is_empty() {
         format!("{what}: {code}")
@@ -390,6 +395,9 @@ where
         _ => StoreError::Unreachable(text),
     }
 }
+
+/// The most of a server's own error text a report shows.
+const MAX_SERVER_TEXT: usize = 300;
 
 fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(
     err: &SdkError<E, R>,

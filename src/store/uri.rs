@@ -60,8 +60,15 @@ fn parse(
         }
         let path = PathBuf::from(path);
         let path = match base {
-            Some(base) if path.is_relative() => base.join(path),
-            _ => path,
+            // A store named in avpctl.toml is the project's: it may not be
+            // a file elsewhere that a deploy would overwrite.
+            Some(base) => {
+                crate::source::resolve_inside_for_write(base, &path).map_err(|err| {
+                    format!("{err}; a store file named in avpctl.toml must be inside the project")
+                })?;
+                base.join(path)
+            }
+            None => path,
         };
         return Ok(StoreAddress::Local(path));
     }
@@ -83,16 +90,52 @@ fn parse(
                 "`{text}` is not a store address: an AVP store is avp:<policy store id> or avp:policy-store-alias/<name>"
             ));
         }
+        let endpoint_url = named.and_then(|n| n.endpoint_url.clone());
+        if let Some(url) = &endpoint_url
+            && !is_loopback_url(url)
+        {
+            return Err(format!(
+                "`endpoint_url` may only name this machine (http://127.0.0.1:PORT, http://localhost:PORT or http://[::1]:PORT), not `{url}`: avpctl.toml is part of the repository, and a pull request could send the runner's signed requests to any host; give other endpoints with --endpoint-url or AWS_ENDPOINT_URL"
+            ));
+        }
         return Ok(StoreAddress::Avp {
             id: id.to_string(),
             region: named.and_then(|n| n.region.clone()),
             profile: named.and_then(|n| n.profile.clone()),
-            endpoint_url: named.and_then(|n| n.endpoint_url.clone()),
+            endpoint_url,
         });
     }
     Err(format!(
         "`{text}` is not a store address: use local:PATH, avp:ID, avp:policy-store-alias/NAME, or a name from [stores] in avpctl.toml"
     ))
+}
+
+/// Whether `url` is `http(s)://HOST[:PORT][/…]` with HOST a loopback name
+/// or address. User information (`user@host`) is refused outright: it is
+/// the classic way to make a URL look local.
+fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, port)) if port.is_empty() || port.starts_with(':') => host,
+            _ => return false,
+        },
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>()
+        .is_ok_and(|address| address.is_loopback())
 }
 
 #[cfg(test)]
@@ -130,13 +173,74 @@ mod tests {
                 endpoint_url: None,
             },
         );
+        let project = tempfile::tempdir().unwrap();
         assert_eq!(
-            resolve_address("dev", &config, Path::new("/p")).unwrap(),
-            StoreAddress::Local("/p/dev.json".into())
+            resolve_address("dev", &config, project.path()).unwrap(),
+            StoreAddress::Local(project.path().join("dev.json"))
         );
-        let err = resolve_address("dve", &config, Path::new("/p"))
+        let err = resolve_address("dve", &config, project.path())
             .unwrap_err()
             .to_string();
         assert!(err.contains("did you mean the store `dev`?"), "{err}");
+    }
+
+    #[test]
+    fn endpoints_from_the_config_must_be_loopback() {
+        for good in [
+            "http://127.0.0.1:4566",
+            "http://localhost:4566/",
+            "https://[::1]:443",
+            "http://127.1.2.3",
+        ] {
+            assert!(is_loopback_url(good), "{good}");
+        }
+        for bad in [
+            "https://evil.example.com",
+            "http://127.0.0.1@evil.example.com",
+            "http://127.0.0.1.evil.example.com:80",
+            "http://[::1].evil.com",
+            "ftp://127.0.0.1",
+            "127.0.0.1:4566",
+            "http://10.0.0.1:4566",
+        ] {
+            assert!(!is_loopback_url(bad), "{bad}");
+        }
+        let mut config = Config::default();
+        config.stores.insert(
+            "prod".into(),
+            StoreConfig {
+                uri: "avp:PSEXAMPLEabcdefg111111".into(),
+                region: None,
+                profile: None,
+                endpoint_url: Some("https://collector.example.com".into()),
+            },
+        );
+        let err = resolve_address("prod", &config, Path::new("/p"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--endpoint-url"), "{err}");
+    }
+
+    #[test]
+    fn a_store_named_in_the_config_stays_inside_the_project() {
+        let project = tempfile::tempdir().unwrap();
+        for uri in ["local:/etc/passwd", "local:../elsewhere.json", "local:a/../../b.json"] {
+            let mut config = Config::default();
+            config.stores.insert(
+                "x".into(),
+                StoreConfig {
+                    uri: uri.into(),
+                    region: None,
+                    profile: None,
+                    endpoint_url: None,
+                },
+            );
+            let err = resolve_address("x", &config, project.path())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("outside the project"), "{uri}: {err}");
+        }
+        // The command line may name any file.
+        assert!(resolve_address("local:/tmp/s.json", &Config::default(), project.path()).is_ok());
     }
 }

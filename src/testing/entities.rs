@@ -54,6 +54,11 @@ impl<'a> EntityLoader<'a> {
             .map(|source| self.parse(source))
             .collect::<Result<_, _>>()?;
         let combined = combine(&parsed);
+        check_size(&combined).map_err(|message| {
+            unreadable(Diagnostic::error("entities-too-large", message))
+                .with_help("split the data across suites, or flatten the hierarchy (docs/security.md lists avpctl's limits)")
+                .with_fallback_file(&parsed)
+        })?;
         self.check_parents(&parsed)?;
         Entities::from_json_value(Value::Array(combined), self.schema)
             .map(Arc::new)
@@ -163,6 +168,78 @@ impl<'a> EntityLoader<'a> {
     }
 }
 
+/// The most entities one request may be evaluated against: far above a
+/// test fixture or an organisation's snapshot, and small enough that
+/// Cedar's hierarchy computation stays within seconds and a few GB.
+pub const MAX_ENTITIES: usize = 250_000;
+
+/// The longest chain of parents. Cedar computes every entity's ancestors
+/// up front, which is quadratic in the chain's length (a chain of 6,000
+/// takes 27 s and 3.8 GB); real hierarchies are a few levels deep.
+pub const MAX_HIERARCHY_DEPTH: usize = 100;
+
+/// Refuses entity data beyond [`MAX_ENTITIES`] or [`MAX_HIERARCHY_DEPTH`],
+/// in time linear in its size.
+fn check_size(entities: &[Value]) -> Result<(), String> {
+    if entities.len() > MAX_ENTITIES {
+        return Err(format!(
+            "{} entities; avpctl evaluates a request against at most {MAX_ENTITIES}",
+            entities.len()
+        ));
+    }
+    let index: HashMap<String, usize> = entities
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| Some((uid_text(e.get("uid")?), i)))
+        .collect();
+    let parents: Vec<Vec<usize>> = entities
+        .iter()
+        .map(|e| {
+            e.get("parents")
+                .and_then(Value::as_array)
+                .map(|ps| ps.iter().filter_map(|p| index.get(&uid_text(p)).copied()).collect())
+                .unwrap_or_default()
+        })
+        .collect();
+    // Depth of each entity's longest parent chain, by an explicit stack
+    // (a recursive walk would itself overflow on a deep chain). A cycle
+    // ends the chain where it closes.
+    const UNSEEN: usize = usize::MAX;
+    const ON_PATH: usize = usize::MAX - 1;
+    let mut depth = vec![UNSEEN; entities.len()];
+    for start in 0..entities.len() {
+        if depth[start] != UNSEEN {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        depth[start] = ON_PATH;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&parent) = parents[node].get(*next) {
+                *next += 1;
+                if depth[parent] == UNSEEN {
+                    depth[parent] = ON_PATH;
+                    stack.push((parent, 0));
+                }
+                continue;
+            }
+            let deepest = parents[node]
+                .iter()
+                .map(|&p| if depth[p] >= ON_PATH { 0 } else { depth[p] + 1 })
+                .max()
+                .unwrap_or(0);
+            if deepest > MAX_HIERARCHY_DEPTH {
+                let uid = entities[node].get("uid").map(Value::to_string).unwrap_or_default();
+                return Err(format!(
+                    "entity {uid} has a chain of more than {MAX_HIERARCHY_DEPTH} ancestors; avpctl accepts at most {MAX_HIERARCHY_DEPTH} levels"
+                ));
+            }
+            depth[node] = deepest;
+            stack.pop();
+        }
+    }
+    Ok(())
+}
+
 /// The entities of all sources; an entity of a later source replaces one
 /// with the same UID from an earlier source (a case's own entities override
 /// the suite's). Duplicates within one source are left for Cedar to report.
@@ -231,6 +308,48 @@ fn locate(parsed: &[Arc<Parsed>], mentions: &str, code: &str, message: String) -
         }
     }
     diagnostic.with_fallback_file(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(length: usize) -> Vec<Value> {
+        (0..length)
+            .map(|i| {
+                let parents = if i + 1 < length {
+                    vec![serde_json::json!({"type": "G", "id": (i + 1).to_string()})]
+                } else {
+                    vec![]
+                };
+                serde_json::json!({"uid": {"type": "G", "id": i.to_string()}, "attrs": {}, "parents": parents})
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hierarchies_up_to_the_limit_pass_and_deeper_ones_are_refused_quickly() {
+        assert_eq!(check_size(&chain(MAX_HIERARCHY_DEPTH + 1)), Ok(()));
+        let err = check_size(&chain(MAX_HIERARCHY_DEPTH + 2)).unwrap_err();
+        assert!(err.contains("more than 100 ancestors"), "{err}");
+        // 6,000 levels: refused by a linear walk, not computed.
+        assert!(check_size(&chain(6_000)).is_err());
+    }
+
+    #[test]
+    fn a_cycle_ends_the_chain() {
+        let mut data = chain(3);
+        data[2]["parents"] = serde_json::json!([{"type": "G", "id": "0"}]);
+        assert_eq!(check_size(&data), Ok(()));
+    }
+
+    #[test]
+    fn too_many_entities_are_refused_before_cedar_sees_them() {
+        let many: Vec<Value> = (0..=MAX_ENTITIES)
+            .map(|i| serde_json::json!({"uid": {"type": "U", "id": i.to_string()}, "attrs": {}, "parents": []}))
+            .collect();
+        assert!(check_size(&many).unwrap_err().contains("250001 entities"));
+    }
 }
 
 trait FallbackFile {

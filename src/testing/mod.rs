@@ -233,12 +233,6 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
     use crate::cli::TestFormat;
     use crate::report;
 
-    if let Some(jobs) = args.jobs {
-        // Only the first call configures the pool; later ones are harmless.
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(jobs.max(1))
-            .build_global();
-    }
     let options = Options {
         filters: args.filter.clone(),
         fail_fast: args.fail_fast,

@@ -533,7 +533,7 @@ fn replay_requests(input: &Value) -> Result<Vec<ReplayRequest>, String> {
 /// Reads a JSON file below the root, with line and column on a syntax error.
 pub fn read_json(root: &Path, relative: &Path) -> Result<Value, Diagnostic> {
     let file = SourceFile::read(root, relative).map_err(|err| Diagnostic::from(&err))?;
-    serde_json::from_str(file.text()).map_err(|err| {
+    crate::strict_json::from_str(file.text()).map_err(|err| {
         let offset = file.offset_of(err.line(), err.column());
         let mut diagnostic = Diagnostic::error(
             "json",
@@ -551,7 +551,10 @@ fn normalize(path: &Path) -> PathBuf {
     for component in path.components() {
         match component {
             std::path::Component::ParentDir => {
-                if !out.pop() {
+                // `..` beyond the start stays `..` (and is refused as
+                // outside the project when the file is read).
+                let climbed_out = matches!(out.components().next_back(), None | Some(std::path::Component::ParentDir));
+                if climbed_out || !out.pop() {
                     out.push("..");
                 }
             }

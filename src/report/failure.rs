@@ -1,0 +1,125 @@
+//! The document a machine-readable format prints when avpctl cannot do its
+//! job (exit 2): a usage error, a project that does not load, a locked,
+//! corrupt or unreachable store. A CI step that parses stdout always gets
+//! one well-formed document, with the error in it (docs/output.md).
+
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::diagnostic::Diagnostic;
+
+/// The machine-readable formats, whatever the subcommand calls them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MachineFormat {
+    Json,
+    Sarif,
+    Junit,
+    Github,
+}
+
+impl MachineFormat {
+    /// `--format NAME` as typed; `human` and unknown names are not machine formats.
+    pub fn from_name(name: &str) -> Option<MachineFormat> {
+        match name {
+            "json" => Some(MachineFormat::Json),
+            "sarif" => Some(MachineFormat::Sarif),
+            "junit" => Some(MachineFormat::Junit),
+            "github" => Some(MachineFormat::Github),
+            _ => None,
+        }
+    }
+}
+
+/// The failure document of `format` for `command` (e.g. `test`).
+pub fn render(format: MachineFormat, command: &str, diagnostics: &[Diagnostic]) -> String {
+    match format {
+        MachineFormat::Json => json_document(command, diagnostics),
+        MachineFormat::Sarif => sarif_document(diagnostics),
+        MachineFormat::Junit => junit_document(command, diagnostics),
+        MachineFormat::Github => crate::report::github::annotations(diagnostics, Path::new("")),
+    }
+}
+
+fn json_document(command: &str, diagnostics: &[Diagnostic]) -> String {
+    let first = diagnostics.first();
+    let document = json!({
+        "version": 1,
+        "command": command,
+        "error": {
+            "code": first.map(|d| d.code.as_str()),
+            "message": first.map(|d| d.message.as_str()),
+            "help": first.and_then(|d| d.help.as_deref()),
+        },
+        "diagnostics": diagnostics.iter().map(crate::report::json::diagnostic).collect::<Vec<_>>(),
+    });
+    format!("{document:#}\n")
+}
+
+fn sarif_document(diagnostics: &[Diagnostic]) -> String {
+    let mut log = crate::report::sarif::log(diagnostics, Path::new(""));
+    log["runs"][0]["invocations"] = json!([{
+        "executionSuccessful": false,
+        "exitCode": 2,
+        "toolExecutionNotifications": diagnostics.iter().map(|d| json!({
+            "level": "error",
+            "message": {"text": d.message},
+            "descriptor": {"id": d.code},
+        })).collect::<Vec<_>>(),
+    }]);
+    format!("{log:#}\n")
+}
+
+/// One suite named after the command, with one errored case per problem:
+/// the test views of GitLab and GitHub show errored cases, not counts.
+fn junit_document(command: &str, diagnostics: &[Diagnostic]) -> String {
+    use crate::report::junit::escape;
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    xml.push_str(&format!(
+        "<testsuites name=\"avpctl\" tests=\"{0}\" failures=\"0\" errors=\"{0}\">\n",
+        diagnostics.len()
+    ));
+    xml.push_str(&format!(
+        "  <testsuite name=\"avpctl {}\" tests=\"{1}\" failures=\"0\" errors=\"{1}\">\n",
+        escape(command),
+        diagnostics.len()
+    ));
+    for d in diagnostics {
+        let file = d.location.as_ref().map(|l| l.file.display()).unwrap_or_default();
+        let place = d.location.as_ref().map(|l| l.short()).unwrap_or_default();
+        xml.push_str(&format!(
+            "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\">\n      <error message=\"{}\" type=\"{}\">{}</error>\n    </testcase>\n",
+            escape(if place.is_empty() { &d.code } else { &place }),
+            escape(if file.is_empty() { command } else { &file }),
+            escape(&file),
+            escape(&d.message),
+            escape(&d.code),
+            escape(d.help.as_deref().unwrap_or_default()),
+        ));
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem() -> Vec<Diagnostic> {
+        vec![Diagnostic::error("store", "local:s.json is locked by another deploy").with_help("wait")]
+    }
+
+    #[test]
+    fn every_format_carries_the_error() {
+        let json: serde_json::Value =
+            serde_json::from_str(&render(MachineFormat::Json, "deploy", &problem())).unwrap();
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["error"]["code"], "store");
+        let sarif: serde_json::Value =
+            serde_json::from_str(&render(MachineFormat::Sarif, "validate", &problem())).unwrap();
+        assert_eq!(sarif["runs"][0]["invocations"][0]["executionSuccessful"], false);
+        let junit = render(MachineFormat::Junit, "test", &problem());
+        assert!(junit.contains("<error message=\"local:s.json is locked by another deploy\""), "{junit}");
+        assert!(render(MachineFormat::Github, "validate", &problem()).starts_with("::error "));
+    }
+}
