@@ -19,6 +19,7 @@ pub mod diagnostic;
 pub mod diff;
 pub mod error;
 pub mod fmt;
+pub mod fuzz;
 pub mod nesting;
 pub mod output;
 pub mod plan;
@@ -156,7 +157,7 @@ fn requested_format(args: &[std::ffi::OsString]) -> Option<String> {
 /// Every thread that may run Cedar gets the stack the depth budget was
 /// measured with (see [`nesting`]); rayon's default is 2 MiB, which 150
 /// nested parentheses overflow.
-fn configure_worker_threads(jobs: Option<usize>) {
+pub fn configure_worker_threads(jobs: Option<usize>) {
     let mut pool =
         rayon::ThreadPoolBuilder::new().stack_size(nesting::WORKER_STACK_BYTES);
     if let Some(jobs) = jobs {

@@ -305,7 +305,7 @@ fn deeper_expressions_are_refused_with_a_location_in_every_command() {
         nested_parens(avpctl::nesting::MAX_DEPTH + 10),
         nested_parens(100_000),
         or_chain(10_000),
-        nested_sets(1_000),
+        nested_sets(5_000),
     ] {
         for (command, run) in run_everything(&policy) {
             assert!(
@@ -441,4 +441,31 @@ fn machine_formats_print_one_document_on_every_failure() {
             }
         }
     }
+}
+
+/// The fuzz targets of `fuzz/` on mutated seeds, for a bounded time: each
+/// loader sees a few hundred broken inputs on every CI run (set
+/// AVPCTL_FUZZ_ITERATIONS for more). A panic fails the test; a stack
+/// overflow aborts it.
+#[test]
+fn every_loader_survives_mutated_input() {
+    use avpctl::fuzz::{Mutator, Scratch, Target};
+    let iterations: usize = std::env::var("AVPCTL_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(150);
+    let worker = std::thread::Builder::new()
+        .stack_size(avpctl::nesting::WORKER_STACK_BYTES)
+        .spawn(move || {
+            let scratch = Scratch::new().expect("a scratch project");
+            for (n, target) in Target::ALL.into_iter().enumerate() {
+                let mut mutator = Mutator::new(n as u64 + 1);
+                for _ in 0..iterations {
+                    let input = mutator.mutate(target.seed().as_bytes());
+                    scratch.run(target, &input);
+                }
+            }
+        })
+        .unwrap();
+    worker.join().expect("no loader panics on mutated input");
 }
