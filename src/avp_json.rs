@@ -161,7 +161,8 @@ pub fn context_to_cedar(context: &Value) -> Result<Value, String> {
         return record_to_cedar(map).map(Value::Object);
     }
     if let Some(text) = context.get("cedarJson").and_then(Value::as_str) {
-        return crate::strict_json::from_str(text).map_err(|err| format!("`cedarJson` is not JSON: {err}"));
+        return crate::strict_json::from_str(text)
+            .map_err(|err| format!("`cedarJson` is not JSON: {err}"));
     }
     if context.as_object().is_some_and(Map::is_empty) {
         return Ok(json!({}));

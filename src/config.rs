@@ -113,7 +113,9 @@ impl Config {
 
     /// The value of a top-level key in `file`, for a diagnostic about it.
     pub fn key_location(&self, file: &SourceFile, key: &str) -> Option<Location> {
-        self.key_spans.get(key).map(|span| file.location(span.clone()))
+        self.key_spans
+            .get(key)
+            .map(|span| file.location(span.clone()))
     }
 
     /// Settings that would make avpctl itself misbehave (a formatter asked

@@ -181,10 +181,47 @@ pub struct Mutator {
 
 /// Fragments that reach the interesting corners of each format.
 const TOKENS: &[&str] = &[
-    "(", ")", "[", "]", "{", "}", "\"", "\\", "\n", ":", "::", ",", ";", "||", "&&", ".",
-    "!", "-", "*", "in ", "has ", "like ", "is ", "if ", "&a ", "*a", "!!str ", "- ", "? ",
-    "__entity", "__extn", "\u{0}", "\u{1b}[8m", "9223372036854775807", "-9223372036854775808",
-    "1e999", "\"\\u0000\"", "../", "/proc/self/environ", "@id(\"x\")", "?principal",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "\"",
+    "\\",
+    "\n",
+    ":",
+    "::",
+    ",",
+    ";",
+    "||",
+    "&&",
+    ".",
+    "!",
+    "-",
+    "*",
+    "in ",
+    "has ",
+    "like ",
+    "is ",
+    "if ",
+    "&a ",
+    "*a",
+    "!!str ",
+    "- ",
+    "? ",
+    "__entity",
+    "__extn",
+    "\u{0}",
+    "\u{1b}[8m",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "1e999",
+    "\"\\u0000\"",
+    "../",
+    "/proc/self/environ",
+    "@id(\"x\")",
+    "?principal",
 ];
 
 impl Mutator {
@@ -203,7 +240,11 @@ impl Mutator {
     }
 
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.next() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
     }
 
     /// The seed with one to four mutations.

@@ -120,7 +120,8 @@ pub fn report_usage_error(error: &clap::Error, args: &[std::ffi::OsString]) -> u
     if code == 0 {
         return 0;
     }
-    let format = requested_format(args).and_then(|name| report::failure::MachineFormat::from_name(&name));
+    let format =
+        requested_format(args).and_then(|name| report::failure::MachineFormat::from_name(&name));
     if let Some(format) = format {
         let command = args
             .iter()
@@ -158,8 +159,7 @@ fn requested_format(args: &[std::ffi::OsString]) -> Option<String> {
 /// measured with (see [`nesting`]); rayon's default is 2 MiB, which 150
 /// nested parentheses overflow.
 pub fn configure_worker_threads(jobs: Option<usize>) {
-    let mut pool =
-        rayon::ThreadPoolBuilder::new().stack_size(nesting::WORKER_STACK_BYTES);
+    let mut pool = rayon::ThreadPoolBuilder::new().stack_size(nesting::WORKER_STACK_BYTES);
     if let Some(jobs) = jobs {
         pool = pool.num_threads(jobs.max(1));
     }

@@ -180,7 +180,11 @@ mod tests {
         // Each `principal.level == 1` adds two operators to the chain.
         assert!(check(&or_chain(MAX_DEPTH / 4)).is_ok());
         assert!(check(&or_chain(10_000)).is_err());
-        let nested_sets = format!("permit(principal, action, resource) when {{ {}1{} }};", "[".repeat(5_000), "]".repeat(5_000));
+        let nested_sets = format!(
+            "permit(principal, action, resource) when {{ {}1{} }};",
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        );
         assert!(check(&nested_sets).is_err());
     }
 

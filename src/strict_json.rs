@@ -91,16 +91,24 @@ mod tests {
 
     #[test]
     fn a_repeated_key_is_an_error_with_its_position() {
-        let err = from_str("[{\"uid\": {\"type\": \"U\", \"id\": \"alice\"},\n \"id\": 1, \"id\": 2}]")
-            .unwrap_err();
-        assert!(err.to_string().contains("the key `id` appears twice"), "{err}");
+        let err =
+            from_str("[{\"uid\": {\"type\": \"U\", \"id\": \"alice\"},\n \"id\": 1, \"id\": 2}]")
+                .unwrap_err();
+        assert!(
+            err.to_string().contains("the key `id` appears twice"),
+            "{err}"
+        );
         assert_eq!(err.line(), 2);
     }
 
     #[test]
     fn everything_else_reads_as_serde_json_does() {
-        let text = r#"{"a": [1, -2, 3.5, true, null, "x"], "b": {"c": {}}, "big": 18446744073709551615}"#;
-        assert_eq!(from_str(text).unwrap(), serde_json::from_str::<Value>(text).unwrap());
+        let text =
+            r#"{"a": [1, -2, 3.5, true, null, "x"], "b": {"c": {}}, "big": 18446744073709551615}"#;
+        assert_eq!(
+            from_str(text).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
         assert!(from_str("{} trailing").is_err());
         // serde_json's recursion limit still applies.
         assert!(from_str(&format!("{}{}", "[".repeat(200), "]".repeat(200))).is_err());

@@ -120,7 +120,11 @@ mod tests {
         for text in ["a\u{1b}[8mb\r\nc", "x\u{85}y", "p\u{202E}q\tr", "clean"] {
             let safe = same_offsets(text);
             assert_eq!(safe.len(), text.len(), "{text:?}");
-            assert!(!safe.chars().any(|c| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r')));
+            assert!(
+                !safe
+                    .chars()
+                    .any(|c| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r'))
+            );
         }
     }
 

@@ -55,11 +55,12 @@ fn all_formats(dir: &Path, command: &[&str]) -> Vec<common::Run> {
 fn a_suite_cannot_read_entity_files_outside_the_project() {
     let secret = secret_file();
     let outside = secret.path().join("secret.env");
-    let relative = format!(
-        "../../../../../../../../..{}",
-        outside.to_str().unwrap()
-    );
-    for entities in [outside.to_str().unwrap(), relative.as_str(), "/proc/self/environ"] {
+    let relative = format!("../../../../../../../../..{}", outside.to_str().unwrap());
+    for entities in [
+        outside.to_str().unwrap(),
+        relative.as_str(),
+        "/proc/self/environ",
+    ] {
         let dir = project(&[
             ("schema.cedarschema", SCHEMA),
             ("policies/p.cedar", POLICY),
@@ -74,7 +75,8 @@ fn a_suite_cannot_read_entity_files_outside_the_project() {
             assert_ne!(run.code, 0);
             assert_hidden(&run);
             assert!(
-                run.stdout.contains("outside the project") || run.stderr.contains("outside the project"),
+                run.stdout.contains("outside the project")
+                    || run.stderr.contains("outside the project"),
                 "{entities}: {}{}",
                 run.stdout,
                 run.stderr
@@ -91,9 +93,16 @@ fn config_paths_and_symlinks_cannot_leave_the_project() {
         ("avpctl.toml", "schema = \"../secret.env\"\n"),
         ("policies/p.cedar", POLICY),
     ]);
-    std::fs::copy(&outside, relative_schema.path().parent().unwrap().join("secret.env")).ok();
+    std::fs::copy(
+        &outside,
+        relative_schema.path().parent().unwrap().join("secret.env"),
+    )
+    .ok();
     let absolute_schema = project(&[
-        ("avpctl.toml", &format!("schema = {:?}\n", outside.to_str().unwrap())),
+        (
+            "avpctl.toml",
+            &format!("schema = {:?}\n", outside.to_str().unwrap()),
+        ),
         ("policies/p.cedar", POLICY),
     ]);
     let proc_schema = project(&[
@@ -103,14 +112,37 @@ fn config_paths_and_symlinks_cannot_leave_the_project() {
     let linked_policy = project(&[("schema.cedarschema", SCHEMA), ("policies/p.cedar", POLICY)]);
     std::os::unix::fs::symlink(&outside, linked_policy.path().join("policies/x.cedar")).unwrap();
     let linked_dir = project(&[("schema.cedarschema", SCHEMA), ("policies/p.cedar", POLICY)]);
-    std::os::unix::fs::symlink(secret.path(), linked_dir.path().join("policies/elsewhere")).unwrap();
-    std::fs::write(secret.path().join("leak.cedar"), format!("// {SECRET}\nnot cedar")).unwrap();
+    std::os::unix::fs::symlink(secret.path(), linked_dir.path().join("policies/elsewhere"))
+        .unwrap();
+    std::fs::write(
+        secret.path().join("leak.cedar"),
+        format!("// {SECRET}\nnot cedar"),
+    )
+    .unwrap();
 
-    for dir in [&relative_schema, &absolute_schema, &proc_schema, &linked_policy, &linked_dir] {
-        for command in [&["validate"][..], &["test"], &["fmt", "--check"], &["diff", "--store", "local:none.json"]] {
+    for dir in [
+        &relative_schema,
+        &absolute_schema,
+        &proc_schema,
+        &linked_policy,
+        &linked_dir,
+    ] {
+        for command in [
+            &["validate"][..],
+            &["test"],
+            &["fmt", "--check"],
+            &["diff", "--store", "local:none.json"],
+        ] {
             for run in all_formats(dir.path(), command) {
                 assert_hidden(&run);
-                assert_ne!(run.code, 0, "{command:?} in {:?}: {}{}", dir.path(), run.stdout, run.stderr);
+                assert_ne!(
+                    run.code,
+                    0,
+                    "{command:?} in {:?}: {}{}",
+                    dir.path(),
+                    run.stdout,
+                    run.stderr
+                );
             }
         }
         let run = avpctl(&["validate", dir.path().to_str().unwrap(), "--format", "json"]);
@@ -126,7 +158,12 @@ fn devices_and_fifos_are_refused_before_reading() {
         ("policies/p.cedar", POLICY),
     ]);
     std::os::unix::fs::symlink("/dev/zero", zero.path().join("schema.cedarschema")).unwrap();
-    let run = avpctl(&["validate", zero.path().to_str().unwrap(), "--format", "json"]);
+    let run = avpctl(&[
+        "validate",
+        zero.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     // /dev/zero is outside the project, so it is refused for that reason
     // first; a FIFO inside the project is refused for being one.
@@ -138,8 +175,16 @@ fn devices_and_fifos_are_refused_before_reading() {
         .unwrap();
     assert!(status.success());
     let started = std::time::Instant::now();
-    let run = avpctl(&["validate", fifo.path().to_str().unwrap(), "--format", "json"]);
-    assert!(started.elapsed() < std::time::Duration::from_secs(30), "a FIFO must not block");
+    let run = avpctl(&[
+        "validate",
+        fifo.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "a FIFO must not block"
+    );
     assert_ne!(run.code, 0);
     assert!(run.stdout.contains("not-a-regular-file"), "{}", run.stdout);
     let fifo_schema = project(&[("policies/p.cedar", POLICY)]);
@@ -148,7 +193,12 @@ fn devices_and_fifos_are_refused_before_reading() {
         .status()
         .unwrap();
     assert!(status.success());
-    let run = avpctl(&["validate", fifo_schema.path().to_str().unwrap(), "--format", "json"]);
+    let run = avpctl(&[
+        "validate",
+        fifo_schema.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("not-a-regular-file"), "{}", run.stdout);
 }
@@ -227,7 +277,9 @@ fn case_names_cannot_forge_report_lines() {
     assert_eq!(run.code, 1);
     assert!(!run.stdout.contains('\u{1b}'), "{:?}", run.stdout);
     assert!(
-        !run.stdout.lines().any(|l| l.starts_with("Summary [0.001s] 99")),
+        !run.stdout
+            .lines()
+            .any(|l| l.starts_with("Summary [0.001s] 99")),
         "{}",
         run.stdout
     );
@@ -285,7 +337,11 @@ fn deep_expressions_at_the_budget_work_in_every_command() {
     // Each level of parentheses is one level of the budget; the `when`
     // braces and the scope's parentheses take two.
     let at_budget = avpctl::nesting::MAX_DEPTH - 2;
-    for policy in [nested_parens(at_budget), or_chain(at_budget), nested_sets(200)] {
+    for policy in [
+        nested_parens(at_budget),
+        or_chain(at_budget),
+        nested_sets(200),
+    ] {
         for (command, run) in run_everything(&policy) {
             assert!(
                 run.code == 0 || run.code == 1,
@@ -294,7 +350,11 @@ fn deep_expressions_at_the_budget_work_in_every_command() {
                 run.stdout,
                 run.stderr
             );
-            assert!(!run.stderr.contains("too-deep"), "{command}: {}", run.stderr);
+            assert!(
+                !run.stderr.contains("too-deep"),
+                "{command}: {}",
+                run.stderr
+            );
         }
     }
 }
@@ -336,7 +396,13 @@ fn absurd_fmt_settings_are_refused() {
     let run = avpctl(&["fmt", "--check", dir.path().to_str().unwrap()]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("indent_width"), "{}", run.stderr);
-    let run = avpctl(&["fmt", "--check", "--line-width", "99999999", dir.path().to_str().unwrap()]);
+    let run = avpctl(&[
+        "fmt",
+        "--check",
+        "--line-width",
+        "99999999",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(run.code, 2);
 }
 
@@ -400,7 +466,15 @@ fn machine_formats_print_one_document_on_every_failure() {
         vec!["diff", dir, "--store", "s3:bucket"],
         vec!["diff", dir, "--store", &corrupt],
         vec!["deploy", dir, "--store", &corrupt, "--yes"],
-        vec!["deploy", dir, "--store", "avp:PSEXAMPLEabcdefg111111", "--yes", "--endpoint-url", "http://127.0.0.1:9"],
+        vec![
+            "deploy",
+            dir,
+            "--store",
+            "avp:PSEXAMPLEabcdefg111111",
+            "--yes",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
     ];
     for case in cases {
         let formats: &[&str] = match case[0] {
@@ -426,17 +500,26 @@ fn machine_formats_print_one_document_on_every_failure() {
             match *format {
                 "json" | "sarif" => {
                     let document: serde_json::Value = serde_json::from_str(&run.stdout)
-                        .unwrap_or_else(|err| panic!("{args:?}: not one JSON document ({err}):\n{}", run.stdout));
+                        .unwrap_or_else(|err| {
+                            panic!("{args:?}: not one JSON document ({err}):\n{}", run.stdout)
+                        });
                     if *format == "json" {
                         assert_eq!(document["version"], 1, "{args:?}");
-                        assert!(document["error"]["message"].is_string(), "{args:?}: {document:#}");
+                        assert!(
+                            document["error"]["message"].is_string(),
+                            "{args:?}: {document:#}"
+                        );
                     }
                 }
                 "junit" => {
                     assert!(run.stdout.starts_with("<?xml"), "{args:?}: {}", run.stdout);
                     assert!(run.stdout.contains("<error "), "{args:?}: {}", run.stdout);
                 }
-                "github" => assert!(run.stdout.starts_with("::error"), "{args:?}: {}", run.stdout),
+                "github" => assert!(
+                    run.stdout.starts_with("::error"),
+                    "{args:?}: {}",
+                    run.stdout
+                ),
                 _ => unreachable!(),
             }
         }

@@ -79,8 +79,7 @@ fn deploy_fleet(
             handles
                 .into_iter()
                 .map(|spawned| {
-                    let stopped =
-                        || Error::Store("the deploy thread stopped unexpectedly".into());
+                    let stopped = || Error::Store("the deploy thread stopped unexpectedly".into());
                     match spawned {
                         Ok(handle) => handle.join().unwrap_or_else(|_| Err(stopped())),
                         Err(_) => Err(stopped()),

@@ -48,13 +48,17 @@ pub fn parse_schema(
             ]),
         },
         SchemaFormat::Json => {
-            let value: serde_json::Value = crate::strict_json::from_str(file.text()).map_err(|err| {
-                let offset = file.offset_of(err.line(), err.column());
-                vec![
-                    Diagnostic::error("cedar-schema", format!("schema is not valid JSON: {err}"))
+            let value: serde_json::Value =
+                crate::strict_json::from_str(file.text()).map_err(|err| {
+                    let offset = file.offset_of(err.line(), err.column());
+                    vec![
+                        Diagnostic::error(
+                            "cedar-schema",
+                            format!("schema is not valid JSON: {err}"),
+                        )
                         .at(file.location(offset..offset)),
-                ]
-            })?;
+                    ]
+                })?;
             match Schema::from_json_value(value) {
                 Ok(schema) => Ok((schema, format, Vec::new())),
                 Err(err) => {

@@ -85,7 +85,11 @@ fn junit_document(command: &str, diagnostics: &[Diagnostic]) -> String {
         diagnostics.len()
     ));
     for d in diagnostics {
-        let file = d.location.as_ref().map(|l| l.file.display()).unwrap_or_default();
+        let file = d
+            .location
+            .as_ref()
+            .map(|l| l.file.display())
+            .unwrap_or_default();
         let place = d.location.as_ref().map(|l| l.short()).unwrap_or_default();
         xml.push_str(&format!(
             "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\">\n      <error message=\"{}\" type=\"{}\">{}</error>\n    </testcase>\n",
@@ -106,7 +110,10 @@ mod tests {
     use super::*;
 
     fn problem() -> Vec<Diagnostic> {
-        vec![Diagnostic::error("store", "local:s.json is locked by another deploy").with_help("wait")]
+        vec![
+            Diagnostic::error("store", "local:s.json is locked by another deploy")
+                .with_help("wait"),
+        ]
     }
 
     #[test]
@@ -117,9 +124,15 @@ mod tests {
         assert_eq!(json["error"]["code"], "store");
         let sarif: serde_json::Value =
             serde_json::from_str(&render(MachineFormat::Sarif, "validate", &problem())).unwrap();
-        assert_eq!(sarif["runs"][0]["invocations"][0]["executionSuccessful"], false);
+        assert_eq!(
+            sarif["runs"][0]["invocations"][0]["executionSuccessful"],
+            false
+        );
         let junit = render(MachineFormat::Junit, "test", &problem());
-        assert!(junit.contains("<error message=\"local:s.json is locked by another deploy\""), "{junit}");
+        assert!(
+            junit.contains("<error message=\"local:s.json is locked by another deploy\""),
+            "{junit}"
+        );
         assert!(render(MachineFormat::Github, "validate", &problem()).starts_with("::error "));
     }
 }

@@ -96,7 +96,12 @@ impl<'a> View<'a> {
 fn snippet_fits(diagnostic: &Diagnostic, location: &crate::source::Location) -> bool {
     let file = &location.file;
     std::iter::once(location.span.start)
-        .chain(diagnostic.labels.iter().flat_map(|l| [l.span.start, l.span.end]))
+        .chain(
+            diagnostic
+                .labels
+                .iter()
+                .flat_map(|l| [l.span.start, l.span.end]),
+        )
         .all(|offset| file.line_span(offset).len() <= MAX_SNIPPET_LINE)
 }
 
@@ -108,7 +113,9 @@ fn excerpt(location: &crate::source::Location) -> String {
     let at = location.span.start.clamp(line.start, line.end) - line.start;
     let before: String = {
         let chars: Vec<char> = line_text[..floor(line_text, at)].chars().collect();
-        chars[chars.len().saturating_sub(EXCERPT_CONTEXT)..].iter().collect()
+        chars[chars.len().saturating_sub(EXCERPT_CONTEXT)..]
+            .iter()
+            .collect()
     };
     let after: String = line_text[floor(line_text, at)..]
         .chars()
@@ -182,7 +189,10 @@ impl miette::Diagnostic for View<'_> {
         self.source.as_ref()?;
         let labels = self.diagnostic.labels.iter().enumerate().map(|(i, label)| {
             let span = (label.span.start, label.span.len());
-            let text = label.text.as_deref().map(|t| crate::text::one_line(t).into_owned());
+            let text = label
+                .text
+                .as_deref()
+                .map(|t| crate::text::one_line(t).into_owned());
             if i == 0 {
                 LabeledSpan::new_primary_with_span(text, span)
             } else {

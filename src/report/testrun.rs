@@ -73,7 +73,11 @@ fn failure_detail(
         style.bold(&one_line(&check.name))
     );
     for failure in &outcome.failures {
-        out.push_str(&format!("    {} {}\n", style.red("✗"), one_line(&failure.to_string())));
+        out.push_str(&format!(
+            "    {} {}\n",
+            style.red("✗"),
+            one_line(&failure.to_string())
+        ));
     }
     let decision = outcome
         .decision
@@ -105,7 +109,11 @@ fn failure_detail(
         } else {
             out.push('\n');
             for id in &outcome.reasons {
-                out.push_str(&format!("      {}{}\n", one_line(id), place(project, id, dir)));
+                out.push_str(&format!(
+                    "      {}{}\n",
+                    one_line(id),
+                    place(project, id, dir)
+                ));
             }
         }
     }

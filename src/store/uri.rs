@@ -224,7 +224,11 @@ mod tests {
     #[test]
     fn a_store_named_in_the_config_stays_inside_the_project() {
         let project = tempfile::tempdir().unwrap();
-        for uri in ["local:/etc/passwd", "local:../elsewhere.json", "local:a/../../b.json"] {
+        for uri in [
+            "local:/etc/passwd",
+            "local:../elsewhere.json",
+            "local:a/../../b.json",
+        ] {
             let mut config = Config::default();
             config.stores.insert(
                 "x".into(),

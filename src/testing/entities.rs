@@ -197,7 +197,11 @@ fn check_size(entities: &[Value]) -> Result<(), String> {
         .map(|e| {
             e.get("parents")
                 .and_then(Value::as_array)
-                .map(|ps| ps.iter().filter_map(|p| index.get(&uid_text(p)).copied()).collect())
+                .map(|ps| {
+                    ps.iter()
+                        .filter_map(|p| index.get(&uid_text(p)).copied())
+                        .collect()
+                })
                 .unwrap_or_default()
         })
         .collect();
@@ -228,7 +232,10 @@ fn check_size(entities: &[Value]) -> Result<(), String> {
                 .max()
                 .unwrap_or(0);
             if deepest > MAX_HIERARCHY_DEPTH {
-                let uid = entities[node].get("uid").map(Value::to_string).unwrap_or_default();
+                let uid = entities[node]
+                    .get("uid")
+                    .map(Value::to_string)
+                    .unwrap_or_default();
                 return Err(format!(
                     "entity {uid} has a chain of more than {MAX_HIERARCHY_DEPTH} ancestors; avpctl accepts at most {MAX_HIERARCHY_DEPTH} levels"
                 ));

@@ -20,7 +20,7 @@ use crate::uid::UidSpec;
 #[serde(deny_unknown_fields)]
 struct RawSuite {
     #[serde(default)]
-    entities: Vec<EntitySource>,
+    entities: Vec<Spanned<EntitySource>>,
     #[serde(default)]
     context: Option<Map<String, Value>>,
     #[serde(default)]
@@ -45,7 +45,7 @@ struct RawCase {
     action: Option<UidSpec>,
     resource: Option<UidSpec>,
     context: Option<Map<String, Value>>,
-    entities: Option<Vec<EntitySource>>,
+    entities: Option<Vec<Spanned<EntitySource>>>,
     expect: Option<Expectation>,
     reasons: Option<Vec<String>>,
     errors: Option<Vec<String>>,
@@ -214,10 +214,26 @@ impl SuiteReader<'_> {
         self.problems.push(diagnostic);
     }
 
-    fn resolve_source(&self, source: &EntitySource) -> ResolvedSource {
-        match source {
-            EntitySource::File(path) => ResolvedSource::File(normalize(&self.base.join(path))),
+    fn resolve_source(&mut self, source: &Spanned<EntitySource>) -> ResolvedSource {
+        match &source.value {
+            EntitySource::File(path) => {
+                let relative = normalize(&self.base.join(path));
+                self.check_inside(&relative, &source.referenced);
+                ResolvedSource::File(relative)
+            }
             EntitySource::Inline(value) => ResolvedSource::Inline(value.to_string()),
+        }
+    }
+
+    /// A file the suite names must be inside the project (docs/security.md);
+    /// the refusal points at the name in the suite, never at the file.
+    fn check_inside(&mut self, relative: &Path, at: &serde_saphyr::Location) {
+        if let Err(err @ crate::error::Error::OutsideProject { .. }) =
+            crate::source::resolve_inside(self.root, relative)
+        {
+            let location = crate::yaml::location(self.file, at);
+            let help = err.help().unwrap_or_default();
+            self.problem(&location, err.code(), err.to_string(), &help);
         }
     }
 
@@ -406,6 +422,10 @@ impl SuiteReader<'_> {
         let relative = normalize(&self.base.join(replay));
         let input = match read_json(self.root, &relative) {
             Ok(input) => input,
+            Err(diagnostic) if diagnostic.location.is_none() => {
+                self.problems.push(diagnostic.at(location));
+                return Vec::new();
+            }
             Err(diagnostic) => {
                 self.problems.push(diagnostic);
                 return Vec::new();
@@ -553,7 +573,10 @@ fn normalize(path: &Path) -> PathBuf {
             std::path::Component::ParentDir => {
                 // `..` beyond the start stays `..` (and is refused as
                 // outside the project when the file is read).
-                let climbed_out = matches!(out.components().next_back(), None | Some(std::path::Component::ParentDir));
+                let climbed_out = matches!(
+                    out.components().next_back(),
+                    None | Some(std::path::Component::ParentDir)
+                );
                 if climbed_out || !out.pop() {
                     out.push("..");
                 }
