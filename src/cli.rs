@@ -135,6 +135,10 @@ pub struct TestArgs {
     #[arg(long)]
     pub allow_empty: bool,
 
+    /// Fail (exit 1) when the run has warnings, e.g. a parent no entity data declares.
+    #[arg(long)]
+    pub deny_warnings: bool,
+
     /// Number of threads evaluating cases (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,

@@ -305,15 +305,62 @@ fn an_entity_file_that_does_not_parse_is_located() {
 }
 
 #[test]
-fn an_undeclared_parent_is_refused() {
-    let d = bad_input("undeclared-parent", "undeclared-parent");
-    assert_eq!(d["file"], "bad-entities/orphan.json");
+fn an_undeclared_parent_is_a_warning_and_evaluates_as_cedar_does() {
+    let dir = project_with(&["undeclared-parent"]);
+    let (exit, report) = test_json(dir.path(), &[]);
+    assert_eq!(exit, 0, "{report:#}");
+    assert_eq!(report["summary"]["passed"], 1);
+    let warning = diagnostic(&report, "undeclared-parent");
+    assert_eq!(warning["severity"], "warning");
+    assert_eq!(warning["file"], "bad-entities/orphan.json");
+    // The entity that names the parent, where it is written.
+    assert_eq!(
+        (warning["line"].as_u64(), warning["column"].as_u64()),
+        (Some(2), Some(3))
+    );
     assert!(
-        d["message"]
+        warning["message"]
             .as_str()
             .unwrap()
             .contains("App::Team::\"platfrom\"")
     );
+    let (exit, _) = test_json(dir.path(), &["--deny-warnings"]);
+    assert_eq!(exit, 1);
+}
+
+/// `cedar authorize` allows `principal in Role::"admin"` for a user whose
+/// parent Role::"admin" no entity data declares; so does avpctl.
+#[test]
+fn a_parent_known_only_by_name_grants_membership() {
+    let dir = common::project(&[
+        (
+            "schema.cedarschema",
+            "namespace App { entity Role; entity User in [Role]; entity Doc; action view appliesTo { principal: User, resource: Doc }; }\n",
+        ),
+        (
+            "policies/admins.cedar",
+            "permit(principal in App::Role::\"admin\", action == App::Action::\"view\", resource);\n",
+        ),
+        (
+            "tests/t.yaml",
+            concat!(
+                "entities:\n",
+                "  - {uid: {type: App::User, id: alice}, attrs: {}, parents: [{type: App::Role, id: admin}]}\n",
+                "cases:\n",
+                "  - name: an admin by an undeclared role views\n",
+                "    principal: 'App::User::\"alice\"'\n",
+                "    action: 'App::Action::\"view\"'\n",
+                "    resource: 'App::Doc::\"d\"'\n",
+                "    expect: allow\n",
+                "    reasons: [admins]\n",
+            ),
+        ),
+    ]);
+    let (exit, report) = test_json(dir.path(), &[]);
+    assert_eq!(exit, 0, "{report:#}");
+    let warning = diagnostic(&report, "undeclared-parent");
+    assert_eq!(warning["file"], "tests/t.yaml");
+    assert_eq!(warning["line"], 2);
 }
 
 #[test]

@@ -12,11 +12,13 @@ use serde_json::Value;
 
 use super::suite::ResolvedSource;
 use crate::diagnostic::Diagnostic;
-use crate::source::{SourceFile, display_path};
+use crate::source::{Location, SourceFile, display_path};
 
-/// Entity JSON of one source, in Cedar's form, with the file it came from.
+/// Entity JSON of one source, in Cedar's form, with where each entity is
+/// written (index-aligned; `None` where the structure does not say).
 struct Parsed {
     entities: Vec<Value>,
+    places: Vec<Option<Location>>,
     file: Option<SourceFile>,
 }
 
@@ -25,6 +27,7 @@ pub struct EntityLoader<'a> {
     schema: Option<&'a Schema>,
     parsed: HashMap<ResolvedSource, Result<Arc<Parsed>, Diagnostic>>,
     built: HashMap<Vec<ResolvedSource>, Result<Arc<Entities>, Diagnostic>>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl<'a> EntityLoader<'a> {
@@ -34,24 +37,40 @@ impl<'a> EntityLoader<'a> {
             schema,
             parsed: HashMap::new(),
             built: HashMap::new(),
+            warnings: Vec::new(),
         }
     }
 
     /// The entities of `sources` together (plus the schema's actions), built
-    /// once per distinct list.
-    pub fn entities(&mut self, sources: &[ResolvedSource]) -> Result<Arc<Entities>, Diagnostic> {
+    /// once per distinct list. `suite` is the file inline entities are
+    /// written in.
+    pub fn entities(
+        &mut self,
+        sources: &[ResolvedSource],
+        suite: &SourceFile,
+    ) -> Result<Arc<Entities>, Diagnostic> {
         if let Some(done) = self.built.get(sources) {
             return done.clone();
         }
-        let result = self.build(sources);
+        let result = self.build(sources, suite);
         self.built.insert(sources.to_vec(), result.clone());
         result
     }
 
-    fn build(&mut self, sources: &[ResolvedSource]) -> Result<Arc<Entities>, Diagnostic> {
+    /// Findings that do not stop evaluation (a parent no entity declares),
+    /// each once.
+    pub fn take_warnings(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.warnings)
+    }
+
+    fn build(
+        &mut self,
+        sources: &[ResolvedSource],
+        suite: &SourceFile,
+    ) -> Result<Arc<Entities>, Diagnostic> {
         let parsed: Vec<Arc<Parsed>> = sources
             .iter()
-            .map(|source| self.parse(source))
+            .map(|source| self.parse(source, suite))
             .collect::<Result<_, _>>()?;
         let combined = combine(&parsed);
         check_size(&combined).map_err(|message| {
@@ -59,41 +78,68 @@ impl<'a> EntityLoader<'a> {
                 .with_help("split the data across suites, or flatten the hierarchy (docs/security.md lists avpctl's limits)")
                 .with_fallback_file(&parsed)
         })?;
-        self.check_parents(&parsed)?;
+        for warning in self.undeclared_parents(&parsed) {
+            if !self.warnings.iter().any(|w| w.message == warning.message) {
+                self.warnings.push(warning);
+            }
+        }
         Entities::from_json_value(Value::Array(combined), self.schema)
             .map(Arc::new)
-            .map_err(|err| {
-                let message = crate::diagnostic::message_with_causes(&err);
-                locate(&parsed, &message, "entities", message.clone())
-                    .with_help("entity data must conform to the schema: declared attributes of the declared types, parents of allowed types")
-            })
+            .map_err(|err| self.explain(&parsed, &err))
     }
 
-    fn parse(&mut self, source: &ResolvedSource) -> Result<Arc<Parsed>, Diagnostic> {
+    /// Cedar refused the data as a whole: find the entity it refuses on its
+    /// own (Cedar judges each one), and point at where it is written.
+    fn explain(
+        &self,
+        parsed: &[Arc<Parsed>],
+        err: &cedar_policy::entities_errors::EntitiesError,
+    ) -> Diagnostic {
+        let help = "entity data must conform to the schema: declared attributes of the declared types, parents of allowed types";
+        for source in parsed {
+            for (entity, place) in source.entities.iter().zip(&source.places) {
+                let alone = Value::Array(vec![entity.clone()]);
+                if let Err(own) = Entities::from_json_value(alone, self.schema) {
+                    let message = crate::diagnostic::message_with_causes(&own);
+                    return at_place(
+                        unreadable(Diagnostic::error("entities", message)),
+                        place.as_ref(),
+                        parsed,
+                    )
+                    .with_help(help);
+                }
+            }
+        }
+        let message = crate::diagnostic::message_with_causes(err);
+        let duplicate = parsed.iter().find_map(|source| {
+            let mut seen = HashSet::new();
+            source
+                .entities
+                .iter()
+                .zip(&source.places)
+                .find(|(entity, _)| !seen.insert(entity.get("uid").map(uid_text)))
+                .map(|(_, place)| place.clone())
+        });
+        at_place(
+            unreadable(Diagnostic::error("entities", message)),
+            duplicate.flatten().as_ref(),
+            parsed,
+        )
+        .with_help(help)
+    }
+
+    fn parse(
+        &mut self,
+        source: &ResolvedSource,
+        suite: &SourceFile,
+    ) -> Result<Arc<Parsed>, Diagnostic> {
         if let Some(done) = self.parsed.get(source) {
             return done.clone();
         }
         let result = match source {
             ResolvedSource::File(path) => self.parse_file(path),
-            ResolvedSource::Inline(text) => {
-                let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
-                let list = match value {
-                    Value::Array(_) => value,
-                    single => Value::Array(vec![single]),
-                };
-                crate::avp_json::entities_to_cedar(&list)
-                    .map(|entities| {
-                        Arc::new(Parsed {
-                            entities,
-                            file: None,
-                        })
-                    })
-                    .map_err(|err| {
-                        unreadable(Diagnostic::error(
-                            "entities",
-                            format!("inline entity: {err}"),
-                        ))
-                    })
+            ResolvedSource::Inline(text, offset) => {
+                parse_inline(text, suite.location(*offset..*offset))
             }
         };
         self.parsed.insert(source.clone(), result.clone());
@@ -101,30 +147,33 @@ impl<'a> EntityLoader<'a> {
     }
 
     fn parse_file(&self, path: &Path) -> Result<Arc<Parsed>, Diagnostic> {
-        if !self.root.join(path).is_file() {
+        if !self.root.join(path).exists() {
             return Err(unreadable(Diagnostic::error(
                 "entities",
                 format!("entity file {} does not exist", display_path(path)),
             ))
             .with_help("entity paths in a suite are relative to the suite's own file"));
         }
-        let document = super::suite::read_json(self.root, path)?;
-        let file = SourceFile::read(self.root, path).map_err(|err| Diagnostic::from(&err))?;
+        let (file, document) = super::suite::read_json(self.root, path)?;
         let entities = crate::avp_json::entities_to_cedar(&document).map_err(|err| {
             unreadable(
                 Diagnostic::error("entities", format!("{}: {err}", display_path(path)))
                     .at(file.location(0..0)),
             )
         })?;
+        let places = entity_places(&file, entities.len());
         Ok(Arc::new(Parsed {
             entities,
+            places,
             file: Some(file),
         }))
     }
 
-    /// Every parent must itself be an entity of the data (or an action of
-    /// the schema): a misspelt group otherwise silently grants nothing.
-    fn check_parents(&self, parsed: &[Arc<Parsed>]) -> Result<(), Diagnostic> {
+    /// A parent that no entity data declares is valid Cedar (AVP entity
+    /// lists routinely name a role only as a parent), and Cedar evaluates
+    /// it as an entity with no attributes; a misspelt group is still worth
+    /// a warning, which `test --deny-warnings` makes fatal.
+    fn undeclared_parents(&self, parsed: &[Arc<Parsed>]) -> Vec<Diagnostic> {
         let declared: HashSet<(String, String)> = parsed
             .iter()
             .flat_map(|p| p.entities.iter())
@@ -134,37 +183,90 @@ impl<'a> EntityLoader<'a> {
             .schema
             .map(|s| s.actions().map(|a| a.to_string()).collect())
             .unwrap_or_default();
-        for entity in parsed.iter().flat_map(|p| p.entities.iter()) {
-            let Some(parents) = entity.get("parents").and_then(Value::as_array) else {
-                continue;
-            };
-            for parent in parents {
-                let Some((type_name, id)) = uid_key(parent) else {
+        let mut reported = HashSet::new();
+        let mut warnings = Vec::new();
+        for source in parsed {
+            for (entity, place) in source.entities.iter().zip(&source.places) {
+                let Some(parents) = entity.get("parents").and_then(Value::as_array) else {
                     continue;
                 };
-                if declared.contains(&(type_name.clone(), id.clone())) {
-                    continue;
+                for (type_name, id) in parents.iter().filter_map(uid_key) {
+                    let literal = format!(
+                        "{type_name}::{}",
+                        serde_json::to_string(&id).unwrap_or_default()
+                    );
+                    if declared.contains(&(type_name, id))
+                        || actions.contains(&literal)
+                        || !reported.insert(literal.clone())
+                    {
+                        continue;
+                    }
+                    let child = entity
+                        .get("uid")
+                        .and_then(uid_key)
+                        .map(|(t, i)| {
+                            format!("{t}::{}", serde_json::to_string(&i).unwrap_or_default())
+                        })
+                        .unwrap_or_default();
+                    let warning = Diagnostic::warning(
+                        "undeclared-parent",
+                        format!("entity {child} has parent {literal}, which no entity data of this suite declares; Cedar evaluates it as an entity with no attributes and no parents"),
+                    )
+                    .with_help(format!("if the name is misspelt, fix it; to silence this, add {literal} to an entity file (with \"parents\": [])"));
+                    warnings.push(at_place(warning, place.as_ref(), parsed));
                 }
-                let literal = format!(
-                    "{type_name}::{}",
-                    serde_json::to_string(&id).unwrap_or_default()
-                );
-                if actions.contains(&literal) {
-                    continue;
-                }
-                let child = entity
-                    .get("uid")
-                    .and_then(uid_key)
-                    .map(|(t, i)| format!("{t}::{}", serde_json::to_string(&i).unwrap_or_default()))
-                    .unwrap_or_default();
-                let message = format!(
-                    "entity {child} has parent {literal}, which no entity data of this suite declares"
-                );
-                return Err(locate(parsed, &format!("`{child}`"), "undeclared-parent", message)
-                    .with_help(format!("add {literal} to an entity file (with \"parents\": [] if it has none), or fix the parent's name")));
             }
         }
-        Ok(())
+        warnings
+    }
+}
+
+fn parse_inline(text: &str, place: Location) -> Result<Arc<Parsed>, Diagnostic> {
+    let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let list = match value {
+        Value::Array(_) => value,
+        single => Value::Array(vec![single]),
+    };
+    match crate::avp_json::entities_to_cedar(&list) {
+        Ok(entities) => Ok(Arc::new(Parsed {
+            places: vec![Some(place); entities.len()],
+            entities,
+            file: None,
+        })),
+        Err(err) => Err(unreadable(
+            Diagnostic::error("entities", format!("inline entity: {err}")).at(place),
+        )),
+    }
+}
+
+/// Where each entity of an entity file is written, from the file's JSON
+/// structure: the items of its list, of its `entityList`, or of the
+/// `entities` of a whole IsAuthorized input.
+fn entity_places(file: &SourceFile, count: usize) -> Vec<Option<Location>> {
+    let root = crate::strict_json::spans(file.text(), 3);
+    let list = root.as_ref().and_then(|root| {
+        let container = root.get("entities").unwrap_or(root);
+        container
+            .items()
+            .or_else(|| container.get("entityList").and_then(|l| l.items()))
+    });
+    match list {
+        Some(items) if items.len() == count => items
+            .iter()
+            .map(|item| Some(file.location(item.span.start..item.span.start + 1)))
+            .collect(),
+        _ => vec![Some(file.location(0..0)); count],
+    }
+}
+
+fn at_place(
+    diagnostic: Diagnostic,
+    place: Option<&Location>,
+    parsed: &[Arc<Parsed>],
+) -> Diagnostic {
+    match place {
+        Some(place) => diagnostic.at(place.clone()),
+        None => diagnostic.with_fallback_file(parsed),
     }
 }
 
@@ -286,35 +388,6 @@ fn uid_key(value: &Value) -> Option<(String, String)> {
         value.get("type")?.as_str()?.to_string(),
         value.get("id")?.as_str()?.to_string(),
     ))
-}
-
-/// Places an entity problem at the entity the message names (Cedar's
-/// messages quote a UID in backticks), in whichever file holds it.
-fn locate(parsed: &[Arc<Parsed>], mentions: &str, code: &str, message: String) -> Diagnostic {
-    let mut diagnostic = unreadable(Diagnostic::error(code, message));
-    let uid = mentions
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .find(|quoted| quoted.contains("::\""));
-    let Some(uid) = uid else {
-        return diagnostic.with_fallback_file(parsed);
-    };
-    let Some((_, id)) = uid.rsplit_once("::") else {
-        return diagnostic.with_fallback_file(parsed);
-    };
-    for file in parsed.iter().filter_map(|p| p.file.as_ref()) {
-        if let Some(at) = file
-            .text()
-            .find(&format!("\"id\": {id}"))
-            .or_else(|| file.text().find(&format!("\"id\":{id}")))
-            .or_else(|| file.text().find(id))
-        {
-            diagnostic = diagnostic.at(file.location(at..at + id.len()));
-            return diagnostic;
-        }
-    }
-    diagnostic.with_fallback_file(parsed)
 }
 
 #[cfg(test)]

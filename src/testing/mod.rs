@@ -93,6 +93,8 @@ pub struct Collected {
     pub suites: Vec<SuiteInfo>,
     pub prepared: Vec<Prepared>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Findings that did not stop any case (an undeclared parent).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Reads every suite under the tests directory and builds each distinct
@@ -102,6 +104,7 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
         suites: Vec::new(),
         prepared: Vec::new(),
         diagnostics: Vec::new(),
+        warnings: Vec::new(),
     };
     let (files, walk_problems) = suite::suite_files(&project.root, &project.config.tests);
     collected.diagnostics.extend(walk_problems);
@@ -129,7 +132,7 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
                 }
                 CheckEntities::Own(own) => own.clone(),
             };
-            let entities = loader.entities(&sources).map_err(|problem| {
+            let entities = loader.entities(&sources, &suite.file).map_err(|problem| {
                 let message = problem.message.clone();
                 if !collected
                     .diagnostics
@@ -147,6 +150,7 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
             });
         }
     }
+    collected.warnings = loader.take_warnings();
     collected
 }
 
@@ -168,6 +172,7 @@ pub fn run_suites_keeping_checks(
     let collected = collect(project, &options.filters);
     report.suites = collected.suites;
     report.diagnostics.extend(collected.diagnostics);
+    report.warnings.extend(collected.warnings);
     let runner = Runner::new(project);
     report.outcomes = with_progress(&runner, collected.prepared.len(), options.progress, || {
         runner.run(&collected.prepared, options.fail_fast)
@@ -208,7 +213,12 @@ fn validation_warning(project: &Project) -> Option<Diagnostic> {
 }
 
 /// The exit code of a run (SPEC section 5).
-pub fn exit_code(report: &RunReport, allow_empty: bool, min_coverage: Option<f64>) -> u8 {
+pub fn exit_code(
+    report: &RunReport,
+    allow_empty: bool,
+    min_coverage: Option<f64>,
+    deny_warnings: bool,
+) -> u8 {
     if report.diagnostics.iter().any(|d| d.unreadable) {
         return 2;
     }
@@ -221,6 +231,7 @@ pub fn exit_code(report: &RunReport, allow_empty: bool, min_coverage: Option<f64
         || (summary.total == 0 && !allow_empty)
         || below_minimum
         || !report.diagnostics.is_empty()
+        || (deny_warnings && !report.warnings.is_empty())
     {
         1
     } else {
@@ -268,7 +279,12 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
             crate::output::eprint(&report::human::render(d, style, &args.dir));
         }
     }
-    Ok(exit_code(&report, args.allow_empty, args.min_coverage))
+    Ok(exit_code(
+        &report,
+        args.allow_empty,
+        args.min_coverage,
+        args.deny_warnings,
+    ))
 }
 
 /// A test case whose decision differs between two policy sets.

@@ -107,7 +107,9 @@ pub struct Suite {
 pub enum ResolvedSource {
     /// Relative to the project root.
     File(PathBuf),
-    Inline(String),
+    /// Entity JSON written in the suite, and where (a byte offset in the
+    /// suite's file).
+    Inline(String, usize),
 }
 
 /// Which entities a check is evaluated with.
@@ -221,7 +223,10 @@ impl SuiteReader<'_> {
                 self.check_inside(&relative, &source.referenced);
                 ResolvedSource::File(relative)
             }
-            EntitySource::Inline(value) => ResolvedSource::Inline(value.to_string()),
+            EntitySource::Inline(value) => {
+                let at = crate::yaml::location(self.file, &source.referenced);
+                ResolvedSource::Inline(value.to_string(), at.span.start)
+            }
         }
     }
 
@@ -421,7 +426,7 @@ impl SuiteReader<'_> {
     fn replay_checks(&mut self, case: RawCase, replay: &str, location: Location) -> Vec<Check> {
         let relative = normalize(&self.base.join(replay));
         let input = match read_json(self.root, &relative) {
-            Ok(input) => input,
+            Ok((_, input)) => input,
             Err(diagnostic) if diagnostic.location.is_none() => {
                 self.problems.push(diagnostic.at(location));
                 return Vec::new();
@@ -551,9 +556,9 @@ fn replay_requests(input: &Value) -> Result<Vec<ReplayRequest>, String> {
 }
 
 /// Reads a JSON file below the root, with line and column on a syntax error.
-pub fn read_json(root: &Path, relative: &Path) -> Result<Value, Diagnostic> {
+pub fn read_json(root: &Path, relative: &Path) -> Result<(SourceFile, Value), Diagnostic> {
     let file = SourceFile::read(root, relative).map_err(|err| Diagnostic::from(&err))?;
-    crate::strict_json::from_str(file.text()).map_err(|err| {
+    let value = crate::strict_json::from_str(file.text()).map_err(|err| {
         let offset = file.offset_of(err.line(), err.column());
         let mut diagnostic = Diagnostic::error(
             "json",
@@ -562,7 +567,8 @@ pub fn read_json(root: &Path, relative: &Path) -> Result<Value, Diagnostic> {
         .at(file.location(offset..offset));
         diagnostic.unreadable = true;
         diagnostic
-    })
+    })?;
+    Ok((file, value))
 }
 
 /// `tests/../entities/a.json` → `entities/a.json`, without touching the disk.
