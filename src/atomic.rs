@@ -141,16 +141,17 @@ fn check_replaceable(target: &Path, metadata: &std::fs::Metadata) -> Result<(), 
     }
     match options.open(target) {
         Ok(_) => Ok(()),
-        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
-            Err(WriteError::ReadOnly)
-        }
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => Err(WriteError::ReadOnly),
         Err(err) => Err(err.into()),
     }
 }
 
 /// Gives the new file the old one's owner, group and permission bits. The
 /// owner and group go first: changing them may clear set-id bits.
-fn keep_owner_and_mode(file: &std::fs::File, metadata: &std::fs::Metadata) -> Result<(), WriteError> {
+fn keep_owner_and_mode(
+    file: &std::fs::File,
+    metadata: &std::fs::Metadata,
+) -> Result<(), WriteError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;

@@ -507,8 +507,9 @@ fn skip_diagnostic(shown: &Path, err: &crate::atomic::WriteError) -> Diagnostic 
         WriteError::Changed => diagnostic.with_help(
             "another program wrote the file while avpctl formatted it; its new content was kept",
         ),
-        WriteError::Symlink => diagnostic
-            .with_help("avpctl fmt does not rewrite links: that would replace the link with a file"),
+        WriteError::Symlink => diagnostic.with_help(
+            "avpctl fmt does not rewrite links: that would replace the link with a file",
+        ),
         WriteError::ReadOnly => diagnostic.with_help("make it writable to format it"),
         _ => diagnostic,
     }
@@ -595,10 +596,7 @@ fn human_report(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
         ));
     }
     if skipped > 0 {
-        out.push_str(&format!(
-            ", {}",
-            style.red(&format!("{skipped} skipped"))
-        ));
+        out.push_str(&format!(", {}", style.red(&format!("{skipped} skipped"))));
     }
     out.push('\n');
     out

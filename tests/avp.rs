@@ -460,9 +460,14 @@ fn a_store_deleted_during_a_deploy_is_a_failure_naming_the_store_never_applied()
     let proxy = FaultProxy::start(
         fc.port,
         Box::new(move |_, operation| {
-            if operation == "DeletePolicy" && !deleted.swap(true, std::sync::atomic::Ordering::SeqCst)
+            if operation == "DeletePolicy"
+                && !deleted.swap(true, std::sync::atomic::Ordering::SeqCst)
             {
-                avp::call(port, "DeletePolicyStore", &serde_json::json!({"policyStoreId": id}));
+                avp::call(
+                    port,
+                    "DeletePolicyStore",
+                    &serde_json::json!({"policyStoreId": id}),
+                );
             }
             Fault::Pass
         }),
@@ -472,23 +477,45 @@ fn a_store_deleted_during_a_deploy_is_a_failure_naming_the_store_never_applied()
         proxy.port,
         &["deploy", "--store", &store, "--yes", "--no-tests"],
     );
-    let gone = avp::call(fc.port, "GetPolicyStore", &serde_json::json!({"policyStoreId": store_id}));
-    assert!(gone.get("policyStoreId").is_none(), "the store was deleted: {gone}");
+    let gone = avp::call(
+        fc.port,
+        "GetPolicyStore",
+        &serde_json::json!({"policyStoreId": store_id}),
+    );
+    assert!(
+        gone.get("policyStoreId").is_none(),
+        "the store was deleted: {gone}"
+    );
     assert_eq!(deploy.code, 2, "{}\n{}", deploy.stdout, deploy.stderr);
     assert!(!deploy.stdout.contains("Applied"), "{}", deploy.stdout);
     assert!(
-        deploy.stdout.contains(&format!("policy store {store_id} does not exist")),
+        deploy
+            .stdout
+            .contains(&format!("policy store {store_id} does not exist")),
         "{}",
         deploy.stdout
     );
-    assert!(!deploy.stdout.contains("run the deploy again to finish it"), "{}", deploy.stdout);
-    assert!(proxy.count("GetPolicyStore") >= 2, "checked after the not-found answer");
+    assert!(
+        !deploy.stdout.contains("run the deploy again to finish it"),
+        "{}",
+        deploy.stdout
+    );
+    assert!(
+        proxy.count("GetPolicyStore") >= 2,
+        "checked after the not-found answer"
+    );
 
     // And a deploy that starts against a store that is gone says so.
-    let again = run(dir.path(), fc.port, &["deploy", "--store", &store, "--yes", "--no-tests"]);
+    let again = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--yes", "--no-tests"],
+    );
     assert_eq!(again.code, 2);
     assert!(
-        again.stderr_text().contains(&format!("policy store {store_id} does not exist")),
+        again
+            .stderr_text()
+            .contains(&format!("policy store {store_id} does not exist")),
         "{}",
         again.stderr
     );
@@ -506,7 +533,8 @@ fn a_concurrent_write_between_waves_stops_an_avp_deploy_saying_what_changed() {
     let proxy = FaultProxy::start(
         fc.port,
         Box::new(move |_, operation| {
-            if operation == "PutSchema" && !intruded.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            if operation == "PutSchema" && !intruded.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
                 avp::call(
                     port,
                     "CreatePolicy",
@@ -529,8 +557,16 @@ fn a_concurrent_write_between_waves_stops_an_avp_deploy_saying_what_changed() {
     assert_eq!(result["failed"]["kind"], "store-changed", "{result:#}");
     let error = result["failed"]["error"].as_str().unwrap();
     assert!(error.contains("(name/intruder) was added"), "{error}");
-    assert_eq!(result["applied"].as_array().unwrap().len(), 1, "the schema only");
-    assert_eq!(proxy.count("CreatePolicyTemplate"), 0, "nothing more written");
+    assert_eq!(
+        result["applied"].as_array().unwrap().len(),
+        1,
+        "the schema only"
+    );
+    assert_eq!(
+        proxy.count("CreatePolicyTemplate"),
+        0,
+        "nothing more written"
+    );
     assert_eq!(proxy.count("CreatePolicy"), 0, "nothing more written");
 }
 
@@ -546,7 +582,8 @@ fn duplicate_names_on_the_emulator_are_drift_that_diff_reports_and_deploy_refuse
     );
     // What two racing deploys leave on an emulator that does not enforce
     // unique names.
-    let statement = std::fs::read_to_string(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
+    let statement =
+        std::fs::read_to_string(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
     let created = avp::call(
         fc.port,
         "CreatePolicy",
@@ -555,12 +592,28 @@ fn duplicate_names_on_the_emulator_are_drift_that_diff_reports_and_deploy_refuse
     );
     let copy = created["policyId"].as_str().expect("created").to_string();
 
-    let diff = run(dir.path(), fc.port, &["diff", "--store", &store, "--exit-code"]);
+    let diff = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--exit-code"],
+    );
     assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
-    assert!(diff.stdout.contains("Duplicate names in the store"), "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("Duplicate names in the store"),
+        "{}",
+        diff.stdout
+    );
     assert!(diff.stdout.contains(&copy), "{}", diff.stdout);
-    let json = run(dir.path(), fc.port, &["diff", "--store", &store, "--format", "json"]).json();
-    assert_eq!(json["duplicates"][0]["name"], "name/forbid-edit-locked", "{json:#}");
+    let json = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--format", "json"],
+    )
+    .json();
+    assert_eq!(
+        json["duplicates"][0]["name"], "name/forbid-edit-locked",
+        "{json:#}"
+    );
 
     let deploy = run(
         dir.path(),

@@ -224,7 +224,12 @@ fn bad_store(content: &str, expect: &str) {
 /// Whether another process could take the store's lock now.
 fn lock_is_free(dir: &Path) -> bool {
     let lock = dir.join(".avpctl/store.json.lock");
-    match std::fs::OpenOptions::new().write(true).create(true).truncate(false).open(&lock) {
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+    {
         Ok(file) => file.try_lock().is_ok(),
         Err(_) => true,
     }
@@ -267,7 +272,11 @@ fn a_locked_store_is_refused_and_free_again_once_the_holder_is_gone() {
     std::fs::create_dir_all(dir.path().join(".avpctl")).unwrap();
     let holder = hold_lock(&store_file(dir.path()));
     // The lock file's content means nothing and is never shown.
-    std::fs::write(dir.path().join(".avpctl/store.json.lock"), "SECRET=do-not-print\n").unwrap();
+    std::fs::write(
+        dir.path().join(".avpctl/store.json.lock"),
+        "SECRET=do-not-print\n",
+    )
+    .unwrap();
     let run = deploy(dir.path(), &[]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     let text = run.stderr_text();
@@ -312,7 +321,11 @@ fn a_lock_file_left_by_a_killed_deploy_does_not_block() {
     std::fs::remove_file(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
     let blocked = deploy(dir.path(), &["--no-tests"]);
     assert_eq!(blocked.code, 2, "{}", blocked.stdout);
-    assert!(blocked.stderr_text().contains("is locked"), "{}", blocked.stderr);
+    assert!(
+        blocked.stderr_text().contains("is locked"),
+        "{}",
+        blocked.stderr
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let run = deploy(dir.path(), &["--no-tests"]);
@@ -353,7 +366,10 @@ fn temporary_files_of_a_killed_write_are_removed_under_the_lock() {
     let dir = example();
     let avpctl_dir = dir.path().join(".avpctl");
     std::fs::create_dir_all(&avpctl_dir).unwrap();
-    let leftovers = [".store.json.Ab12Cd.avpctl.tmp", ".store.json.avpctl-4242.tmp"];
+    let leftovers = [
+        ".store.json.Ab12Cd.avpctl.tmp",
+        ".store.json.avpctl-4242.tmp",
+    ];
     for name in leftovers {
         std::fs::write(avpctl_dir.join(name), "{half a store").unwrap();
     }
@@ -388,23 +404,45 @@ fn duplicate_names_in_the_store_are_drift_that_diff_reports_and_deploy_refuses()
 
     let diff = avpctl_in(dir.path(), &["diff", "--exit-code"]);
     assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
-    assert!(diff.stdout.contains("Duplicate names in the store"), "{}", diff.stdout);
-    assert!(diff.stdout.contains("name/forbid-edit-locked"), "{}", diff.stdout);
+    assert!(
+        diff.stdout.contains("Duplicate names in the store"),
+        "{}",
+        diff.stdout
+    );
+    assert!(
+        diff.stdout.contains("name/forbid-edit-locked"),
+        "{}",
+        diff.stdout
+    );
     assert!(diff.stdout.contains("P9999999999999999"), "{}", diff.stdout);
     assert!(!diff.stdout.contains("No differences"), "{}", diff.stdout);
     let json = avpctl_in(dir.path(), &["diff", "--format", "json"]).json();
     assert_eq!(json["summary"]["duplicates"], 1, "{json:#}");
     assert_eq!(json["duplicates"][0]["name"], "name/forbid-edit-locked");
-    assert_eq!(json["duplicates"][0]["store_ids"].as_array().unwrap().len(), 2);
-    assert_eq!(json["unmanaged"].as_array().unwrap().len(), 0, "a copy is not unmanaged");
+    assert_eq!(
+        json["duplicates"][0]["store_ids"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        json["unmanaged"].as_array().unwrap().len(),
+        0,
+        "a copy is not unmanaged"
+    );
 
     for extra in [vec![], vec!["--prune"]] {
         let run = deploy(dir.path(), &extra);
         assert_eq!(run.code, 2, "{extra:?}: {}", run.stdout);
         let message = run.stderr_text();
-        assert!(message.contains("1 duplicate name in the store"), "{message}");
+        assert!(
+            message.contains("1 duplicate name in the store"),
+            "{message}"
+        );
         assert!(message.contains("P9999999999999999"), "{message}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "nothing written");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "nothing written"
+        );
     }
 }
 

@@ -438,12 +438,19 @@ fn a_store_changed_between_waves_stops_the_deploy_and_says_what_changed() {
     let plan = avpctl::plan::plan(&Side::from_store(&planned), &new_side(), options()).unwrap();
     assert!(plan.steps.waves.len() >= 2, "{:?}", plan.steps.waves);
     let first_wave = plan.steps.waves[0].1.len();
-    let applied =
-        avpctl::deploy::apply::apply_against(&mut intruded, &plan.steps, &planned, &mut |_, _, _| {});
+    let applied = avpctl::deploy::apply::apply_against(
+        &mut intruded,
+        &plan.steps,
+        &planned,
+        &mut |_, _, _| {},
+    );
     let (step, error) = applied.failed.clone().expect("the deploy stops");
     assert!(matches!(error, StoreError::Changed(_)), "{error:?}");
     let message = error.to_string();
-    assert!(message.contains("the store changed since the plan was made"), "{message}");
+    assert!(
+        message.contains("the store changed since the plan was made"),
+        "{message}"
+    );
     assert!(message.contains("(name/intruder) was added"), "{message}");
     assert_eq!(applied.applied.len(), first_wave, "only the first wave ran");
     assert_eq!(step, plan.steps.waves[1].1[0].label);
@@ -453,7 +460,12 @@ fn a_store_changed_between_waves_stops_the_deploy_and_says_what_changed() {
     );
     // The other writer's policy is not lost, and nothing more was written.
     let state = LocalStore::new(&path).read().unwrap();
-    assert!(state.policies.iter().any(|p| p.name.as_deref() == Some("name/intruder")));
+    assert!(
+        state
+            .policies
+            .iter()
+            .any(|p| p.name.as_deref() == Some("name/intruder"))
+    );
 }
 
 #[test]
@@ -469,9 +481,16 @@ fn a_store_changed_after_planning_is_not_written_at_all() {
     let applied =
         avpctl::deploy::apply::apply_against(&mut store, &plan.steps, &planned, &mut |_, _, _| {});
     let (_, error) = applied.failed.clone().expect("the deploy stops");
-    assert!(error.to_string().contains("(name/intruder) was added"), "{error}");
+    assert!(
+        error.to_string().contains("(name/intruder) was added"),
+        "{error}"
+    );
     assert!(applied.applied.is_empty());
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "nothing written");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "nothing written"
+    );
 }
 
 #[test]

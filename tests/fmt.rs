@@ -318,7 +318,10 @@ fn a_file_written_between_read_and_rename_keeps_the_newer_content() {
         std::fs::write(&saved, NEWER).unwrap();
         std::fs::rename(&saved, &path).unwrap();
     });
-    assert!(matches!(outcome.status, avpctl::fmt::FileStatus::Skipped(_)));
+    assert!(matches!(
+        outcome.status,
+        avpctl::fmt::FileStatus::Skipped(_)
+    ));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), NEWER);
 
     // The same size and, as far as the clock can tell, the same time: the
@@ -363,7 +366,10 @@ fn a_symlinked_policy_file_is_skipped_not_replaced_by_a_file() {
     let dir = project(&[("policies/real.cedar", UGLY)]);
     let link = dir.path().join("policies/link.cedar");
     std::os::unix::fs::symlink("real.cedar", &link).unwrap();
-    for args in [vec!["fmt", "--format", "json"], vec!["fmt", "policies/link.cedar", "--format", "json"]] {
+    for args in [
+        vec!["fmt", "--format", "json"],
+        vec!["fmt", "policies/link.cedar", "--format", "json"],
+    ] {
         let run = avpctl_in(dir.path(), &args);
         assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
         let report = run.json();

@@ -380,23 +380,25 @@ fn duplicates(state: &StoreState) -> Vec<Duplicate> {
         for (name, id) in items {
             by_name.entry(name).or_default().push(id.to_string());
         }
-        found.extend(
-            by_name
-                .into_iter()
-                .filter(|(_, ids)| ids.len() > 1)
-                .map(|(name, store_ids)| Duplicate {
-                    kind,
-                    name: name.to_string(),
-                    store_ids,
-                }),
-        );
+        found.extend(by_name.into_iter().filter(|(_, ids)| ids.len() > 1).map(
+            |(name, store_ids)| Duplicate {
+                kind,
+                name: name.to_string(),
+                store_ids,
+            },
+        ));
     };
     group(
         "template",
         state
             .templates
             .iter()
-            .filter_map(|t| Some((t.name.as_deref().filter(|n| managed_id(n).is_some())?, t.id.as_str())))
+            .filter_map(|t| {
+                Some((
+                    t.name.as_deref().filter(|n| managed_id(n).is_some())?,
+                    t.id.as_str(),
+                ))
+            })
             .collect(),
     );
     group(
@@ -404,7 +406,12 @@ fn duplicates(state: &StoreState) -> Vec<Duplicate> {
         state
             .policies
             .iter()
-            .filter_map(|p| Some((p.name.as_deref().filter(|n| managed_id(n).is_some())?, p.id.as_str())))
+            .filter_map(|p| {
+                Some((
+                    p.name.as_deref().filter(|n| managed_id(n).is_some())?,
+                    p.id.as_str(),
+                ))
+            })
             .collect(),
     );
     found

@@ -428,16 +428,22 @@ async fn perform(
     calls: Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
 ) -> Result<Option<String>, StoreError> {
     let result = perform_call(&client, store_id.clone(), operation).await;
-    let not_found = match &result {
-        Err(StoreError::NotFound(_)) | Ok(Outcome::AlreadyGone) => true,
-        _ => false,
-    };
+    let not_found = matches!(
+        &result,
+        Err(StoreError::NotFound(_)) | Ok(Outcome::AlreadyGone)
+    );
     if not_found {
         if let Ok(mut calls) = calls.lock() {
             *calls.entry("GetPolicyStore".to_string()).or_default() += 1;
         }
-        crate::output::verbose(|| format!("avp {store_id}: GetPolicyStore (after a not-found answer)"));
-        if let Err(err) = client.get_policy_store().policy_store_id(&store_id).send().await
+        crate::output::verbose(|| {
+            format!("avp {store_id}: GetPolicyStore (after a not-found answer)")
+        });
+        if let Err(err) = client
+            .get_policy_store()
+            .policy_store_id(&store_id)
+            .send()
+            .await
             && is_not_found(&err)
         {
             return Err(vanished(&store_id));
@@ -628,8 +634,12 @@ impl Store for AvpStore {
         self.runtime.block_on(async move {
             let mut tasks = tokio::task::JoinSet::new();
             for (index, operation) in operations.iter().cloned().enumerate() {
-                let (client, store_id, limit, calls) =
-                    (client.clone(), store_id.clone(), limit.clone(), calls.clone());
+                let (client, store_id, limit, calls) = (
+                    client.clone(),
+                    store_id.clone(),
+                    limit.clone(),
+                    calls.clone(),
+                );
                 tasks.spawn(async move {
                     let _permit = limit.acquire_owned().await;
                     (index, perform(client, store_id, operation, calls).await)

@@ -110,10 +110,12 @@ impl LocalStore {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|err| io_error(parent, &err))?;
         }
-        crate::atomic::write(&self.path, format!("{text}\n").as_bytes()).map_err(|err| match err {
-            crate::atomic::WriteError::Io(err) => io_error(&self.path, &err),
-            other => StoreError::Unreachable(format!("{} {other}", self.path.display())),
-        })?;
+        crate::atomic::write(&self.path, format!("{text}\n").as_bytes()).map_err(
+            |err| match err {
+                crate::atomic::WriteError::Io(err) => io_error(&self.path, &err),
+                other => StoreError::Unreachable(format!("{} {other}", self.path.display())),
+            },
+        )?;
         self.loaded = Some((file.state, next_id));
         Ok(())
     }
@@ -233,7 +235,10 @@ impl Store for LocalStore {
             Err(std::fs::TryLockError::Error(err)) => return Err(io_error(&lock, &err)),
         }
         self.lock = Some(file);
-        if let Some(store) = lock.parent().map(|dir| dir.join(lock.file_stem().unwrap_or_default())) {
+        if let Some(store) = lock
+            .parent()
+            .map(|dir| dir.join(lock.file_stem().unwrap_or_default()))
+        {
             remove_leftovers(&store);
         }
         Ok(())

@@ -196,7 +196,9 @@ impl Fingerprint {
                 continue;
             }
             match (self.items.get(key), now.items.get(key)) {
-                (None, Some((name, _))) => changes.push(format!("{} was added", describe(key, name))),
+                (None, Some((name, _))) => {
+                    changes.push(format!("{} was added", describe(key, name)))
+                }
                 (Some((name, _)), None) => {
                     changes.push(format!("{} was deleted", describe(key, name)))
                 }
