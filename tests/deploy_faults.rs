@@ -507,3 +507,33 @@ fn a_deploy_that_nobody_interrupts_is_not_mistaken_for_a_changed_store() {
     assert!(applied.succeeded(), "{:?}", applied.failed);
     assert_eq!(applied.applied.len(), plan.steps.count());
 }
+
+#[test]
+fn a_write_by_someone_else_between_read_and_save_is_never_overwritten() {
+    // Inside one wave: the embedded store computed its new state from what
+    // it read; saving it over another writer's change would lose that.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.json");
+    let mut store = fresh_store(dir.path());
+    store.read().unwrap();
+    intrude(&path);
+    let result = store.apply_all(&[Operation::CreatePolicy {
+        name: "name/mine".into(),
+        description: None,
+        definition: avpctl::store::NewDefinition::Static {
+            statement: "forbid(principal, action, resource);".into(),
+        },
+    }]);
+    assert!(
+        matches!(result.as_slice(), [Err(StoreError::Changed(_))]),
+        "{result:?}"
+    );
+    let state = LocalStore::new(&path).read().unwrap();
+    let names: Vec<_> = state
+        .policies
+        .iter()
+        .filter_map(|p| p.name.as_deref())
+        .collect();
+    assert!(names.contains(&"name/intruder"), "{names:?}");
+    assert!(!names.contains(&"name/mine"), "{names:?}");
+}

@@ -43,6 +43,9 @@ pub struct LocalStore {
     /// The open lock file while this store holds the lock; closing it
     /// releases the lock (the kernel does so too when the process dies).
     lock: Option<std::fs::File>,
+    /// The file's bytes as last read or written (`None`: no file). A save
+    /// refuses when the file no longer holds them: someone else wrote it.
+    seen: Option<Option<Vec<u8>>>,
     calls: std::collections::BTreeMap<String, usize>,
 }
 
@@ -60,6 +63,7 @@ impl LocalStore {
             default_mode: ValidationMode::Strict,
             loaded: None,
             lock: None,
+            seen: None,
             calls: Default::default(),
         }
     }
@@ -90,11 +94,13 @@ impl LocalStore {
         if let Some(loaded) = &self.loaded {
             return Ok(loaded.clone());
         }
-        let mut loaded = read_file(&self.path)?;
-        if !self.path.exists() {
+        let bytes = current_bytes(&self.path)?;
+        let mut loaded = parse_file(&self.path, bytes.as_deref())?;
+        if bytes.is_none() {
             loaded.0.validation_mode = self.default_mode;
         }
         self.loaded = Some(loaded.clone());
+        self.seen = Some(bytes);
         Ok(loaded)
     }
 
@@ -110,13 +116,24 @@ impl LocalStore {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|err| io_error(parent, &err))?;
         }
-        crate::atomic::write(&self.path, format!("{text}\n").as_bytes()).map_err(
-            |err| match err {
-                crate::atomic::WriteError::Io(err) => io_error(&self.path, &err),
-                other => StoreError::Unreachable(format!("{} {other}", self.path.display())),
-            },
-        )?;
+        // The state being saved was computed from `seen`: writing it over
+        // anything else would lose that other writer's change.
+        if let Some(seen) = &self.seen
+            && current_bytes(&self.path)? != *seen
+        {
+            self.loaded = None;
+            return Err(StoreError::Changed(format!(
+                "{} changed since avpctl read it (another program wrote to it); nothing was written",
+                self.path.display()
+            )));
+        }
+        let bytes = format!("{text}\n").into_bytes();
+        crate::atomic::write(&self.path, &bytes).map_err(|err| match err {
+            crate::atomic::WriteError::Io(err) => io_error(&self.path, &err),
+            other => StoreError::Unreachable(format!("{} {other}", self.path.display())),
+        })?;
         self.loaded = Some((file.state, next_id));
+        self.seen = Some(Some(bytes));
         Ok(())
     }
 }
@@ -153,14 +170,19 @@ fn io_error(path: &Path, err: &std::io::Error) -> StoreError {
     StoreError::Unreachable(format!("{}: {err}", path.display()))
 }
 
-/// Reads a store file; a missing file is an empty store.
-fn read_file(path: &Path) -> Result<(StoreState, u64), StoreError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((StoreState::empty(), 1));
-        }
-        Err(err) => return Err(io_error(path, &err)),
+/// The store file's bytes, `None` when there is no file.
+fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(io_error(path, &err)),
+    }
+}
+
+/// Parses a store file's bytes (`None`: no file, an empty store).
+fn parse_file(path: &Path, bytes: Option<&[u8]>) -> Result<(StoreState, u64), StoreError> {
+    let Some(bytes) = bytes else {
+        return Ok((StoreState::empty(), 1));
     };
     let corrupt = |detail: String| {
         StoreError::Corrupt(format!(
@@ -168,6 +190,7 @@ fn read_file(path: &Path) -> Result<(StoreState, u64), StoreError> {
             path.display()
         ))
     };
+    let text = std::str::from_utf8(bytes).map_err(|err| corrupt(format!("not UTF-8: {err}")))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
         corrupt(format!(
             "invalid JSON at line {} column {}: {err}",
