@@ -191,7 +191,7 @@ fn parse_file(path: &Path, bytes: Option<&[u8]>) -> Result<(StoreState, u64), St
         ))
     };
     let text = std::str::from_utf8(bytes).map_err(|err| corrupt(format!("not UTF-8: {err}")))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
         corrupt(format!(
             "invalid JSON at line {} column {}: {err}",
             err.line(),
