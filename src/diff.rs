@@ -209,7 +209,8 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
         PlainFormat::Human => {
             let style = Style::for_stdout(color);
             let mut out = String::new();
-            if changes.is_empty() {
+            let duplicates = &old.side.duplicates;
+            if changes.is_empty() && duplicates.is_empty() {
                 out.push_str(&format!(
                     "No differences: {new_label} and {} agree.\n",
                     old.label
@@ -227,6 +228,9 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
                     style,
                 ));
                 out.push_str(&summary_line(&changes, flips.len()));
+            }
+            if !duplicates.is_empty() {
+                out.push_str(&duplicates_human(duplicates, style));
             }
             if changes.is_empty() && !old.side.unmanaged.is_empty() {
                 out.push_str(&crate::report::plan::changes_human(
@@ -250,7 +254,9 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
                     "counts": crate::report::plan::summary_counts(&changes),
                     "flips": flips.len(),
                     "unmanaged": old.side.unmanaged.len(),
+                    "duplicates": old.side.duplicates.len(),
                 },
+                "duplicates": old.side.duplicates.iter().map(|d| json!({"kind": d.kind, "name": d.name, "store_ids": d.store_ids})).collect::<Vec<_>>(),
                 "changes": changes.iter().map(crate::report::plan::change_json).collect::<Vec<_>>(),
                 "unmanaged": old.side.unmanaged.iter().map(crate::report::plan::unmanaged_json).collect::<Vec<_>>(),
                 "flips": flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
@@ -261,11 +267,30 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
     };
     crate::output::print(&out)?;
     let widens = args.deny_widening && proof.as_ref().is_some_and(crate::prove::Proof::may_widen);
-    Ok(if widens || (args.exit_code && !changes.is_empty()) {
+    let differs = !changes.is_empty() || !old.side.duplicates.is_empty();
+    Ok(if widens || (args.exit_code && differs) {
         1
     } else {
         0
     })
+}
+
+/// Duplicate managed names: drift the store has whatever the project says.
+fn duplicates_human(duplicates: &[crate::plan::side::Duplicate], style: Style) -> String {
+    let mut out = format!(
+        "\n{} (drift: two deploys raced, or a copy was made outside avpctl; `deploy` refuses until one copy is left)\n",
+        style.red("Duplicate names in the store")
+    );
+    for duplicate in duplicates {
+        out.push_str(&format!(
+            "  ! {:<8} {} ({} copies: {})\n",
+            duplicate.kind,
+            crate::plan::side::printable(&duplicate.name),
+            duplicate.store_ids.len(),
+            crate::plan::side::printable(&duplicate.store_ids.join(", "))
+        ));
+    }
+    out
 }
 
 /// The proof of the change, against the project's schema for both sides.

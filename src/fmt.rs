@@ -125,6 +125,9 @@ pub enum FileStatus {
     Reformatted,
     WouldReformat,
     Failed(Vec<Diagnostic>),
+    /// Left alone on purpose, with why: a symbolic link, a read-only or
+    /// hard-linked file, one that changed while it was formatted.
+    Skipped(Vec<Diagnostic>),
 }
 
 impl FileStatus {
@@ -134,6 +137,7 @@ impl FileStatus {
             FileStatus::Reformatted => "reformatted",
             FileStatus::WouldReformat => "would-reformat",
             FileStatus::Failed(_) => "error",
+            FileStatus::Skipped(_) => "skipped",
         }
     }
 }
@@ -142,6 +146,9 @@ impl FileStatus {
 struct Target {
     path: PathBuf,
     config: FmtConfig,
+    /// For a file found below a directory: that directory, canonical; the
+    /// file must be inside it.
+    inside: Option<PathBuf>,
 }
 
 /// `avpctl fmt`.
@@ -170,7 +177,7 @@ pub fn run(args: &FmtArgs, color: ColorChoice) -> Result<u8, Error> {
 fn exit_code(outcomes: &[FileOutcome]) -> u8 {
     if outcomes
         .iter()
-        .any(|o| matches!(o.status, FileStatus::Failed(_)))
+        .any(|o| matches!(o.status, FileStatus::Failed(_) | FileStatus::Skipped(_)))
     {
         2
     } else if outcomes
@@ -214,6 +221,7 @@ fn targets(args: &FmtArgs) -> Result<Vec<Target>, Error> {
             targets.push(Target {
                 path: path.clone(),
                 config: settings_for(parent, args)?,
+                inside: None,
             });
             continue;
         }
@@ -227,6 +235,7 @@ fn targets(args: &FmtArgs) -> Result<Vec<Target>, Error> {
             });
         }
         let config = settings_for(path, args)?;
+        let inside = std::fs::canonicalize(path).ok();
         let project_config = if path.join(CONFIG_FILE).is_file() {
             Some(Config::load(path)?.0)
         } else {
@@ -247,6 +256,7 @@ fn targets(args: &FmtArgs) -> Result<Vec<Target>, Error> {
             targets.extend(files.into_iter().map(|f| Target {
                 path: path.join(f),
                 config,
+                inside: inside.clone(),
             }));
         }
     }
@@ -254,22 +264,63 @@ fn targets(args: &FmtArgs) -> Result<Vec<Target>, Error> {
 }
 
 fn format_file(target: &Target, check: bool) -> FileOutcome {
-    let shown = PathBuf::from(display_path(&target.path).trim_start_matches("./"));
+    format_path_inside(
+        &target.path,
+        target.inside.as_deref(),
+        target.config,
+        check,
+        &mut || {},
+    )
+}
+
+/// Formats one file on disk, as `avpctl fmt FILE` does. `before_replace`
+/// runs once the file has been read and formatted, immediately before
+/// avpctl checks that the file is unchanged and renames the new text over
+/// it: tests use it to change the file at the worst possible moment.
+pub fn format_path(
+    path: &Path,
+    config: FmtConfig,
+    check: bool,
+    before_replace: &mut dyn FnMut(),
+) -> FileOutcome {
+    format_path_inside(path, None, config, check, before_replace)
+}
+
+fn format_path_inside(
+    path: &Path,
+    inside: Option<&Path>,
+    config: FmtConfig,
+    check: bool,
+    before_replace: &mut dyn FnMut(),
+) -> FileOutcome {
+    let shown = PathBuf::from(display_path(path).trim_start_matches("./"));
     let outcome = |status, diff| FileOutcome {
         path: shown.clone(),
         status,
         diff,
     };
-    let file = match SourceFile::read_chosen(&target.path, &target.path) {
-        Ok(file) => SourceFile::new(&shown, file.shared_text()),
-        Err(err) => {
+    if let Some(root) = inside
+        && let Some(skip) = outside(path, root, &shown)
+    {
+        return outcome(FileStatus::Skipped(vec![skip]), String::new());
+    }
+    let (text, snapshot) = match read_whole(path, &shown) {
+        Ok(read) => read,
+        Err(ReadFailure::Skip(err)) => {
+            return outcome(
+                FileStatus::Skipped(vec![skip_diagnostic(&shown, &err)]),
+                String::new(),
+            );
+        }
+        Err(ReadFailure::Error(err)) => {
             return outcome(
                 FileStatus::Failed(vec![Diagnostic::from(&err)]),
                 String::new(),
             );
         }
     };
-    let formatted = match format_text(&file, target.config) {
+    let file = SourceFile::new(&shown, text);
+    let formatted = match format_text(&file, config) {
         Ok(formatted) => formatted,
         Err(err) => {
             return outcome(
@@ -285,12 +336,183 @@ fn format_file(target: &Target, check: bool) -> FileOutcome {
         let diff = unified_diff(file.text(), &formatted, &file.display());
         return outcome(FileStatus::WouldReformat, diff);
     }
-    match crate::atomic::write(&target.path, formatted.as_bytes()) {
+    // The last moment before the rename: the file must still be the one
+    // that was read (same inode, size, modification time and content),
+    // or the newer content would be lost.
+    let mut still_unchanged = || {
+        before_replace();
+        unchanged(path, &snapshot, file.text().as_bytes())
+    };
+    match crate::atomic::replace(path, formatted.as_bytes(), &mut still_unchanged) {
         Ok(()) => outcome(FileStatus::Reformatted, String::new()),
-        Err(err) => outcome(
+        Err(crate::atomic::WriteError::Io(err)) => outcome(
             FileStatus::Failed(vec![Diagnostic::from(&Error::io(file.display(), err))]),
             String::new(),
         ),
+        Err(err) => outcome(
+            FileStatus::Skipped(vec![skip_diagnostic(&shown, &err)]),
+            String::new(),
+        ),
+    }
+}
+
+/// What identifies one version of a file: if any of it differs, somebody
+/// wrote the file (or replaced it) since it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snapshot {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    /// Device and inode: an editor that saves by renaming makes a new one.
+    #[cfg(unix)]
+    identity: (u64, u64),
+}
+
+impl Snapshot {
+    fn of(metadata: &std::fs::Metadata) -> Snapshot {
+        Snapshot {
+            len: metadata.len(),
+            modified: metadata.modified().ok(),
+            #[cfg(unix)]
+            identity: {
+                use std::os::unix::fs::MetadataExt;
+                (metadata.dev(), metadata.ino())
+            },
+        }
+    }
+}
+
+enum ReadFailure {
+    /// The file is left alone on purpose (a link, a concurrent write).
+    Skip(crate::atomic::WriteError),
+    /// The file cannot be read.
+    Error(Error),
+}
+
+/// Opens `path` for reading without following a symbolic link and without
+/// blocking on a FIFO.
+fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
+
+/// Reads the whole file, or nothing: a symbolic link, a file that is not
+/// regular, too large, or that changes while it is read (a read shorter or
+/// longer than the file, another size or time afterwards) is not formatted.
+fn read_whole(path: &Path, shown: &Path) -> Result<(String, Snapshot), ReadFailure> {
+    use crate::atomic::WriteError;
+    let io = |err: std::io::Error| ReadFailure::Error(Error::io(display_path(shown), err));
+    let linked = std::fs::symlink_metadata(path).map_err(io)?;
+    if linked.file_type().is_symlink() {
+        return Err(ReadFailure::Skip(WriteError::Symlink));
+    }
+    let mut file = match open_no_follow(path) {
+        Ok(file) => file,
+        // ELOOP: it became a link after the check above.
+        #[cfg(unix)]
+        Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(ReadFailure::Skip(WriteError::Symlink));
+        }
+        Err(err) => return Err(io(err)),
+    };
+    let before = file.metadata().map_err(io)?;
+    if !before.is_file() {
+        return Err(ReadFailure::Skip(WriteError::NotRegular));
+    }
+    if before.len() > crate::source::MAX_FILE_BYTES {
+        return Err(ReadFailure::Error(Error::FileTooLarge {
+            path: display_path(shown),
+            size: before.len(),
+            limit: crate::source::MAX_FILE_BYTES,
+        }));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));
+    (&mut file)
+        .take(before.len() + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    let after = file.metadata().map_err(io)?;
+    let snapshot = Snapshot::of(&before);
+    if bytes.len() as u64 != before.len() || Snapshot::of(&after) != snapshot {
+        return Err(ReadFailure::Skip(WriteError::Changed));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((text, snapshot)),
+        Err(err) => {
+            let valid = err.utf8_error().valid_up_to();
+            let prefix = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
+            let location = SourceFile::new(shown, prefix).location(valid..valid);
+            Err(ReadFailure::Error(Error::NotUtf8 {
+                location,
+                byte: valid,
+            }))
+        }
+    }
+}
+
+/// Whether the file at `path` is still the version that was read: the same
+/// inode, size and modification time, and the same bytes (compared in full:
+/// avpctl holds the text anyway, so no hash can collide).
+fn unchanged(path: &Path, read: &Snapshot, text: &[u8]) -> Result<(), crate::atomic::WriteError> {
+    use crate::atomic::WriteError;
+    let metadata = std::fs::symlink_metadata(path)?;
+    if metadata.file_type().is_symlink() {
+        return Err(WriteError::Symlink);
+    }
+    if Snapshot::of(&metadata) != *read {
+        return Err(WriteError::Changed);
+    }
+    let mut now = Vec::with_capacity(text.len());
+    open_no_follow(path)?
+        .take(read.len + 1)
+        .read_to_end(&mut now)?;
+    if now != text {
+        return Err(WriteError::Changed);
+    }
+    Ok(())
+}
+
+/// A file reached through a symbolic link to outside the directory `fmt`
+/// was given is not rewritten (nor read).
+fn outside(path: &Path, root: &Path, shown: &Path) -> Option<Diagnostic> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let real = std::fs::canonicalize(parent).ok()?;
+    if real.starts_with(root) {
+        return None;
+    }
+    Some(
+        Diagnostic::error(
+            "fmt-outside",
+            format!(
+                "{} is outside {} (reached through a symbolic link); it was left as it is",
+                display_path(shown),
+                display_path(root)
+            ),
+        )
+        .with_help("fmt does not follow links out of the directory it was given; format the link's target where it lives"),
+    )
+}
+
+fn skip_diagnostic(shown: &Path, err: &crate::atomic::WriteError) -> Diagnostic {
+    use crate::atomic::WriteError;
+    let diagnostic = Diagnostic::error(err.code(), format!("{} {err}", display_path(shown)));
+    match err {
+        WriteError::Changed => diagnostic.with_help(
+            "another program wrote the file while avpctl formatted it; its new content was kept",
+        ),
+        WriteError::Symlink => diagnostic.with_help(
+            "avpctl fmt does not rewrite links: that would replace the link with a file",
+        ),
+        WriteError::ReadOnly => diagnostic.with_help("make it writable to format it"),
+        _ => diagnostic,
     }
 }
 
@@ -346,7 +568,7 @@ fn human_report(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
                 ));
                 out.push_str(&colour_diff(&outcome.diff, style));
             }
-            FileStatus::Failed(diagnostics) => {
+            FileStatus::Failed(diagnostics) | FileStatus::Skipped(diagnostics) => {
                 for d in diagnostics {
                     out.push_str(&crate::report::human::render(d, style, Path::new("")));
                 }
@@ -358,6 +580,7 @@ fn human_report(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
     let changed = count(|s| matches!(s, FileStatus::Reformatted | FileStatus::WouldReformat));
     let unchanged = count(|s| matches!(s, FileStatus::Unchanged));
     let failed = count(|s| matches!(s, FileStatus::Failed(_)));
+    let skipped = count(|s| matches!(s, FileStatus::Skipped(_)));
     let verb = if check {
         "would be reformatted"
     } else {
@@ -373,6 +596,9 @@ fn human_report(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
             style.red(&format!("{failed} could not be formatted"))
         ));
     }
+    if skipped > 0 {
+        out.push_str(&format!(", {}", style.red(&format!("{skipped} skipped"))));
+    }
     out.push('\n');
     out
 }
@@ -385,7 +611,7 @@ fn json_report(outcomes: &[FileOutcome], check: bool) -> serde_json::Value {
             if !o.diff.is_empty() {
                 file["diff"] = json!(o.diff);
             }
-            if let FileStatus::Failed(diagnostics) = &o.status {
+            if let FileStatus::Failed(diagnostics) | FileStatus::Skipped(diagnostics) = &o.status {
                 file["diagnostics"] = diagnostics
                     .iter()
                     .map(crate::report::json::diagnostic)
@@ -400,6 +626,7 @@ fn json_report(outcomes: &[FileOutcome], check: bool) -> serde_json::Value {
             "files": outcomes.len(),
             "changed": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Reformatted | FileStatus::WouldReformat)).count(),
             "failed": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Failed(_))).count(),
+            "skipped": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Skipped(_))).count(),
         },
         "files": files,
     })

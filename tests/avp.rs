@@ -437,3 +437,191 @@ fn a_cedar_2_store_is_refused_with_what_to_do() {
     assert!(text.contains("upgrade"), "{text}");
     assert_eq!(proxy.count("CreatePolicy"), 0, "nothing is written");
 }
+
+// ---- No data lost (issue 10) ----
+
+#[test]
+fn a_store_deleted_during_a_deploy_is_a_failure_naming_the_store_never_applied() {
+    let fc = fakecloud_or_skip!();
+    let store_id = avp::new_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let dir = example();
+    assert_eq!(
+        run(dir.path(), fc.port, &["deploy", "--store", &store, "--yes"]).code,
+        0
+    );
+    // The next deploy only deletes, and each delete of a policy that is
+    // already gone counts as done: unless the store itself is gone.
+    for entry in std::fs::read_dir(dir.path().join("policies")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let (port, id) = (fc.port, store_id.clone());
+    let deleted = std::sync::atomic::AtomicBool::new(false);
+    let proxy = FaultProxy::start(
+        fc.port,
+        Box::new(move |_, operation| {
+            if operation == "DeletePolicy"
+                && !deleted.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                avp::call(
+                    port,
+                    "DeletePolicyStore",
+                    &serde_json::json!({"policyStoreId": id}),
+                );
+            }
+            Fault::Pass
+        }),
+    );
+    let deploy = run(
+        dir.path(),
+        proxy.port,
+        &["deploy", "--store", &store, "--yes", "--no-tests"],
+    );
+    let gone = avp::call(
+        fc.port,
+        "GetPolicyStore",
+        &serde_json::json!({"policyStoreId": store_id}),
+    );
+    assert!(
+        gone.get("policyStoreId").is_none(),
+        "the store was deleted: {gone}"
+    );
+    assert_eq!(deploy.code, 2, "{}\n{}", deploy.stdout, deploy.stderr);
+    assert!(!deploy.stdout.contains("Applied"), "{}", deploy.stdout);
+    assert!(
+        deploy
+            .stdout
+            .contains(&format!("policy store {store_id} does not exist")),
+        "{}",
+        deploy.stdout
+    );
+    assert!(
+        !deploy.stdout.contains("run the deploy again to finish it"),
+        "{}",
+        deploy.stdout
+    );
+    assert!(
+        proxy.count("GetPolicyStore") >= 2,
+        "checked after the not-found answer"
+    );
+
+    // And a deploy that starts against a store that is gone says so.
+    let again = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--yes", "--no-tests"],
+    );
+    assert_eq!(again.code, 2);
+    assert!(
+        again
+            .stderr_text()
+            .contains(&format!("policy store {store_id} does not exist")),
+        "{}",
+        again.stderr
+    );
+}
+
+#[test]
+fn a_concurrent_write_between_waves_stops_an_avp_deploy_saying_what_changed() {
+    let fc = fakecloud_or_skip!();
+    let store_id = avp::new_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let dir = example();
+    let (port, id) = (fc.port, store_id.clone());
+    let intruded = std::sync::atomic::AtomicBool::new(false);
+    // Another deploy writes while the first wave (the schema) runs.
+    let proxy = FaultProxy::start(
+        fc.port,
+        Box::new(move |_, operation| {
+            if operation == "PutSchema" && !intruded.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                avp::call(
+                    port,
+                    "CreatePolicy",
+                    &serde_json::json!({"policyStoreId": id, "name": "name/intruder",
+                        "definition": {"static": {"statement": "permit (principal, action, resource);"}}}),
+                );
+            }
+            Fault::Pass
+        }),
+    );
+    let deploy = run(
+        dir.path(),
+        proxy.port,
+        &["deploy", "--store", &store, "--yes", "--format", "json"],
+    );
+    assert_eq!(deploy.code, 2, "{}\n{}", deploy.stdout, deploy.stderr);
+    let report = deploy.json();
+    let result = &report["stores"][0]["result"];
+    assert_eq!(result["status"], "failed", "{result:#}");
+    assert_eq!(result["failed"]["kind"], "store-changed", "{result:#}");
+    let error = result["failed"]["error"].as_str().unwrap();
+    assert!(error.contains("(name/intruder) was added"), "{error}");
+    assert_eq!(
+        result["applied"].as_array().unwrap().len(),
+        1,
+        "the schema only"
+    );
+    assert_eq!(
+        proxy.count("CreatePolicyTemplate"),
+        0,
+        "nothing more written"
+    );
+    assert_eq!(proxy.count("CreatePolicy"), 0, "nothing more written");
+}
+
+#[test]
+fn duplicate_names_on_the_emulator_are_drift_that_diff_reports_and_deploy_refuses() {
+    let fc = fakecloud_or_skip!();
+    let store_id = avp::new_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let dir = example();
+    assert_eq!(
+        run(dir.path(), fc.port, &["deploy", "--store", &store, "--yes"]).code,
+        0
+    );
+    // What two racing deploys leave on an emulator that does not enforce
+    // unique names.
+    let statement =
+        std::fs::read_to_string(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
+    let created = avp::call(
+        fc.port,
+        "CreatePolicy",
+        &serde_json::json!({"policyStoreId": store_id, "name": "name/forbid-edit-locked",
+            "definition": {"static": {"statement": statement}}}),
+    );
+    let copy = created["policyId"].as_str().expect("created").to_string();
+
+    let diff = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--exit-code"],
+    );
+    assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
+    assert!(
+        diff.stdout.contains("Duplicate names in the store"),
+        "{}",
+        diff.stdout
+    );
+    assert!(diff.stdout.contains(&copy), "{}", diff.stdout);
+    let json = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--format", "json"],
+    )
+    .json();
+    assert_eq!(
+        json["duplicates"][0]["name"], "name/forbid-edit-locked",
+        "{json:#}"
+    );
+
+    let deploy = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--yes", "--prune"],
+    );
+    assert_eq!(deploy.code, 2, "{}", deploy.stdout);
+    let text = deploy.stderr_text();
+    assert!(text.contains("1 duplicate name in the store"), "{text}");
+    assert!(text.contains(&copy), "{text}");
+}

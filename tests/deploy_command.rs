@@ -218,10 +218,35 @@ fn bad_store(content: &str, expect: &str) {
             "nothing written"
         );
     }
-    assert!(
-        !dir.path().join(".avpctl/store.json.lock").exists(),
-        "the lock is released"
-    );
+    assert!(lock_is_free(dir.path()), "the lock is released");
+}
+
+/// Whether another process could take the store's lock now.
+fn lock_is_free(dir: &Path) -> bool {
+    let lock = dir.join(".avpctl/store.json.lock");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+    {
+        Ok(file) => file.try_lock().is_ok(),
+        Err(_) => true,
+    }
+}
+
+/// Holds the store's advisory lock, as a running deploy does, until dropped.
+fn hold_lock(store: &Path) -> std::fs::File {
+    let mut name = store.file_name().unwrap().to_os_string();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(store.with_file_name(name))
+        .unwrap();
+    file.try_lock().expect("the lock is free");
+    file
 }
 
 #[test]
@@ -242,24 +267,183 @@ fn a_store_of_another_format_or_version_is_refused() {
 }
 
 #[test]
-fn a_locked_store_is_refused() {
+fn a_locked_store_is_refused_and_free_again_once_the_holder_is_gone() {
     let dir = example();
     std::fs::create_dir_all(dir.path().join(".avpctl")).unwrap();
+    let holder = hold_lock(&store_file(dir.path()));
+    // The lock file's content means nothing and is never shown.
+    std::fs::write(
+        dir.path().join(".avpctl/store.json.lock"),
+        "SECRET=do-not-print\n",
+    )
+    .unwrap();
+    let run = deploy(dir.path(), &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let text = run.stderr_text();
+    assert!(text.contains("is locked"), "{text}");
+    assert!(text.contains("another avpctl deploy"), "{text}");
+    assert!(!text.contains("do-not-print") && !run.stdout.contains("do-not-print"));
+    assert!(!store_file(dir.path()).exists(), "nothing written");
+
+    // The holder ends (a deploy killed by SIGKILL ends the same way: the
+    // kernel closes its files): the next deploy goes through.
+    drop(holder);
+    let run = deploy(dir.path(), &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Applied 11 steps"), "{}", run.stdout);
+}
+
+#[test]
+fn a_lock_file_left_by_a_killed_deploy_does_not_block() {
+    let dir = example();
+    std::fs::create_dir_all(dir.path().join(".avpctl")).unwrap();
+    // What an older avpctl left after SIGTERM: a lock file with its pid.
     std::fs::write(dir.path().join(".avpctl/store.json.lock"), "4242\n").unwrap();
     let run = deploy(dir.path(), &[]);
-    assert_eq!(run.code, 2);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+
+    // A process that held the lock and was killed.
+    // -o: the lock is flock's own, not inherited by `sleep`.
+    let Ok(mut child) = std::process::Command::new("flock")
+        .arg("-o")
+        .arg(dir.path().join(".avpctl/store.json.lock"))
+        .args(["sleep", "30"])
+        .spawn()
+    else {
+        eprintln!("SKIPPED part: no flock(1) on this machine");
+        return;
+    };
+    let started = std::time::Instant::now();
+    while lock_is_free(dir.path()) {
+        assert!(started.elapsed().as_secs() < 10, "flock(1) takes the lock");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::fs::remove_file(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
+    let blocked = deploy(dir.path(), &["--no-tests"]);
+    assert_eq!(blocked.code, 2, "{}", blocked.stdout);
     assert!(
-        run.stderr_text()
-            .contains("locked by another deploy (process 4242)"),
+        blocked.stderr_text().contains("is locked"),
         "{}",
-        run.stderr
+        blocked.stderr
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let run = deploy(dir.path(), &["--no-tests"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn an_alias_of_the_store_takes_the_same_lock() {
+    let dir = example();
+    assert_eq!(deploy(dir.path(), &[]).code, 0);
+    std::os::unix::fs::symlink(".avpctl/store.json", dir.path().join("alias.json")).unwrap();
+    let holder = hold_lock(&store_file(dir.path()));
+    std::fs::remove_file(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
+    let run = deploy(dir.path(), &["--store", "local:alias.json", "--no-tests"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stderr_text().contains("is locked"), "{}", run.stderr);
+    assert!(
+        !dir.path().join("alias.json.lock").exists(),
+        "no lock named after the alias"
+    );
+    drop(holder);
+    let run = deploy(dir.path(), &["--store", "local:alias.json", "--no-tests"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        std::fs::symlink_metadata(dir.path().join("alias.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the alias stays a link; the store behind it was written"
+    );
+    let stored = std::fs::read_to_string(store_file(dir.path())).unwrap();
+    assert!(!stored.contains("name/forbid-edit-locked"));
+}
+
+#[test]
+fn temporary_files_of_a_killed_write_are_removed_under_the_lock() {
+    let dir = example();
+    let avpctl_dir = dir.path().join(".avpctl");
+    std::fs::create_dir_all(&avpctl_dir).unwrap();
+    let leftovers = [
+        ".store.json.Ab12Cd.avpctl.tmp",
+        ".store.json.avpctl-4242.tmp",
+    ];
+    for name in leftovers {
+        std::fs::write(avpctl_dir.join(name), "{half a store").unwrap();
+    }
+    std::fs::write(avpctl_dir.join(".other.json.Ab12Cd.avpctl.tmp"), "not ours").unwrap();
+    std::fs::write(avpctl_dir.join("notes.tmp"), "not ours").unwrap();
+    let run = deploy(dir.path(), &[]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    for name in leftovers {
+        assert!(!avpctl_dir.join(name).exists(), "{name} is removed");
+    }
+    assert!(avpctl_dir.join(".other.json.Ab12Cd.avpctl.tmp").exists());
+    assert!(avpctl_dir.join("notes.tmp").exists());
+}
+
+#[test]
+fn duplicate_names_in_the_store_are_drift_that_diff_reports_and_deploy_refuses() {
+    let dir = example();
+    assert_eq!(deploy(dir.path(), &[]).code, 0);
+    let path = store_file(dir.path());
+    let mut stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let policies = stored["policies"].as_array_mut().unwrap();
+    let mut copy = policies
+        .iter()
+        .find(|p| p["name"] == "name/forbid-edit-locked")
+        .unwrap()
+        .clone();
+    copy["id"] = "P9999999999999999".into();
+    policies.push(copy);
+    let text = serde_json::to_string_pretty(&stored).unwrap();
+    std::fs::write(&path, &text).unwrap();
+
+    let diff = avpctl_in(dir.path(), &["diff", "--exit-code"]);
+    assert_eq!(diff.code, 1, "{}\n{}", diff.stdout, diff.stderr);
+    assert!(
+        diff.stdout.contains("Duplicate names in the store"),
+        "{}",
+        diff.stdout
     );
     assert!(
-        !store_file(dir.path()).exists()
-            || std::fs::read_to_string(store_file(dir.path()))
-                .unwrap()
-                .contains("\"policies\": []")
+        diff.stdout.contains("name/forbid-edit-locked"),
+        "{}",
+        diff.stdout
     );
+    assert!(diff.stdout.contains("P9999999999999999"), "{}", diff.stdout);
+    assert!(!diff.stdout.contains("No differences"), "{}", diff.stdout);
+    let json = avpctl_in(dir.path(), &["diff", "--format", "json"]).json();
+    assert_eq!(json["summary"]["duplicates"], 1, "{json:#}");
+    assert_eq!(json["duplicates"][0]["name"], "name/forbid-edit-locked");
+    assert_eq!(
+        json["duplicates"][0]["store_ids"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(
+        json["unmanaged"].as_array().unwrap().len(),
+        0,
+        "a copy is not unmanaged"
+    );
+
+    for extra in [vec![], vec!["--prune"]] {
+        let run = deploy(dir.path(), &extra);
+        assert_eq!(run.code, 2, "{extra:?}: {}", run.stdout);
+        let message = run.stderr_text();
+        assert!(
+            message.contains("1 duplicate name in the store"),
+            "{message}"
+        );
+        assert!(message.contains("P9999999999999999"), "{message}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            text,
+            "nothing written"
+        );
+    }
 }
 
 #[test]

@@ -375,3 +375,165 @@ fn the_strict_local_store_refuses_what_avp_refuses() {
     )
     .unwrap();
 }
+
+/// A local store that someone else writes to (a second `LocalStore` on the
+/// same file, as a second deploy or a person editing it would) right after
+/// the `after`-th wave.
+struct Intruded {
+    inner: LocalStore,
+    path: std::path::PathBuf,
+    after: usize,
+    waves: usize,
+}
+
+impl Store for Intruded {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn read(&mut self) -> Result<StoreState, StoreError> {
+        self.inner.read()
+    }
+
+    fn apply(&mut self, operation: &Operation) -> Result<Option<String>, StoreError> {
+        self.inner.apply(operation)
+    }
+
+    fn apply_all(&mut self, operations: &[Operation]) -> Vec<Result<Option<String>, StoreError>> {
+        let results = self.inner.apply_all(operations);
+        self.waves += 1;
+        if self.waves == self.after {
+            intrude(&self.path);
+        }
+        results
+    }
+}
+
+fn intrude(path: &std::path::Path) {
+    let mut other = LocalStore::new(path).with_default_mode(ValidationMode::Off);
+    other.read().unwrap();
+    other
+        .apply(&Operation::CreatePolicy {
+            name: "name/intruder".into(),
+            description: None,
+            definition: avpctl::store::NewDefinition::Static {
+                statement: "permit(principal, action, resource);".into(),
+            },
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_store_changed_between_waves_stops_the_deploy_and_says_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.json");
+    let store = fresh_store(dir.path());
+    let mut intruded = Intruded {
+        inner: store,
+        path: path.clone(),
+        after: 1,
+        waves: 0,
+    };
+    let planned = intruded.read().unwrap();
+    let plan = avpctl::plan::plan(&Side::from_store(&planned), &new_side(), options()).unwrap();
+    assert!(plan.steps.waves.len() >= 2, "{:?}", plan.steps.waves);
+    let first_wave = plan.steps.waves[0].1.len();
+    let applied = avpctl::deploy::apply::apply_against(
+        &mut intruded,
+        &plan.steps,
+        &planned,
+        &mut |_, _, _| {},
+    );
+    let (step, error) = applied.failed.clone().expect("the deploy stops");
+    assert!(matches!(error, StoreError::Changed(_)), "{error:?}");
+    let message = error.to_string();
+    assert!(
+        message.contains("the store changed since the plan was made"),
+        "{message}"
+    );
+    assert!(message.contains("(name/intruder) was added"), "{message}");
+    assert_eq!(applied.applied.len(), first_wave, "only the first wave ran");
+    assert_eq!(step, plan.steps.waves[1].1[0].label);
+    assert_eq!(
+        applied.applied.len() + 1 + applied.not_applied.len(),
+        plan.steps.count()
+    );
+    // The other writer's policy is not lost, and nothing more was written.
+    let state = LocalStore::new(&path).read().unwrap();
+    assert!(
+        state
+            .policies
+            .iter()
+            .any(|p| p.name.as_deref() == Some("name/intruder"))
+    );
+}
+
+#[test]
+fn a_store_changed_after_planning_is_not_written_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.json");
+    let mut store = fresh_store(dir.path());
+    let planned = store.read().unwrap();
+    let plan = avpctl::plan::plan(&Side::from_store(&planned), &new_side(), options()).unwrap();
+    // Between the plan (and the prompt) and the first write.
+    intrude(&path);
+    let before = std::fs::read_to_string(&path).unwrap();
+    let applied =
+        avpctl::deploy::apply::apply_against(&mut store, &plan.steps, &planned, &mut |_, _, _| {});
+    let (_, error) = applied.failed.clone().expect("the deploy stops");
+    assert!(
+        error.to_string().contains("(name/intruder) was added"),
+        "{error}"
+    );
+    assert!(applied.applied.is_empty());
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "nothing written"
+    );
+}
+
+#[test]
+fn a_deploy_that_nobody_interrupts_is_not_mistaken_for_a_changed_store() {
+    // Every wave re-reads the store; what the deploy wrote itself (creates,
+    // updates, deletes, renames, a template deleted with its links) is not
+    // someone else's change.
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = fresh_store(dir.path());
+    let planned = store.read().unwrap();
+    let plan = avpctl::plan::plan(&Side::from_store(&planned), &new_side(), options()).unwrap();
+    let applied =
+        avpctl::deploy::apply::apply_against(&mut store, &plan.steps, &planned, &mut |_, _, _| {});
+    assert!(applied.succeeded(), "{:?}", applied.failed);
+    assert_eq!(applied.applied.len(), plan.steps.count());
+}
+
+#[test]
+fn a_write_by_someone_else_between_read_and_save_is_never_overwritten() {
+    // Inside one wave: the embedded store computed its new state from what
+    // it read; saving it over another writer's change would lose that.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.json");
+    let mut store = fresh_store(dir.path());
+    store.read().unwrap();
+    intrude(&path);
+    let result = store.apply_all(&[Operation::CreatePolicy {
+        name: "name/mine".into(),
+        description: None,
+        definition: avpctl::store::NewDefinition::Static {
+            statement: "forbid(principal, action, resource);".into(),
+        },
+    }]);
+    assert!(
+        matches!(result.as_slice(), [Err(StoreError::Changed(_))]),
+        "{result:?}"
+    );
+    let state = LocalStore::new(&path).read().unwrap();
+    let names: Vec<_> = state
+        .policies
+        .iter()
+        .filter_map(|p| p.name.as_deref())
+        .collect();
+    assert!(names.contains(&"name/intruder"), "{names:?}");
+    assert!(!names.contains(&"name/mine"), "{names:?}");
+}

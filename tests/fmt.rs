@@ -276,3 +276,210 @@ fn formatting_is_idempotent_on_generated_policies() {
         );
     }
 }
+
+// ---- No data lost (issue 10) ----
+
+fn outcome_messages(outcome: &avpctl::fmt::FileOutcome) -> String {
+    match &outcome.status {
+        avpctl::fmt::FileStatus::Skipped(diagnostics)
+        | avpctl::fmt::FileStatus::Failed(diagnostics) => diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_file_written_between_read_and_rename_keeps_the_newer_content() {
+    const NEWER: &str = "// saved by an editor meanwhile\npermit(principal,action,resource);\n";
+    let dir = project(&[("policies/a.cedar", UGLY)]);
+    let path = dir.path().join("policies/a.cedar");
+    // In place (same inode), as a generator writing the file does.
+    let outcome = avpctl::fmt::format_path(&path, FmtConfig::default(), false, &mut || {
+        std::fs::write(&path, NEWER).unwrap();
+    });
+    assert!(
+        matches!(outcome.status, avpctl::fmt::FileStatus::Skipped(_)),
+        "{outcome:?}"
+    );
+    assert!(
+        outcome_messages(&outcome).contains("changed while formatting; run fmt again"),
+        "{}",
+        outcome_messages(&outcome)
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), NEWER);
+
+    // By rename (a new inode), as editors save.
+    std::fs::write(&path, UGLY).unwrap();
+    let saved = dir.path().join("policies/.a.cedar.swp");
+    let outcome = avpctl::fmt::format_path(&path, FmtConfig::default(), false, &mut || {
+        std::fs::write(&saved, NEWER).unwrap();
+        std::fs::rename(&saved, &path).unwrap();
+    });
+    assert!(matches!(
+        outcome.status,
+        avpctl::fmt::FileStatus::Skipped(_)
+    ));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), NEWER);
+
+    // The same size and, as far as the clock can tell, the same time: the
+    // content itself is compared.
+    std::fs::write(&path, UGLY).unwrap();
+    let same_size = UGLY.replace("view", "VIEW");
+    assert_eq!(same_size.len(), UGLY.len());
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let outcome = avpctl::fmt::format_path(&path, FmtConfig::default(), false, &mut || {
+        std::fs::write(&path, &same_size).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+    });
+    assert!(
+        matches!(outcome.status, avpctl::fmt::FileStatus::Skipped(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), same_size);
+
+    // Unchanged, it is formatted as usual.
+    std::fs::write(&path, UGLY).unwrap();
+    let outcome = avpctl::fmt::format_path(&path, FmtConfig::default(), false, &mut || {});
+    assert!(matches!(
+        outcome.status,
+        avpctl::fmt::FileStatus::Reformatted
+    ));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), PRETTY);
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("policies"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_policy_file_is_skipped_not_replaced_by_a_file() {
+    let dir = project(&[("policies/real.cedar", UGLY)]);
+    let link = dir.path().join("policies/link.cedar");
+    std::os::unix::fs::symlink("real.cedar", &link).unwrap();
+    for args in [
+        vec!["fmt", "--format", "json"],
+        vec!["fmt", "policies/link.cedar", "--format", "json"],
+    ] {
+        let run = avpctl_in(dir.path(), &args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stdout);
+        let report = run.json();
+        let entry = report["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["file"] == "policies/link.cedar")
+            .unwrap_or_else(|| panic!("{report:#}"))
+            .clone();
+        assert_eq!(entry["status"], "skipped", "{entry:#}");
+        assert!(
+            entry["diagnostics"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is a symbolic link; format its target instead"),
+            "{entry:#}"
+        );
+        assert_eq!(report["summary"]["skipped"], 1);
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link is still a link"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("policies/real.cedar")).unwrap(),
+        PRETTY,
+        "the target itself is formatted"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_directory_out_of_the_project_is_not_rewritten() {
+    let outside = project(&[("elsewhere/ugly.cedar", UGLY)]);
+    let dir = project(&[("policies/a.cedar", PRETTY)]);
+    std::os::unix::fs::symlink(
+        outside.path().join("elsewhere"),
+        dir.path().join("policies/linked"),
+    )
+    .unwrap();
+    let run = avpctl_in(dir.path(), &["fmt"]);
+    assert_ne!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(outside.path().join("elsewhere/ugly.cedar")).unwrap(),
+        UGLY,
+        "a file outside the project is never rewritten"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn read_only_and_hard_linked_files_are_left_alone() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = project(&[
+        ("policies/ro.cedar", UGLY),
+        ("policies/linked.cedar", UGLY),
+        ("policies/ok.cedar", UGLY),
+    ]);
+    let read_only = dir.path().join("policies/ro.cedar");
+    std::fs::set_permissions(&read_only, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let linked = dir.path().join("policies/linked.cedar");
+    let other = dir.path().join("other-link.cedar");
+    std::fs::hard_link(&linked, &other).unwrap();
+
+    let run = avpctl_in(dir.path(), &["fmt"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    let text = run.stdout.replace('\n', " ");
+    assert!(text.contains("is read-only"), "{}", run.stdout);
+    assert!(text.contains("has 2 hard links"), "{}", run.stdout);
+    assert!(run.stdout.contains("2 skipped"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(&read_only).unwrap(), UGLY);
+    assert_eq!(
+        std::fs::metadata(&read_only).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
+    assert_eq!(std::fs::read_to_string(&linked).unwrap(), UGLY);
+    assert_eq!(
+        std::fs::metadata(&linked).unwrap().ino(),
+        std::fs::metadata(&other).unwrap().ino(),
+        "the hard link is intact"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("policies/ok.cedar")).unwrap(),
+        PRETTY,
+        "the other files are formatted"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn group_and_mode_survive_a_rewrite() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = project(&[("policies/a.cedar", UGLY)]);
+    let path = dir.path().join("policies/a.cedar");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Another group than the one a new file gets: only root may pick any.
+    let mine = std::fs::metadata(&path).unwrap().gid();
+    let wanted = if std::os::unix::fs::chown(&path, None, Some(4242)).is_ok() {
+        4242
+    } else {
+        eprintln!("not root: checking that the file keeps its own group {mine}");
+        mine
+    };
+    assert_eq!(avpctl_in(dir.path(), &["fmt"]).code, 0);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), PRETTY);
+    let metadata = std::fs::metadata(&path).unwrap();
+    assert_eq!(metadata.gid(), wanted);
+    assert_eq!(metadata.permissions().mode() & 0o7777, 0o640);
+}

@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::plan::{Side, StepOptions};
 use crate::project::Project;
 use crate::report::Style;
-use crate::store::{Store, StoreAddress, ValidationMode};
+use crate::store::{Store, StoreAddress, StoreError, ValidationMode};
 
 /// Why a deploy did not happen (exit 1) as opposed to could not (exit 2).
 enum Gate {
@@ -322,6 +322,12 @@ fn plan_and_apply(
         return Err(fail("the store validates policies in STRICT mode and the project has no schema (avp-strict-no-schema); add schema.cedarschema".into()));
     }
     let old = Side::from_store(&state);
+    if !old.duplicates.is_empty() {
+        return Err(fail(format!(
+            "{}; avpctl cannot tell which copy is the project's, so it deploys nothing. Delete the extra copies (`avpctl diff` lists their store ids), then deploy again",
+            crate::plan::side::duplicates_sentence(&old.duplicates)
+        )));
+    }
     let new = Side::from_project(project);
     let plan = crate::plan::plan(
         &old,
@@ -378,7 +384,7 @@ fn plan_and_apply(
         }
     }
     let interactive = std::io::stderr().is_terminal() && plan.steps.count() > 5;
-    let applied = apply::apply(store, &plan.steps, &mut |n, total, step| {
+    let applied = apply::apply_against(store, &plan.steps, &state, &mut |n, total, step| {
         if interactive {
             crate::output::eprint(&format!("\r\x1b[2K[{n}/{total}] {}", step.label));
         }
@@ -406,12 +412,21 @@ fn plan_and_apply(
             ))
         }
         Some((step, err)) => {
-            out.push_str(&format!(
-                "\n{} at step {} of {}: {step}: {err}\n",
-                style.red("Deploy failed"),
-                applied.applied.len() + 1,
-                plan.steps.count()
-            ));
+            if let StoreError::Changed(_) = err {
+                out.push_str(&format!(
+                    "\n{} before step {} of {} ({step}): {err}\n",
+                    style.red("Deploy stopped"),
+                    applied.applied.len() + 1,
+                    plan.steps.count()
+                ));
+            } else {
+                out.push_str(&format!(
+                    "\n{} at step {} of {}: {step}: {err}\n",
+                    style.red("Deploy failed"),
+                    applied.applied.len() + 1,
+                    plan.steps.count()
+                ));
+            }
             out.push_str(&format!("  applied ({}):\n", applied.applied.len()));
             for label in &applied.applied {
                 out.push_str(&format!("    ✓ {label}\n"));
@@ -424,12 +439,29 @@ fn plan_and_apply(
             for label in &applied.not_applied {
                 out.push_str(&format!("    · {label}\n"));
             }
-            out.push_str("  The store is consistent; run the deploy again to finish it.\n");
+            out.push_str(match err {
+                StoreError::Changed(_) => {
+                    "  Nothing more was written. Find out who else writes to this store; a new deploy plans against what it holds now.\n"
+                }
+                StoreError::Vanished(_) => {
+                    "  The policy store does not exist any more: nothing was or can be written to it.\n"
+                }
+                _ => "  The store is consistent; run the deploy again to finish it.\n",
+            });
             Ok((
                 2,
-                json!({"status": "failed", "applied": applied.applied, "failed": {"step": step, "error": err.to_string()}, "not_applied": applied.not_applied, "calls": calls}),
+                json!({"status": "failed", "applied": applied.applied, "failed": {"step": step, "error": err.to_string(), "kind": failure_kind(err)}, "not_applied": applied.not_applied, "calls": calls}),
             ))
         }
+    }
+}
+
+/// Why a deploy stopped, for the JSON report.
+fn failure_kind(err: &StoreError) -> &'static str {
+    match err {
+        StoreError::Changed(_) => "store-changed",
+        StoreError::Vanished(_) => "store-vanished",
+        _ => "step-failed",
     }
 }
 

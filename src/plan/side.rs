@@ -92,6 +92,53 @@ pub struct InFlight {
     pub description: Option<String>,
 }
 
+/// A managed name that more than one item of a store carries — two
+/// deploys that raced (an emulator lets them), or a copy made by hand. It is
+/// drift only a person can settle: `diff` reports it, `deploy` refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Duplicate {
+    pub kind: &'static str,
+    pub name: String,
+    /// Every store id with the name, in store order (the first is the one
+    /// compared with the project).
+    pub store_ids: Vec<String>,
+}
+
+/// "2 duplicate names in the store (policy name/a: P1, P2; …)".
+pub fn duplicates_sentence(duplicates: &[Duplicate]) -> String {
+    let listed: Vec<String> = duplicates
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}: {}",
+                d.kind,
+                printable(&d.name),
+                printable(&d.store_ids.join(", "))
+            )
+        })
+        .collect();
+    format!(
+        "{} duplicate name{} in the store ({})",
+        duplicates.len(),
+        if duplicates.len() == 1 { "" } else { "s" },
+        listed.join("; ")
+    )
+}
+
+/// Store-provided text with control characters escaped, so that a name
+/// cannot forge or hide lines of a report.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Side {
     pub schema: Option<Value>,
@@ -99,6 +146,8 @@ pub struct Side {
     pub templates: BTreeMap<String, SideTemplate>,
     pub unmanaged: Vec<Unmanaged>,
     pub in_flight: Vec<InFlight>,
+    /// Managed names carried by more than one store item (a store side only).
+    pub duplicates: Vec<Duplicate>,
 }
 
 impl Side {
@@ -167,8 +216,19 @@ impl Side {
             schema: state.schema.clone(),
             ..Side::default()
         };
+        side.duplicates = duplicates(state);
+        let extra_copies: std::collections::BTreeSet<&str> = side
+            .duplicates
+            .iter()
+            .flat_map(|d| d.store_ids.iter().skip(1).map(String::as_str))
+            .collect();
         let mut template_ids: BTreeMap<&str, String> = BTreeMap::new();
         for template in &state.templates {
+            if extra_copies.contains(template.id.as_str()) {
+                // Reported as a duplicate, not as unmanaged: `--prune` must
+                // not pick which copy survives.
+                continue;
+            }
             match template.name.as_deref().and_then(managed_id) {
                 Some(id) if !side.templates.contains_key(id) => {
                     template_ids.insert(&template.id, id.to_string());
@@ -193,6 +253,9 @@ impl Side {
             }
         }
         for policy in &state.policies {
+            if extra_copies.contains(policy.id.as_str()) {
+                continue;
+            }
             let managed = policy
                 .name
                 .as_deref()
@@ -306,6 +369,52 @@ impl Side {
         }
         set
     }
+}
+
+/// Managed names (`name/…`) that more than one policy, or more than one
+/// template, of the store carries.
+fn duplicates(state: &StoreState) -> Vec<Duplicate> {
+    let mut found = Vec::new();
+    let mut group = |kind: &'static str, items: Vec<(&str, &str)>| {
+        let mut by_name: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (name, id) in items {
+            by_name.entry(name).or_default().push(id.to_string());
+        }
+        found.extend(by_name.into_iter().filter(|(_, ids)| ids.len() > 1).map(
+            |(name, store_ids)| Duplicate {
+                kind,
+                name: name.to_string(),
+                store_ids,
+            },
+        ));
+    };
+    group(
+        "template",
+        state
+            .templates
+            .iter()
+            .filter_map(|t| {
+                Some((
+                    t.name.as_deref().filter(|n| managed_id(n).is_some())?,
+                    t.id.as_str(),
+                ))
+            })
+            .collect(),
+    );
+    group(
+        "policy",
+        state
+            .policies
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.name.as_deref().filter(|n| managed_id(n).is_some())?,
+                    p.id.as_str(),
+                ))
+            })
+            .collect(),
+    );
+    found
 }
 
 fn effect_of_stored(state: &StoreState, definition: &Definition) -> Option<Effect> {

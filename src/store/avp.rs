@@ -112,7 +112,13 @@ impl AvpStore {
             .policy_store_id(id)
             .send()
             .await
-            .map_err(|e| map_error(&format!("policy store {id}"), e))?;
+            .map_err(|e| {
+                if is_not_found(&e) {
+                    vanished(id)
+                } else {
+                    map_error(&format!("policy store {id}"), e)
+                }
+            })?;
         if matches!(store.cedar_version(), Some(types::CedarVersion::Cedar2)) {
             return Err(StoreError::Refused(format!(
                 "policy store {id} runs Cedar 2 (avp-cedar-version); avpctl deploys Cedar 4 policies: upgrade the account's stores to Cedar 4 first"
@@ -412,12 +418,63 @@ fn aws_smithy_error_text<E: std::error::Error + 'static, R: std::fmt::Debug>(
     text
 }
 
-/// Runs one operation; the label says what it is about in errors.
+/// The error for a policy store that does not exist (any more).
+fn vanished(store_id: &str) -> StoreError {
+    StoreError::Vanished(format!(
+        "policy store {store_id} does not exist (it was deleted, or the id is wrong); nothing more was written to it"
+    ))
+}
+
+/// Runs one operation. "Not found" is ambiguous: the policy or template
+/// (a delete of something already gone has reached its goal), or the store
+/// itself (a failure: nothing can be deployed). One `GetPolicyStore` call,
+/// made only after a not-found answer, tells them apart.
 async fn perform(
     client: vp::Client,
     store_id: String,
     operation: Operation,
+    calls: Arc<std::sync::Mutex<BTreeMap<String, usize>>>,
 ) -> Result<Option<String>, StoreError> {
+    let result = perform_call(&client, store_id.clone(), operation).await;
+    let not_found = matches!(
+        &result,
+        Err(StoreError::NotFound(_)) | Ok(Outcome::AlreadyGone)
+    );
+    if not_found {
+        if let Ok(mut calls) = calls.lock() {
+            *calls.entry("GetPolicyStore".to_string()).or_default() += 1;
+        }
+        crate::output::verbose(|| {
+            format!("avp {store_id}: GetPolicyStore (after a not-found answer)")
+        });
+        if let Err(err) = client
+            .get_policy_store()
+            .policy_store_id(&store_id)
+            .send()
+            .await
+            && is_not_found(&err)
+        {
+            return Err(vanished(&store_id));
+        }
+    }
+    result.map(|outcome| match outcome {
+        Outcome::Done(created) => created,
+        Outcome::AlreadyGone => None,
+    })
+}
+
+/// What one call did.
+enum Outcome {
+    Done(Option<String>),
+    /// A delete found nothing to delete.
+    AlreadyGone,
+}
+
+async fn perform_call(
+    client: &vp::Client,
+    store_id: String,
+    operation: Operation,
+) -> Result<Outcome, StoreError> {
     match operation {
         Operation::PutSchema { schema } => {
             client
@@ -427,7 +484,7 @@ async fn perform(
                 .send()
                 .await
                 .map_err(|e| map_error("schema", e))?;
-            Ok(None)
+            Ok(Outcome::Done(None))
         }
         Operation::CreateTemplate {
             name,
@@ -444,7 +501,7 @@ async fn perform(
                 .send()
                 .await
                 .map_err(|e| map_error(&format!("template {name}"), e))?;
-            Ok(Some(out.policy_template_id().to_string()))
+            Ok(Outcome::Done(Some(out.policy_template_id().to_string())))
         }
         Operation::UpdateTemplate {
             id,
@@ -460,7 +517,7 @@ async fn perform(
                 .send()
                 .await
                 .map_err(|e| map_error(&format!("template {id}"), e))?;
-            Ok(None)
+            Ok(Outcome::Done(None))
         }
         Operation::DeleteTemplate { id } => match client
             .delete_policy_template()
@@ -469,9 +526,9 @@ async fn perform(
             .send()
             .await
         {
-            Ok(_) => Ok(None),
-            // Already gone: the goal is reached.
-            Err(err) if is_not_found(&err) => Ok(None),
+            Ok(_) => Ok(Outcome::Done(None)),
+            // Already gone: the goal is reached (if the store still exists).
+            Err(err) if is_not_found(&err) => Ok(Outcome::AlreadyGone),
             Err(err) => Err(map_error(&format!("template {id}"), err)),
         },
         Operation::CreatePolicy {
@@ -514,7 +571,7 @@ async fn perform(
                 .send()
                 .await
                 .map_err(|e| map_error(&format!("policy {name}"), e))?;
-            Ok(Some(out.policy_id().to_string()))
+            Ok(Outcome::Done(Some(out.policy_id().to_string())))
         }
         Operation::UpdatePolicy {
             id,
@@ -538,7 +595,7 @@ async fn perform(
                 .send()
                 .await
                 .map_err(|e| map_error(&format!("policy {id}"), e))?;
-            Ok(None)
+            Ok(Outcome::Done(None))
         }
         Operation::DeletePolicy { id } => match client
             .delete_policy()
@@ -547,9 +604,9 @@ async fn perform(
             .send()
             .await
         {
-            Ok(_) => Ok(None),
+            Ok(_) => Ok(Outcome::Done(None)),
             // AVP answers 200 for a missing policy; some emulators 404.
-            Err(err) if is_not_found(&err) => Ok(None),
+            Err(err) if is_not_found(&err) => Ok(Outcome::AlreadyGone),
             Err(err) => Err(map_error(&format!("policy {id}"), err)),
         },
     }
@@ -581,13 +638,19 @@ impl Store for AvpStore {
         ));
         let client = self.client.clone();
         let store_id = self.connection.store_id.clone();
+        let calls = self.calls.clone();
         self.runtime.block_on(async move {
             let mut tasks = tokio::task::JoinSet::new();
             for (index, operation) in operations.iter().cloned().enumerate() {
-                let (client, store_id, limit) = (client.clone(), store_id.clone(), limit.clone());
+                let (client, store_id, limit, calls) = (
+                    client.clone(),
+                    store_id.clone(),
+                    limit.clone(),
+                    calls.clone(),
+                );
                 tasks.spawn(async move {
                     let _permit = limit.acquire_owned().await;
-                    (index, perform(client, store_id, operation).await)
+                    (index, perform(client, store_id, operation, calls).await)
                 });
             }
             let mut results: Vec<Option<Result<Option<String>, StoreError>>> =

@@ -2,8 +2,9 @@
 //! holds, for projects that need no cloud account (and for tests).
 //!
 //! Every operation rewrites the file atomically (temporary file, fsync,
-//! rename), so a crash leaves the state before or after the operation; a
-//! lock file keeps two deploys apart. The rules AVP enforces are enforced
+//! rename), so a crash leaves the state before or after the operation; an
+//! OS advisory lock on the canonical store path keeps two deploys apart
+//! (and ends with its process, however it ends). The rules AVP enforces are enforced
 //! here too — unique names, strict validation against the schema, no update
 //! of a policy's effect, scope or kind — so a plan that applies here applies
 //! there. The format is documented in docs/stores.md.
@@ -39,7 +40,12 @@ pub struct LocalStore {
     default_mode: ValidationMode,
     /// The state as last read or written, with the id counter.
     loaded: Option<(StoreState, u64)>,
-    locked: bool,
+    /// The open lock file while this store holds the lock; closing it
+    /// releases the lock (the kernel does so too when the process dies).
+    lock: Option<std::fs::File>,
+    /// The file's bytes as last read or written (`None`: no file). A save
+    /// refuses when the file no longer holds them: someone else wrote it.
+    seen: Option<Option<Vec<u8>>>,
     calls: std::collections::BTreeMap<String, usize>,
 }
 
@@ -56,7 +62,8 @@ impl LocalStore {
             path,
             default_mode: ValidationMode::Strict,
             loaded: None,
-            locked: false,
+            lock: None,
+            seen: None,
             calls: Default::default(),
         }
     }
@@ -72,21 +79,28 @@ impl LocalStore {
         self
     }
 
-    fn lock_path(&self) -> PathBuf {
-        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+    /// The lock file: `<store>.lock` next to the canonical store file, so
+    /// every address of one store (a symbolic link, `./x/../store.json`)
+    /// takes the same lock. The file is kept; only the lock on it matters.
+    pub fn lock_path(&self) -> Result<PathBuf, StoreError> {
+        let canonical = crate::atomic::canonical_target(&self.path)
+            .map_err(|err| io_error(&self.path, &err))?;
+        let mut name = canonical.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
-        self.path.with_file_name(name)
+        Ok(canonical.with_file_name(name))
     }
 
     fn load(&mut self) -> Result<(StoreState, u64), StoreError> {
         if let Some(loaded) = &self.loaded {
             return Ok(loaded.clone());
         }
-        let mut loaded = read_file(&self.path)?;
-        if !self.path.exists() {
+        let bytes = current_bytes(&self.path)?;
+        let mut loaded = parse_file(&self.path, bytes.as_deref())?;
+        if bytes.is_none() {
             loaded.0.validation_mode = self.default_mode;
         }
         self.loaded = Some(loaded.clone());
+        self.seen = Some(bytes);
         Ok(loaded)
     }
 
@@ -102,10 +116,53 @@ impl LocalStore {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|err| io_error(parent, &err))?;
         }
-        crate::atomic::write(&self.path, format!("{text}\n").as_bytes())
-            .map_err(|err| io_error(&self.path, &err))?;
+        // The state being saved was computed from `seen`: writing it over
+        // anything else would lose that other writer's change.
+        if let Some(seen) = &self.seen
+            && current_bytes(&self.path)? != *seen
+        {
+            self.loaded = None;
+            return Err(StoreError::Changed(format!(
+                "{} changed since avpctl read it (another program wrote to it); nothing was written",
+                self.path.display()
+            )));
+        }
+        let bytes = format!("{text}\n").into_bytes();
+        crate::atomic::write(&self.path, &bytes).map_err(|err| match err {
+            crate::atomic::WriteError::Io(err) => io_error(&self.path, &err),
+            other => StoreError::Unreachable(format!("{} {other}", self.path.display())),
+        })?;
         self.loaded = Some((file.state, next_id));
+        self.seen = Some(Some(bytes));
         Ok(())
+    }
+}
+
+/// Deletes the temporary files a killed write of `store` left beside it
+/// (`.<name>.*.avpctl.tmp`, and `.<name>.avpctl-<pid>.tmp` of older
+/// releases). Only called under the lock, when no other write can be
+/// under way. Best effort: what cannot be deleted stays, harmlessly.
+fn remove_leftovers(store: &Path) {
+    let (Some(directory), Some(name)) = (store.parent(), store.file_name()) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    let prefix = format!(".{name}.");
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let file_name = file_name.to_string_lossy();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let ours = rest.ends_with(crate::atomic::TEMPORARY_SUFFIX)
+            || (rest.starts_with("avpctl-") && rest.ends_with(".tmp"));
+        let not_a_directory = entry.file_type().is_ok_and(|t| !t.is_dir());
+        if ours && not_a_directory {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -113,14 +170,19 @@ fn io_error(path: &Path, err: &std::io::Error) -> StoreError {
     StoreError::Unreachable(format!("{}: {err}", path.display()))
 }
 
-/// Reads a store file; a missing file is an empty store.
-fn read_file(path: &Path) -> Result<(StoreState, u64), StoreError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Ok((StoreState::empty(), 1));
-        }
-        Err(err) => return Err(io_error(path, &err)),
+/// The store file's bytes, `None` when there is no file.
+fn current_bytes(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(io_error(path, &err)),
+    }
+}
+
+/// Parses a store file's bytes (`None`: no file, an empty store).
+fn parse_file(path: &Path, bytes: Option<&[u8]>) -> Result<(StoreState, u64), StoreError> {
+    let Some(bytes) = bytes else {
+        return Ok((StoreState::empty(), 1));
     };
     let corrupt = |detail: String| {
         StoreError::Corrupt(format!(
@@ -128,7 +190,8 @@ fn read_file(path: &Path) -> Result<(StoreState, u64), StoreError> {
             path.display()
         ))
     };
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
+    let text = std::str::from_utf8(bytes).map_err(|err| corrupt(format!("not UTF-8: {err}")))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
         corrupt(format!(
             "invalid JSON at line {} column {}: {err}",
             err.line(),
@@ -165,39 +228,47 @@ impl Store for LocalStore {
     }
 
     fn lock(&mut self) -> Result<(), StoreError> {
-        let lock = self.lock_path();
-        if let Some(parent) = lock.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|err| io_error(parent, &err))?;
         }
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&lock)
+        let lock = self.lock_path()?;
+        let mut options = std::fs::OpenOptions::new();
+        // Never truncated or written: its content is irrelevant (and a lock
+        // file left by an older avpctl, holding a process id, is just a file).
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
         {
-            Ok(mut file) => {
-                use std::io::Write;
-                let _ = writeln!(file, "{}", std::process::id());
-                self.locked = true;
-                Ok(())
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&lock).unwrap_or_default();
-                Err(StoreError::Locked(format!(
-                    "{} is locked by another deploy (process {}); if no deploy is running, delete {}",
-                    self.path.display(),
-                    holder.trim(),
-                    lock.display()
-                )))
-            }
-            Err(err) => Err(io_error(&lock, &err)),
+            use std::os::unix::fs::OpenOptionsExt;
+            // A link planted at the lock's name is not followed.
+            options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
         }
+        let file = options.open(&lock).map_err(|err| io_error(&lock, &err))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked(format!(
+                    "{} is locked: another avpctl deploy to this store is running (it holds {}); wait for it to finish",
+                    self.path.display(),
+                    lock.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(err)) => return Err(io_error(&lock, &err)),
+        }
+        self.lock = Some(file);
+        if let Some(store) = lock
+            .parent()
+            .map(|dir| dir.join(lock.file_stem().unwrap_or_default()))
+        {
+            remove_leftovers(&store);
+        }
+        Ok(())
     }
 
     fn finish(&mut self) {
-        if self.locked {
-            let _ = std::fs::remove_file(self.lock_path());
-            self.locked = false;
-        }
+        self.lock = None;
     }
 
     fn apply(&mut self, operation: &Operation) -> Result<Option<String>, StoreError> {

@@ -7,6 +7,9 @@ pub mod avp;
 pub mod local;
 mod uri;
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -88,7 +91,7 @@ pub struct StoredPolicy {
     pub definition: Definition,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Definition {
     Static {
@@ -109,6 +112,104 @@ pub struct StoredTemplate {
     pub name: Option<String>,
     pub description: Option<String>,
     pub statement: String,
+}
+
+/// What identifies a [`StoreState`] for change detection: every policy and
+/// template by store id with its name and a hash of its content, a hash of
+/// the schema, the validation mode. Small enough to keep for the whole
+/// deploy; equal fingerprints mean nobody changed the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    schema: u64,
+    validation_mode: ValidationMode,
+    items: BTreeMap<(&'static str, String), (Option<String>, u64)>,
+}
+
+/// What a deploy itself may have changed since the store was last read:
+/// those changes are not someone else's.
+#[derive(Debug, Clone, Default)]
+pub struct Expected {
+    pub schema: bool,
+    /// Store ids of policies and templates this deploy created, changed or
+    /// deleted (a deleted template takes its links with it).
+    pub ids: BTreeSet<String>,
+}
+
+fn hash_of(value: &impl Hash) -> u64 {
+    // Within one run only, so std's (fixed-key) hasher is stable enough.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+impl StoreState {
+    pub fn fingerprint(&self) -> Fingerprint {
+        let mut items = BTreeMap::new();
+        for policy in &self.policies {
+            items.insert(
+                ("policy", policy.id.clone()),
+                (
+                    policy.name.clone(),
+                    hash_of(&(&policy.description, &policy.definition)),
+                ),
+            );
+        }
+        for template in &self.templates {
+            items.insert(
+                ("template", template.id.clone()),
+                (
+                    template.name.clone(),
+                    hash_of(&(&template.description, &template.statement)),
+                ),
+            );
+        }
+        Fingerprint {
+            schema: hash_of(&self.schema.as_ref().map(Value::to_string)),
+            validation_mode: self.validation_mode,
+            items,
+        }
+    }
+}
+
+impl Fingerprint {
+    /// What changed from `self` to `now` that `expected` does not account
+    /// for, one line per item, for the user to read.
+    pub fn unexpected_changes(&self, now: &Fingerprint, expected: &Expected) -> Vec<String> {
+        let mut changes = Vec::new();
+        if self.schema != now.schema && !expected.schema {
+            changes.push("the schema changed".to_string());
+        }
+        if self.validation_mode != now.validation_mode {
+            changes.push(format!(
+                "the validation mode changed from {:?} to {:?}",
+                self.validation_mode, now.validation_mode
+            ));
+        }
+        let describe = |(kind, id): &(&str, String), name: &Option<String>| match name {
+            Some(name) => format!("{kind} {id} ({name})"),
+            None => format!("{kind} {id} (unnamed)"),
+        };
+        let keys: BTreeSet<&(&'static str, String)> =
+            self.items.keys().chain(now.items.keys()).collect();
+        for key in keys {
+            if expected.ids.contains(&key.1) {
+                continue;
+            }
+            match (self.items.get(key), now.items.get(key)) {
+                (None, Some((name, _))) => {
+                    changes.push(format!("{} was added", describe(key, name)))
+                }
+                (Some((name, _)), None) => {
+                    changes.push(format!("{} was deleted", describe(key, name)))
+                }
+                (Some(before), Some(after)) if before != after => {
+                    changes.push(format!("{} was changed", describe(key, &after.0)))
+                }
+                _ => {}
+            }
+        }
+        changes
+    }
 }
 
 /// Where a link's template comes from when a step creates the link: a
@@ -222,6 +323,12 @@ pub enum StoreError {
     QuotaExceeded(String),
     #[error("refused: {0}")]
     Refused(String),
+    /// Someone else wrote to the store while a deploy ran.
+    #[error("{0}")]
+    Changed(String),
+    /// The store itself does not exist (any more).
+    #[error("{0}")]
+    Vanished(String),
 }
 
 /// A policy store. `apply` performs one operation and returns the id of
