@@ -159,6 +159,8 @@ pub enum TestFormat {
     Json,
     /// JUnit XML, as GitLab and GitHub test reporters read it.
     Junit,
+    /// GitHub Actions workflow commands: an `::error` on each failed case's line.
+    Github,
 }
 
 #[derive(Debug, Args)]

@@ -90,6 +90,7 @@ fn machine_format(command: &Command) -> Option<report::failure::MachineFormat> {
             TestFormat::Human => None,
             TestFormat::Json => Some(MachineFormat::Json),
             TestFormat::Junit => Some(MachineFormat::Junit),
+            TestFormat::Github => Some(MachineFormat::Github),
         },
         Command::Fmt(cli::FmtArgs { format, .. })
         | Command::Diff(cli::DiffArgs { format, .. })

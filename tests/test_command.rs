@@ -136,8 +136,7 @@ fn failures_say_why() {
     assert!(failures("a misspelt policy id").contains("did you mean `owner`?"));
     assert!(failures("a template named as a reason").contains("`share` is a template"));
     assert!(
-        failures("an action the schema does not declare")
-            .contains("does not conform to the schema")
+        failures("an action the schema does not declare").contains("is not declared in the schema")
     );
     assert!(failures("a principal of the wrong type").contains("does not conform to the schema"));
     assert!(
@@ -193,6 +192,29 @@ fn junit_output_marks_each_failure() {
         run.stdout
             .contains("<failure message=\"expected allow, got deny\" type=\"deny\">")
     );
+}
+
+/// GitLab's and GitHub's test views show test cases, not the root's
+/// `errors` count: a suite that does not load is an errored case in a
+/// suite named after its file.
+#[test]
+fn junit_shows_a_suite_that_does_not_load_as_an_errored_case() {
+    let dir = project_with(&["passing", "malformed"]);
+    let run = avpctl(&["test", dir.path().to_str().unwrap(), "--format", "junit"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "<testsuite name=\"tests/malformed.yaml\" tests=\"1\" failures=\"0\" errors=\"1\""
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("<testcase name=\"tests/malformed.yaml:5:6: does not load\" classname=\"tests/malformed.yaml\" file=\"tests/malformed.yaml\" line=\"5\">"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("<error message="), "{}", run.stdout);
 }
 
 #[test]
@@ -404,4 +426,93 @@ fn a_100_megabyte_suite_is_refused_before_it_is_read() {
     assert_eq!(code, 2);
     let d = diagnostic(&report, "file-too-large");
     assert!(d["message"].as_str().unwrap().contains("tests/huge.yaml"));
+}
+
+#[test]
+fn table_rows_take_names_and_generated_names_are_unique() {
+    let dir = project_with(&[]);
+    std::fs::write(
+        dir.path().join("tests/rows.yaml"),
+        concat!(
+            "entities: [../entities/org.json]\n",
+            "cases:\n",
+            "  - name: alice edits\n",
+            "    principal: 'App::User::\"alice\"'\n",
+            "    action: 'App::Action::\"edit\"'\n",
+            "    resources:\n",
+            "      - {name: with MFA, resource: 'App::Doc::\"plan\"', context: {mfa: true}, expect: allow}\n",
+            "      - {resource: 'App::Doc::\"plan\"', context: {mfa: false}, expect: deny}\n",
+            "      - {resource: 'App::Doc::\"plan\"', context: {mfa: false}, expect: deny}\n",
+        ),
+    )
+    .unwrap();
+    let (exit, report) = test_json(dir.path(), &[]);
+    let names: Vec<&str> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "alice edits › with MFA",
+            "alice edits › App::Doc::\"plan\"",
+            "alice edits › App::Doc::\"plan\" [row 3]"
+        ],
+        "{report:#}"
+    );
+    assert_eq!(exit, 0, "{report:#}");
+}
+
+#[test]
+fn github_format_annotates_each_failed_case_on_its_line() {
+    let dir = project_with(&["failing"]);
+    let run = avpctl(&[
+        "test",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "github",
+        "--filter",
+        "wrong",
+    ]);
+    assert_eq!(run.code, 1);
+    let errors: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("::error "))
+        .collect();
+    assert_eq!(errors.len(), 4, "{}", run.stdout);
+    assert!(
+        errors[0].starts_with("::error file=") && errors[0].contains("tests/failing.yaml,line=5,"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        errors[0].contains("::wrong expectation: expected allow, got deny"),
+        "{}",
+        errors[0]
+    );
+    assert!(
+        run.stdout.lines().last().unwrap().starts_with("::notice "),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_undeclared_action_is_named_with_the_closest_one() {
+    let dir = project_with(&[]);
+    std::fs::write(
+        dir.path().join("tests/typo.yaml"),
+        "entities: [../entities/org.json]\ncases:\n  - name: typo\n    principal: 'App::User::\"alice\"'\n    action: 'App::Action::\"veiw\"'\n    resource: 'App::Doc::\"plan\"'\n    context: {mfa: true}\n    expect: allow\n",
+    )
+    .unwrap();
+    let (exit, report) = test_json(dir.path(), &[]);
+    assert_eq!(exit, 1, "{report:#}");
+    let failure = report["cases"][0]["failures"][0].as_str().unwrap();
+    assert!(
+        failure.contains("the action App::Action::\"veiw\" is not declared in the schema (did you mean App::Action::\"view\"?)"),
+        "{failure}"
+    );
 }

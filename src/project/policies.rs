@@ -41,6 +41,19 @@ pub fn id_for_path(dir: &Path, file: &Path) -> String {
     text.strip_suffix(".cedar").unwrap_or(&text).to_string()
 }
 
+/// Cedar allows a template's slots only in its scope. The help says what to
+/// write instead, since the usual intent (`when { principal == ?principal }`)
+/// has a direct equivalent.
+fn slot_in_condition(message: &str) -> Option<String> {
+    let slot = ["?principal", "?resource"]
+        .into_iter()
+        .find(|slot| message.starts_with(&format!("found template slot {slot} in a")))?;
+    let variable = &slot[1..];
+    Some(format!(
+        "Cedar allows {slot} only in the scope: move the comparison there, e.g. `permit ({variable} == {slot}, action, resource) when {{ … }};` (or `{variable} in {slot}` for a group), and keep the rest of the condition; for a value that is not the {variable} itself, write one policy per value instead of a template"
+    ))
+}
+
 /// Parses every policy and template of `file`. Ids come from `@id` or from
 /// `base_id`, with `/N` appended when the file holds more than one policy.
 pub fn parse_policy_file(
@@ -53,7 +66,12 @@ pub fn parse_policy_file(
         errors
             .iter()
             .map(|err| {
-                Diagnostic::from_miette(err, Severity::Error, file, None).with_code("cedar-syntax")
+                let diagnostic = Diagnostic::from_miette(err, Severity::Error, file, None)
+                    .with_code("cedar-syntax");
+                match slot_in_condition(&err.to_string()) {
+                    Some(help) => diagnostic.with_help(help),
+                    None => diagnostic,
+                }
             })
             .collect::<Vec<_>>()
     })?;

@@ -51,6 +51,38 @@ pub fn annotation(d: &Diagnostic, prefix: &Path) -> String {
     )
 }
 
+/// `avpctl test --format github`: an `::error` on each failed case's line,
+/// and one per problem that kept a suite from loading, then a `::notice`
+/// with the summary line.
+pub fn test_annotations(report: &crate::testing::outcome::RunReport, prefix: &Path) -> String {
+    let mut out = String::new();
+    for d in report.diagnostics.iter().chain(&report.warnings) {
+        out.push_str(&annotation(d, prefix));
+    }
+    for outcome in report.outcomes.iter().filter(|o| !o.passed()) {
+        let check = &outcome.check;
+        let mut message = format!("{}: {}", check.name, outcome.failures.join("; "));
+        if !outcome.reasons.is_empty() {
+            message.push_str(&format!(
+                "\ndetermining policies: {}",
+                outcome.reasons.join(", ")
+            ));
+        }
+        let failed = Diagnostic::error("test-failed", message).at(check.location.clone());
+        out.push_str(&annotation(&failed, prefix));
+    }
+    let summary = report.summary();
+    out.push_str(&format!(
+        "::notice title={}::{}\n",
+        escape_property("avpctl test"),
+        escape_data(&format!(
+            "{} cases run: {} passed, {} failed",
+            summary.total, summary.passed, summary.failed
+        ))
+    ));
+    out
+}
+
 /// Escaping rules of the runner's workflow-command parser.
 fn escape_data(text: &str) -> String {
     crate::text::lines(text)
@@ -67,6 +99,16 @@ fn escape_property(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::source::SourceFile;
+
+    #[test]
+    fn a_message_or_property_cannot_start_another_command() {
+        let file = SourceFile::new("tests/a,b:c.yaml", "x\n");
+        let d = Diagnostic::error("x", "ok\n::error::forged\r%0A").at(file.location(0..1));
+        let line = annotation(&d, Path::new(""));
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        assert!(line.contains("file=tests/a%2Cb%3Ac.yaml,"), "{line}");
+        assert!(line.ends_with("::ok%0A::error::forged\\r%250A\n"), "{line}");
+    }
 
     #[test]
     fn an_annotation_carries_file_line_column_and_escapes_newlines() {

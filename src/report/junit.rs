@@ -13,13 +13,14 @@ pub fn render(report: &RunReport) -> String {
     for outcome in &report.outcomes {
         by_suite.entry(outcome.suite).or_default().push(outcome);
     }
+    let problems = load_problems(report);
+    let errored: usize = problems.values().map(Vec::len).sum();
     let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         xml,
-        "<testsuites name=\"avpctl\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
-        summary.total,
+        "<testsuites name=\"avpctl\" tests=\"{}\" failures=\"{}\" errors=\"{errored}\" time=\"{:.3}\">",
+        summary.total + errored,
         summary.failed,
-        report.diagnostics.len(),
         report.elapsed.as_secs_f64()
     );
     for (suite, outcomes) in by_suite {
@@ -73,8 +74,53 @@ pub fn render(report: &RunReport) -> String {
         }
         xml.push_str("  </testsuite>\n");
     }
+    for (file, problems) in problems {
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"0\" errors=\"{}\" time=\"0.000\">",
+            escape(&file),
+            problems.len(),
+            problems.len()
+        );
+        for problem in problems {
+            let place = problem
+                .location
+                .as_ref()
+                .map(|l| l.short())
+                .unwrap_or_else(|| file.clone());
+            let _ = writeln!(
+                xml,
+                "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\"{}>\n      <error message=\"{}\" type=\"{}\">{}</error>\n    </testcase>",
+                escape(&format!("{place}: does not load")),
+                escape(&file),
+                escape(&file),
+                problem
+                    .location
+                    .as_ref()
+                    .map_or_else(String::new, |l| format!(" line=\"{}\"", l.line)),
+                escape(&problem.message),
+                escape(&problem.code),
+                escape(problem.help.as_deref().unwrap_or_default())
+            );
+        }
+        xml.push_str("  </testsuite>\n");
+    }
     xml.push_str("</testsuites>\n");
     xml
+}
+
+/// Suites and entity files that failed to load, by file: test views show
+/// errored test cases, not a count on the root element.
+fn load_problems(report: &RunReport) -> BTreeMap<String, Vec<&crate::diagnostic::Diagnostic>> {
+    let mut by_file: BTreeMap<String, Vec<&crate::diagnostic::Diagnostic>> = BTreeMap::new();
+    for problem in report.diagnostics.iter().filter(|d| d.is_error()) {
+        let file = problem
+            .location
+            .as_ref()
+            .map_or_else(|| "avpctl test".to_string(), |l| l.file.display());
+        by_file.entry(file).or_default().push(problem);
+    }
+    by_file
 }
 
 pub(crate) fn escape(text: &str) -> String {

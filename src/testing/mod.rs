@@ -255,12 +255,15 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
     let loaded = crate::project::load(&args.dir)?;
     let project = usable(loaded)?;
     let (mut report, prepared) = run_suites_keeping_checks(&project, &options);
+    let replay_started = std::time::Instant::now();
     if let Some(text) = &args.store {
         let address = crate::store::resolve_address(text, &project.config, &project.root)?;
         let address = crate::diff::default_relative_to_project(text, address, &project.root);
         let mut store = crate::store::open(&address, &args.aws)?;
         remote::replay(&project, &prepared, &mut report.outcomes, store.as_mut())?;
         report.store = Some(store.describe());
+        // The summary's time covers the store's answers too.
+        report.elapsed += replay_started.elapsed();
     }
     match args.format {
         TestFormat::Human => {
@@ -271,6 +274,9 @@ pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Resul
         }
         TestFormat::Json => crate::output::stream(|out| report::testrun::write_json(&report, out))?,
         TestFormat::Junit => crate::output::print(&report::junit::render(&report))?,
+        TestFormat::Github => {
+            crate::output::print(&report::github::test_annotations(&report, &args.dir))?;
+        }
     }
     if args.format != TestFormat::Human {
         // Load problems still reach a person reading the CI log.

@@ -208,6 +208,22 @@ impl<'a> Runner<'a> {
 /// The case's context, read by the schema when there is one (as the
 /// request will be validated), else as plain Cedar JSON.
 pub(crate) fn context(check: &Check, schema: Option<&Schema>) -> Result<Context, String> {
+    if let Some(schema) = schema
+        && check.validate_request
+        && !schema.actions().any(|a| a == &check.action)
+    {
+        let declared: Vec<String> = schema.actions().map(ToString::to_string).collect();
+        let hint = crate::suggest::closest(
+            &check.action.to_string(),
+            declared.iter().map(String::as_str),
+        )
+        .map(|c| format!(" (did you mean {c}?)"))
+        .unwrap_or_default();
+        return Err(format!(
+            "the action {} is not declared in the schema{hint}",
+            check.action
+        ));
+    }
     let with_schema =
         schema.map(|s| Context::from_json_value(check.context.clone(), Some((s, &check.action))));
     match with_schema {

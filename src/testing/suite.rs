@@ -85,6 +85,8 @@ enum Expectation {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRow {
+    /// Names the row in reports (default: the row's principal or resource).
+    name: Option<String>,
     principal: Option<UidSpec>,
     resource: Option<UidSpec>,
     expect: Option<Expected>,
@@ -377,7 +379,8 @@ impl SuiteReader<'_> {
             return Vec::new();
         };
         let mut checks = Vec::new();
-        for row in rows {
+        let mut names = HashSet::new();
+        for (number, row) in rows.iter().enumerate().map(|(i, r)| (i + 1, r)) {
             let row_location = crate::yaml::location(self.file, &row.referenced);
             let row = &row.value;
             let (spec, what) = if by_resource {
@@ -406,8 +409,29 @@ impl SuiteReader<'_> {
             if let (Some(own), Value::Object(merged)) = (&row.context, &mut context) {
                 merged.extend(own.clone());
             }
+            let name = match &row.name {
+                Some(own) => format!("{} › {own}", case.name),
+                None => format!("{} › {varying}", case.name),
+            };
+            // Rows for the same principal or resource would otherwise get
+            // the same name; reports and filters need each to be unique.
+            let name = if names.contains(&name) {
+                if row.name.is_some() {
+                    self.problem(
+                        &row_location,
+                        "duplicate-case",
+                        format!("two rows of case `{}` are named `{name}`", case.name),
+                        "row names must be unique in their case",
+                    );
+                    continue;
+                }
+                format!("{name} [row {number}]")
+            } else {
+                name
+            };
+            names.insert(name.clone());
             checks.push(Check {
-                name: format!("{} › {varying}", case.name),
+                name,
                 location: row_location,
                 principal,
                 action: action.clone(),
