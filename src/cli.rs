@@ -155,7 +155,7 @@ pub struct TestArgs {
 pub enum TestFormat {
     /// One line per case and details for failures, for people.
     Human,
-    /// One JSON document (SPEC section 6).
+    /// One JSON document (docs/output.md describes it).
     Json,
     /// JUnit XML, as GitLab and GitHub test reporters read it.
     Junit,
@@ -260,6 +260,11 @@ pub struct DeployArgs {
     /// Also delete policies in the store that the project does not manage.
     #[arg(long)]
     pub prune: bool,
+
+    /// Deploy to AVP despite this pre-flight warning (e.g. `avp-template-slots`;
+    /// repeatable). The warning is still shown; AVP may still refuse the call.
+    #[arg(long, value_name = "CODE")]
+    pub allow_preflight: Vec<String>,
 
     /// Output format of the plan and summary.
     #[arg(long, value_enum, default_value_t = PlainFormat::Human)]

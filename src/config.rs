@@ -1,7 +1,7 @@
 //! `avpctl.toml`: where a project keeps its files and its named stores.
 //!
 //! Every key is optional; a project without the file gets the defaults of
-//! SPEC section 2.
+//! README "A tour".
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

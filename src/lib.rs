@@ -39,7 +39,7 @@ pub mod yaml;
 use cli::{Cli, Command};
 use error::Error;
 
-/// Runs a parsed command line; returns the process exit code (SPEC section 5).
+/// Runs a parsed command line; returns the process exit code (README "Exit codes").
 pub fn run(cli: Cli) -> u8 {
     let color = cli.color;
     output::set_verbose(cli.verbose);

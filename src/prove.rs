@@ -386,7 +386,7 @@ fn relevant(set: &PolicySet, schema: &Schema) -> BTreeMap<RequestEnv, Vec<String
     map
 }
 
-/// A counterexample as a test case of SPEC section 3, ready to paste into
+/// A counterexample as a test case of docs/testing.md, ready to paste into
 /// a suite as a regression test.
 pub fn case_yaml(name: &str, example: &Counterexample) -> String {
     let quote = |uid: &EntityUid| format!("'{}'", uid.to_string().replace('\'', "''"));

@@ -81,6 +81,16 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// `1 step`, `3 steps`: a count with its noun in the right number (nouns
+/// whose plural is not a plain `s` are not counted this way).
+pub fn counted(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
 /// A server's or a file's text, bounded: at most `max` characters, with a
 /// marker where it was cut, and escaped as [`one_line`].
 pub fn clipped(text: &str, max: usize) -> String {
@@ -126,6 +136,13 @@ mod tests {
                     .any(|c| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r'))
             );
         }
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(counted(1, "step"), "1 step");
+        assert_eq!(counted(0, "step"), "0 steps");
+        assert_eq!(counted(2, "validation error"), "2 validation errors");
     }
 
     #[test]

@@ -563,3 +563,129 @@ fn a_store_group_deploys_to_every_member() {
     let prompt = avpctl_in(dir.path(), &["deploy", "--store", "tenants"]);
     assert_eq!(prompt.code, 2, "fleets need --yes");
 }
+
+/// What CI gives most often when an AWS secret or role is missing, and what
+/// avpctl says about it: the cause and the fix, exit 2, no credential.
+#[test]
+fn aws_misconfiguration_is_explained() {
+    let project = example();
+    let dir = project.path().to_str().unwrap();
+    let store = "avp:PSEXAMPLEabcdefg111111";
+    let home = tempfile::tempdir().unwrap();
+    let isolated = |extra: &[(&str, &str)]| {
+        let mut command = common::command(project.path(), &["diff", dir, "--store", store]);
+        command
+            .env_clear()
+            .env("HOME", home.path())
+            .env("NO_COLOR", "1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_MAX_ATTEMPTS", "1");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        common::run_of(command.output().unwrap())
+    };
+    let empty_region = isolated(&[
+        ("AWS_REGION", ""),
+        ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY12345"),
+        ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+    ]);
+    assert_eq!(empty_region.code, 2);
+    assert!(
+        empty_region
+            .stderr_text()
+            .contains("the AWS region is empty"),
+        "{}",
+        empty_region.stderr
+    );
+    let no_credentials = isolated(&[("AWS_REGION", "us-east-1")]);
+    assert_eq!(no_credentials.code, 2);
+    assert!(
+        no_credentials.stderr_text().contains("no AWS credentials"),
+        "{}",
+        no_credentials.stderr
+    );
+    let mut refused = common::command(
+        project.path(),
+        &[
+            "diff",
+            dir,
+            "--store",
+            store,
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ],
+    );
+    refused
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY12345")
+        .env("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+        .env("AWS_MAX_ATTEMPTS", "1");
+    let refused = common::run_of(refused.output().unwrap());
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused.stderr_text().contains("cannot connect"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr_text().contains("--endpoint-url"),
+        "{}",
+        refused.stderr
+    );
+    for run in [&empty_region, &no_credentials, &refused] {
+        assert!(!run.stderr.contains("AKIAEXAMPLEKEY12345") && !run.stderr.contains("s3cr3t"));
+    }
+}
+
+/// AWS documents that AVP rejects a template with a bare scope; the
+/// warning blocks a deploy to AVP unless the user opts out of it.
+#[test]
+fn a_preflight_warning_blocks_an_avp_deploy_unless_allowed() {
+    let project = common::project(&[
+        (
+            "schema.cedarschema",
+            "namespace App { entity User; entity Doc; action view appliesTo { principal: User, resource: Doc }; }\n",
+        ),
+        (
+            "templates/share.cedar",
+            "@id(\"share\")\npermit (principal == ?principal, action == App::Action::\"view\", resource);\n",
+        ),
+    ]);
+    let dir = project.path().to_str().unwrap();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            dir,
+            "--store",
+            "avp:PSEXAMPLEabcdefg111111",
+            "--yes",
+            "--no-tests",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ];
+        args.extend_from_slice(extra);
+        let mut command = common::command(project.path(), &args);
+        command
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEKEY12345")
+            .env("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+            .env("AWS_MAX_ATTEMPTS", "1");
+        common::run_of(command.output().unwrap())
+    };
+    let refused = deploy(&[]);
+    assert_eq!(refused.code, 1, "{}{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stdout.contains("avp-template-slots"),
+        "{}",
+        refused.stdout
+    );
+    let allowed = deploy(&["--allow-preflight", "avp-template-slots"]);
+    // Past the gate: the (unreachable) store is what stops it now.
+    assert_eq!(allowed.code, 2, "{}{}", allowed.stdout, allowed.stderr);
+    assert!(
+        allowed.stderr_text().contains("cannot connect"),
+        "{}",
+        allowed.stderr
+    );
+}

@@ -102,8 +102,11 @@ fn deploy_fleet(
                     "applied" => {
                         applied += 1;
                         style.green(&format!(
-                            "applied {} steps",
-                            value["result"]["applied"].as_array().map_or(0, Vec::len)
+                            "applied {}",
+                            crate::text::counted(
+                                value["result"]["applied"].as_array().map_or(0, Vec::len),
+                                "step"
+                            )
                         ))
                     }
                     "up-to-date" => {
@@ -113,10 +116,13 @@ fn deploy_fleet(
                     "planned" => {
                         current += 1;
                         format!(
-                            "{} steps planned",
-                            value["result"]["planned"]["plan"]["steps"]
-                                .as_array()
-                                .map_or(0, Vec::len)
+                            "{} planned",
+                            crate::text::counted(
+                                value["result"]["planned"]["plan"]["steps"]
+                                    .as_array()
+                                    .map_or(0, Vec::len),
+                                "step"
+                            )
                         )
                     }
                     _ => {
@@ -211,21 +217,29 @@ fn gates(
     let blocking: Vec<&Diagnostic> = report
         .diagnostics
         .iter()
-        .filter(|d| d.is_error() || (strict_avp && d.code.starts_with("avp-")))
+        .filter(|d| {
+            d.is_error()
+                || (strict_avp
+                    && d.code.starts_with("avp-")
+                    && !args
+                        .allow_preflight
+                        .iter()
+                        .any(|allowed| *allowed == d.code))
+        })
         .collect();
     if !blocking.is_empty() {
         for d in &blocking {
             out.push_str(&crate::report::human::render(d, style, &args.dir));
         }
         let what = if blocking.iter().all(|d| d.is_error()) {
-            "validation errors"
+            crate::text::counted(blocking.len(), "validation error")
         } else {
-            "validation errors or AVP pre-flight warnings"
+            format!(
+                "{} or AVP pre-flight warnings",
+                crate::text::counted(blocking.len(), "validation error")
+            )
         };
-        return Ok(Gate::Refused(format!(
-            "{} {what}; run `avpctl validate`",
-            blocking.len()
-        )));
+        return Ok(Gate::Refused(format!("{what}; run `avpctl validate`")));
     }
     if args.no_tests {
         out.push_str(&format!(
@@ -357,9 +371,9 @@ fn plan_and_apply(
         style,
     ));
     out.push_str(&format!(
-        "{} ({} steps, in this order):\n",
+        "{} ({}, in this order):\n",
         style.bold("Steps"),
-        plan.steps.count()
+        crate::text::counted(plan.steps.count(), "step")
     ));
     out.push_str(&crate::report::plan::steps_human(&plan.steps, style));
     let planned = json!({
@@ -402,9 +416,9 @@ fn plan_and_apply(
     match &applied.failed {
         None => {
             out.push_str(&format!(
-                "\n{} {} steps to {label}\n",
+                "\n{} {} to {label}\n",
                 style.green("Applied"),
-                applied.applied.len()
+                crate::text::counted(applied.applied.len(), "step")
             ));
             Ok((
                 0,
@@ -469,10 +483,14 @@ fn failure_kind(err: &StoreError) -> &'static str {
 fn confirm(label: &str, steps: usize) -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::Usage(format!(
-            "not applying {steps} steps to {label}: there is no terminal to confirm on; pass --yes (or --dry-run to only plan)"
+            "not applying {} to {label}: there is no terminal to confirm on; pass --yes (or --dry-run to only plan)",
+            crate::text::counted(steps, "step")
         )));
     }
-    eprint!("Apply {steps} steps to {label}? [y/N] ");
+    eprint!(
+        "Apply {} to {label}? [y/N] ",
+        crate::text::counted(steps, "step")
+    );
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     std::io::stdin()

@@ -139,11 +139,38 @@ fn same_statement(old: &str, new: &str, template: bool) -> bool {
 }
 
 fn text_diff(old: &str, new: &str, id: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
+    // Statements are compared by meaning; a missing final newline is not
+    // part of it and would only add "\ No newline at end of file".
+    let with_newline = |text: &str| {
+        if text.ends_with('\n') {
+            text.to_string()
+        } else {
+            format!("{text}\n")
+        }
+    };
+    let (old, new) = (with_newline(old), with_newline(new));
+    similar::TextDiff::from_lines(&old, &new)
         .unified_diff()
         .context_radius(3)
         .header(&format!("{id} (old)"), &format!("{id} (new)"))
         .to_string()
+}
+
+#[cfg(test)]
+mod text_diff_tests {
+    #[test]
+    fn a_missing_final_newline_is_not_shown() {
+        let diff = super::text_diff(
+            "permit (principal, action, resource);",
+            "forbid (principal, action, resource);\n",
+            "p",
+        );
+        assert!(!diff.contains("No newline"), "{diff}");
+        assert!(
+            diff.contains("-permit") && diff.contains("+forbid"),
+            "{diff}"
+        );
+    }
 }
 
 fn schema_change(old: Option<&Value>, new: Option<&Value>) -> Option<Change> {

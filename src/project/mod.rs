@@ -1,4 +1,4 @@
-//! A policy project as SPEC section 2 lays it out: configuration, schema,
+//! A policy project as README "A tour" lays it out: configuration, schema,
 //! policies and templates with their ids, and template links.
 //!
 //! [`load`] reads everything it can and reports every problem it meets as a

@@ -34,7 +34,7 @@ impl ParsedPolicy {
 }
 
 /// The id a policy gets from its file when it has no `@id`: the path below
-/// `policies/` (or `templates/`) without `.cedar` (SPEC section 2).
+/// `policies/` (or `templates/`) without `.cedar` (README "A tour").
 pub fn id_for_path(dir: &Path, file: &Path) -> String {
     let below = file.strip_prefix(dir).unwrap_or(file);
     let text = display_path(below);

@@ -1,4 +1,4 @@
-//! Diagnostics as JSON (SPEC section 6): stable keys, `file` relative to the
+//! Diagnostics as JSON (docs/output.md): stable keys, `file` relative to the
 //! project, `line`/`column` from 1.
 
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! Test-run reports for people (in the style of cargo-nextest) and as JSON
-//! (SPEC section 6).
+//! (docs/output.md).
 
 use std::path::Path;
 
@@ -94,6 +94,15 @@ fn failure_detail(
             "    {label}: {} (determining: {reasons})\n",
             decision_name(store.decision)
         ));
+        // The store's own words: "deny" alone would hide that it found the
+        // request invalid.
+        for error in &store.errors {
+            out.push_str(&format!(
+                "      {} {}\n",
+                style.yellow("store error:"),
+                crate::text::clipped(error, 300)
+            ));
+        }
     }
     out.push_str(&format!(
         "    request:   principal {}, action {}, resource {}\n",
@@ -267,7 +276,7 @@ fn summary_line(report: &RunReport, style: Style, listed: bool) -> String {
     out
 }
 
-/// Writes the JSON report (SPEC section 6) case by case, so a run of a
+/// Writes the JSON report (docs/output.md) case by case, so a run of a
 /// hundred thousand cases never holds its whole report in memory.
 pub fn write_json(report: &RunReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let summary = report.summary();

@@ -66,11 +66,8 @@ impl AvpStore {
                 StoreError::Unreachable(format!("cannot start the AWS client runtime: {err}"))
             })?;
         let config = runtime.block_on(load_config(&connection));
-        if config.region().is_none() {
-            return Err(StoreError::Unreachable(
-                "no AWS region: pass --region, set AWS_REGION, or set `region` for the store in avpctl.toml".into(),
-            ));
-        }
+        check_region(config.region().map(|r| r.as_ref()))?;
+        runtime.block_on(check_credentials(&config))?;
         Ok(AvpStore {
             client: vp::Client::new(&config),
             connection,
@@ -79,10 +76,35 @@ impl AvpStore {
         })
     }
 
-    /// Counts a read call (and logs it with `--verbose`).
+    /// Counts a call, and with `--verbose` logs it with its target, result
+    /// and time (never a credential: the SDK's request is not shown).
     fn count(&self, operation: &str, n: usize) {
         crate::output::verbose(|| format!("avp {}: {operation}", self.connection.store_id));
         self.tally(operation, n);
+    }
+
+    async fn timed<T, E: std::fmt::Display>(
+        &self,
+        operation: &str,
+        target: &str,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        self.tally(operation, 1);
+        let started = std::time::Instant::now();
+        let result = call.await;
+        crate::output::verbose(|| {
+            let outcome = match &result {
+                Ok(_) => "ok".to_string(),
+                Err(err) => format!("failed: {}", crate::text::clipped(&err.to_string(), 200)),
+            };
+            format!(
+                "avp {}: {operation} {} → {outcome} ({:.0} ms)",
+                self.connection.store_id,
+                crate::text::one_line(target),
+                started.elapsed().as_secs_f64() * 1000.0
+            )
+        });
+        result
     }
 
     fn tally(&self, operation: &str, n: usize) {
@@ -105,12 +127,12 @@ impl AvpStore {
 
     async fn read_async(&self) -> Result<StoreState, StoreError> {
         let id = &self.connection.store_id;
-        self.count("GetPolicyStore", 1);
         let store = self
-            .client
-            .get_policy_store()
-            .policy_store_id(id)
-            .send()
+            .timed(
+                "GetPolicyStore",
+                id,
+                self.client.get_policy_store().policy_store_id(id).send(),
+            )
             .await
             .map_err(|e| {
                 if is_not_found(&e) {
@@ -128,8 +150,14 @@ impl AvpStore {
             Some(types::ValidationMode::Off) => ValidationMode::Off,
             _ => ValidationMode::Strict,
         };
-        self.count("GetSchema", 1);
-        let schema = match self.client.get_schema().policy_store_id(id).send().await {
+        let schema = match self
+            .timed(
+                "GetSchema",
+                id,
+                self.client.get_schema().policy_store_id(id).send(),
+            )
+            .await
+        {
             Ok(out) if out.schema().trim().is_empty() || out.schema().trim() == "{}" => None,
             Ok(out) => Some(serde_json::from_str(out.schema()).map_err(|err| {
                 StoreError::Corrupt(format!("the schema of {id} is not JSON: {err}"))
@@ -152,14 +180,17 @@ impl AvpStore {
         let mut items = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            self.count("ListPolicyTemplates", 1);
             let page = self
-                .client
-                .list_policy_templates()
-                .policy_store_id(id)
-                .max_results(50)
-                .set_next_token(next.clone())
-                .send()
+                .timed(
+                    "ListPolicyTemplates",
+                    id,
+                    self.client
+                        .list_policy_templates()
+                        .policy_store_id(id)
+                        .max_results(50)
+                        .set_next_token(next.clone())
+                        .send(),
+                )
                 .await
                 .map_err(|e| map_error(&format!("templates of {id}"), e))?;
             items.extend(page.policy_templates().iter().cloned());
@@ -170,13 +201,16 @@ impl AvpStore {
         }
         let mut templates = Vec::with_capacity(items.len());
         for item in items {
-            self.count("GetPolicyTemplate", 1);
             let template = self
-                .client
-                .get_policy_template()
-                .policy_store_id(id)
-                .policy_template_id(item.policy_template_id())
-                .send()
+                .timed(
+                    "GetPolicyTemplate",
+                    item.policy_template_id(),
+                    self.client
+                        .get_policy_template()
+                        .policy_store_id(id)
+                        .policy_template_id(item.policy_template_id())
+                        .send(),
+                )
                 .await
                 .map_err(|e| map_error(&format!("template {}", item.policy_template_id()), e))?;
             templates.push(StoredTemplate {
@@ -194,14 +228,17 @@ impl AvpStore {
         let mut items = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            self.count("ListPolicies", 1);
             let page = self
-                .client
-                .list_policies()
-                .policy_store_id(id)
-                .max_results(50)
-                .set_next_token(next.clone())
-                .send()
+                .timed(
+                    "ListPolicies",
+                    id,
+                    self.client
+                        .list_policies()
+                        .policy_store_id(id)
+                        .max_results(50)
+                        .set_next_token(next.clone())
+                        .send(),
+                )
                 .await
                 .map_err(|e| map_error(&format!("policies of {id}"), e))?;
             items.extend(page.policies().iter().cloned());
@@ -228,12 +265,15 @@ impl AvpStore {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|err| StoreError::Refused(err.to_string()))?;
-            self.count("BatchGetPolicy", 1);
             let out = self
-                .client
-                .batch_get_policy()
-                .set_requests(Some(requests))
-                .send()
+                .timed(
+                    "BatchGetPolicy",
+                    id,
+                    self.client
+                        .batch_get_policy()
+                        .set_requests(Some(requests))
+                        .send(),
+                )
                 .await
                 .map_err(|e| map_error(&format!("policies of {id}"), e))?;
             if let Some(error) = out.errors().first() {
@@ -290,6 +330,64 @@ impl AvpStore {
         }
         Ok(policies)
     }
+}
+
+/// A region the SDK can build an endpoint from. CI systems give an unset
+/// secret as an empty `AWS_REGION`, which the SDK reports only as "endpoint
+/// params could not be built".
+fn check_region(region: Option<&str>) -> Result<(), StoreError> {
+    let fix = "pass --region, set AWS_REGION (e.g. us-east-1), or set `region` for the store in avpctl.toml";
+    match region {
+        None => Err(StoreError::Unreachable(format!("no AWS region: {fix}"))),
+        Some("") => Err(StoreError::Unreachable(format!(
+            "the AWS region is empty (AWS_REGION is set to nothing, as CI does for a secret that is not set): {fix}"
+        ))),
+        Some(region)
+            if !region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+        {
+            Err(StoreError::Unreachable(format!(
+                "`{}` is not an AWS region: {fix}",
+                crate::text::clipped(region, 40)
+            )))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Credentials are resolved once before the first call, so that their
+/// absence is said as such (the SDK reports it as a dispatch failure,
+/// "other"). The error names the chain, never a value.
+async fn check_credentials(config: &aws_config::SdkConfig) -> Result<(), StoreError> {
+    use aws_sdk_verifiedpermissions::config::ProvideCredentials;
+    let Some(provider) = config.credentials_provider() else {
+        return Err(no_credentials("no credentials provider is configured"));
+    };
+    match provider.provide_credentials().await {
+        Ok(_) => Ok(()),
+        Err(err) => Err(no_credentials(&crate::text::clipped(
+            &error_chain(&err),
+            300,
+        ))),
+    }
+}
+
+fn no_credentials(detail: &str) -> StoreError {
+    StoreError::Unreachable(format!(
+        "no AWS credentials ({detail}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE or --profile), SSO, or a web-identity role (in GitHub Actions, aws-actions/configure-aws-credentials); docs/avp.md#addressing-and-credentials"
+    ))
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 async fn load_config(connection: &Connection) -> aws_config::SdkConfig {
@@ -349,9 +447,17 @@ where
 {
     match &err {
         SdkError::DispatchFailure(failure) => {
-            let detail = failure
-                .as_connector_error()
-                .map_or_else(|| "connection failed".to_string(), ToString::to_string);
+            let detail = match failure.as_connector_error() {
+                Some(connector) if connector.is_io() => format!(
+                    "cannot connect ({}); check --endpoint-url or AWS_ENDPOINT_URL, the region, and the network",
+                    crate::text::clipped(&error_chain(connector), 200)
+                ),
+                Some(connector) if connector.is_timeout() => {
+                    "the connection timed out; check the endpoint and the network".to_string()
+                }
+                Some(connector) => crate::text::clipped(&error_chain(connector), 300),
+                None => "the request could not be sent".to_string(),
+            };
             return StoreError::Unreachable(format!(
                 "{what}: cannot reach Verified Permissions: {detail}"
             ));
@@ -650,7 +756,23 @@ impl Store for AvpStore {
                 );
                 tasks.spawn(async move {
                     let _permit = limit.acquire_owned().await;
-                    (index, perform(client, store_id, operation, calls).await)
+                    let started = std::time::Instant::now();
+                    let (verb, target) = (operation.verb(), operation.target().to_string());
+                    let result = perform(client, store_id.clone(), operation, calls).await;
+                    crate::output::verbose(|| {
+                        let outcome = match &result {
+                            Ok(_) => "ok".to_string(),
+                            Err(err) => {
+                                format!("failed: {}", crate::text::clipped(&err.to_string(), 200))
+                            }
+                        };
+                        format!(
+                            "avp {store_id}: {verb} {} → {outcome} ({:.0} ms)",
+                            crate::text::one_line(&target),
+                            started.elapsed().as_secs_f64() * 1000.0
+                        )
+                    });
+                    (index, result)
                 });
             }
             let mut results: Vec<Option<Result<Option<String>, StoreError>>> =
@@ -754,7 +876,7 @@ fn batches(requests: &[super::AuthzRequest]) -> Vec<Vec<usize>> {
         if group.len() == 1 {
             alone.extend(group);
         } else {
-            batches.extend(group.chunks(BATCH).map(<[usize]>::to_vec));
+            batches.extend(consistent_batches(&group, requests));
         }
     }
     let mut by_resource: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -765,9 +887,48 @@ fn batches(requests: &[super::AuthzRequest]) -> Vec<Vec<usize>> {
             .push(i);
     }
     for group in by_resource.into_values() {
-        batches.extend(group.chunks(BATCH).map(<[usize]>::to_vec));
+        batches.extend(consistent_batches(&group, requests));
     }
     batches
+}
+
+/// A call carries one entity list for all its requests, so requests go
+/// together only when their entity data agree on every entity they share:
+/// otherwise a case would be judged on another case's data (the same
+/// document in Finance for one case and in HR for the next). Greedy, in
+/// order: each request joins the first batch it agrees with.
+fn consistent_batches(group: &[usize], requests: &[super::AuthzRequest]) -> Vec<Vec<usize>> {
+    struct Open<'a> {
+        members: Vec<usize>,
+        entities: std::collections::HashMap<String, &'a serde_json::Value>,
+    }
+    let mut open: Vec<Open> = Vec::new();
+    for &index in group {
+        let own: Vec<(String, &serde_json::Value)> = requests[index]
+            .entities
+            .iter()
+            .map(|e| (e["uid"].to_string(), e))
+            .collect();
+        let fits = |batch: &Open| {
+            batch.members.len() < BATCH
+                && own
+                    .iter()
+                    .all(|(uid, entity)| batch.entities.get(uid).is_none_or(|held| held == entity))
+        };
+        let target = match open.iter().position(fits) {
+            Some(found) => found,
+            None => {
+                open.push(Open {
+                    members: Vec::new(),
+                    entities: std::collections::HashMap::new(),
+                });
+                open.len() - 1
+            }
+        };
+        open[target].members.push(index);
+        open[target].entities.extend(own);
+    }
+    open.into_iter().map(|batch| batch.members).collect()
 }
 
 fn request_item(
@@ -890,4 +1051,113 @@ fn attribute(value: &serde_json::Value) -> Result<types::AttributeValue, StoreEr
         }
         Value::Null => return Err(refused("null has no Cedar form".into())),
     })
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn request(
+        principal: &str,
+        resource: &str,
+        entities: Vec<Value>,
+    ) -> crate::store::AuthzRequest {
+        crate::store::AuthzRequest {
+            principal: format!("App::User::{principal:?}").parse().unwrap(),
+            action: r#"App::Action::"view""#.parse().unwrap(),
+            resource: format!("App::Doc::{resource:?}").parse().unwrap(),
+            context: serde_json::json!({}),
+            entities,
+        }
+    }
+
+    fn doc(id: &str, department: &str) -> Value {
+        serde_json::json!({"uid": {"type": "App::Doc", "id": id}, "attrs": {"dept": department}, "parents": []})
+    }
+
+    /// What the store sees for each request of a batch is exactly the
+    /// request's own entity data: batched replay equals one call per case.
+    fn each_request_sees_its_own_data(requests: &[crate::store::AuthzRequest]) {
+        let batches = batches(requests);
+        let mut covered: Vec<usize> = batches.iter().flatten().copied().collect();
+        covered.sort_unstable();
+        assert_eq!(covered, (0..requests.len()).collect::<Vec<_>>());
+        for batch in &batches {
+            assert!(batch.len() <= BATCH);
+            let first = &requests[batch[0]];
+            assert!(
+                batch
+                    .iter()
+                    .all(|&i| requests[i].principal == first.principal)
+                    || batch
+                        .iter()
+                        .all(|&i| requests[i].resource == first.resource)
+            );
+            let mut sent: std::collections::HashMap<String, &Value> =
+                std::collections::HashMap::new();
+            for &i in batch {
+                for entity in &requests[i].entities {
+                    sent.entry(entity["uid"].to_string()).or_insert(entity);
+                }
+            }
+            for &i in batch {
+                for entity in &requests[i].entities {
+                    assert_eq!(
+                        sent[&entity["uid"].to_string()],
+                        entity,
+                        "request {i} would see another case's data"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cases_with_different_data_for_one_entity_are_not_batched_together() {
+        let requests = vec![
+            request("alice", "x", vec![doc("x", "Finance")]),
+            request("alice", "x", vec![doc("x", "HR")]),
+            request("alice", "y", vec![doc("y", "HR"), doc("x", "Finance")]),
+        ];
+        let batches = batches(&requests);
+        assert_eq!(batches, vec![vec![0, 2], vec![1]]);
+        each_request_sees_its_own_data(&requests);
+    }
+
+    #[test]
+    fn random_per_case_entity_data_never_mixes() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for _ in 0..200 {
+            let count = 1 + next(80) as usize;
+            let requests: Vec<_> = (0..count)
+                .map(|_| {
+                    let principal = format!("u{}", next(3));
+                    let resource = format!("d{}", next(4));
+                    let entities = (0..next(4))
+                        .map(|_| {
+                            doc(
+                                &format!("d{}", next(4)),
+                                ["Finance", "HR"][next(2) as usize],
+                            )
+                        })
+                        .fold(Vec::<Value>::new(), |mut list, entity| {
+                            // One entity per id within a case, as a case's data has.
+                            if !list.iter().any(|e| e["uid"] == entity["uid"]) {
+                                list.push(entity);
+                            }
+                            list
+                        });
+                    request(&principal, &resource, entities)
+                })
+                .collect();
+            each_request_sees_its_own_data(&requests);
+        }
+    }
 }

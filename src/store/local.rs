@@ -218,7 +218,10 @@ fn parse_file(path: &Path, bytes: Option<&[u8]>) -> Result<(StoreState, u64), St
 
 impl Store for LocalStore {
     fn describe(&self) -> String {
-        format!("local:{}", self.path.display())
+        format!(
+            "local:{}",
+            crate::source::display_path(&self.path).trim_start_matches("./")
+        )
     }
 
     fn read(&mut self) -> Result<StoreState, StoreError> {

@@ -43,7 +43,7 @@ pub fn open(
 }
 
 /// The prefix AVP policy names carry; a policy named `name/<id>` is managed
-/// by avpctl as the project's policy `<id>` (SPEC section 2).
+/// by avpctl as the project's policy `<id>` (README "A tour").
 pub const NAME_PREFIX: &str = "name/";
 
 pub fn managed_name(id: &str) -> String {
@@ -280,6 +280,21 @@ impl Operation {
             Operation::CreatePolicy { .. } => "CreatePolicy",
             Operation::UpdatePolicy { .. } => "UpdatePolicy",
             Operation::DeletePolicy { .. } => "DeletePolicy",
+        }
+    }
+
+    /// What the call is about, for logs: a name or a store id.
+    pub fn target(&self) -> &str {
+        match self {
+            Operation::PutSchema { .. } => "schema",
+            Operation::CreateTemplate { name, .. } | Operation::CreatePolicy { name, .. } => name,
+            Operation::UpdatePolicy {
+                name: Some(name), ..
+            } => name,
+            Operation::UpdateTemplate { id, .. }
+            | Operation::DeleteTemplate { id }
+            | Operation::UpdatePolicy { id, .. }
+            | Operation::DeletePolicy { id } => id,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Store addresses (SPEC section 4): `local:PATH`, `avp:ID`,
+//! Store addresses (docs/stores.md): `local:PATH`, `avp:ID`,
 //! `avp:policy-store-alias/NAME`, or a name from `[stores]` in avpctl.toml.
 
 use std::path::{Path, PathBuf};
@@ -21,7 +21,10 @@ pub enum StoreAddress {
 impl StoreAddress {
     pub fn describe(&self) -> String {
         match self {
-            StoreAddress::Local(path) => format!("local:{}", path.display()),
+            StoreAddress::Local(path) => format!(
+                "local:{}",
+                crate::source::display_path(path).trim_start_matches("./")
+            ),
             StoreAddress::Avp { id, .. } => format!("avp:{id}"),
         }
     }

@@ -212,7 +212,7 @@ fn validation_warning(project: &Project) -> Option<Diagnostic> {
     })
 }
 
-/// The exit code of a run (SPEC section 5).
+/// The exit code of a run (README "Exit codes").
 pub fn exit_code(
     report: &RunReport,
     allow_empty: bool,

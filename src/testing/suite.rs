@@ -1,4 +1,4 @@
-//! The YAML test-suite format (SPEC section 3), read into [`Check`]s: one
+//! The YAML test-suite format (docs/testing.md), read into [`Check`]s: one
 //! request with its expectation each. A table case gives one check per
 //! row, a replayed AVP batch one per request.
 

@@ -34,7 +34,7 @@ impl Report {
         Counts::of(&self.diagnostics)
     }
 
-    /// SPEC section 5: 2 when an input could not be read, 1 for errors (and
+    /// README "Exit codes": 2 when an input could not be read, 1 for errors (and
     /// warnings under `--deny-warnings`), else 0.
     pub fn exit_code(&self, deny_warnings: bool) -> u8 {
         let counts = self.counts();

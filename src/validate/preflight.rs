@@ -117,8 +117,11 @@ fn description_length(project: &Project, entry: &PolicyEntry) -> Option<Diagnost
     })
 }
 
-/// AVP requires a template to constrain both `principal` and `resource`,
-/// with a slot or with a concrete entity; Cedar also allows either bare.
+/// AWS's "Differences between Amazon Verified Permissions and the Cedar
+/// policy language" page: AVP rejects a template whose `principal` or
+/// `resource` is unconstrained (a slot or a concrete entity both count; one
+/// slot is enough). Reported uses of such templates exist, so a deploy can
+/// pass it with `--allow-preflight avp-template-slots`.
 fn template_slots(project: &Project, entry: &PolicyEntry) -> Option<Diagnostic> {
     use cedar_policy::{TemplatePrincipalConstraint as P, TemplateResourceConstraint as R};
     let template = project
@@ -135,13 +138,13 @@ fn template_slots(project: &Project, entry: &PolicyEntry) -> Option<Diagnostic> 
         warning(
             "avp-template-slots",
             format!(
-                "template `{}` leaves {} unconstrained; AVP requires templates to constrain both principal and resource",
+                "template `{}` leaves {} unconstrained; AWS documents that AVP rejects such templates (one slot is fine, a bare scope is not)",
                 entry.id,
                 bare.join(" and ")
             ),
         )
         .at(entry.head_location())
-        .with_help("scope it with a slot (`principal == ?principal`, `resource in ?resource`) or a concrete entity")
+        .with_help("scope it with a slot (`principal == ?principal`, `resource in ?resource`), a concrete entity or `is T`; or deploy with `--allow-preflight avp-template-slots` if your store accepts it")
         .for_policy(&entry.id)
     })
 }
