@@ -15,7 +15,7 @@ use crate::project::Project;
 use crate::report::Style;
 
 /// The store `diff` and `deploy` use when none is named.
-pub const DEFAULT_STORE: &str = "local:.avpctl/store.json";
+pub use crate::store::DEFAULT_STORE;
 
 /// The old side of a diff, ready to compare.
 pub struct OldSide {

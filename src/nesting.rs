@@ -75,11 +75,9 @@ pub fn check(text: &str) -> Result<(), TooDeep> {
                 levels.push(0);
                 depth += 1;
             }
-            b')' | b']' | b'}' => {
-                if levels.len() > 1 {
-                    let chain = levels.pop().unwrap_or(0);
-                    depth -= 1 + chain;
-                }
+            b')' | b']' | b'}' if levels.len() > 1 => {
+                let chain = levels.pop().unwrap_or(0);
+                depth -= 1 + chain;
             }
             b',' | b';' => {
                 let chain = levels.last_mut().map_or(0, std::mem::take);

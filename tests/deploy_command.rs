@@ -560,8 +560,31 @@ fn a_store_group_deploys_to_every_member() {
     assert!(
         dir.path().join("stores/a.json").is_file() && dir.path().join("stores/b.json").is_file()
     );
+    // Each member is reported by its name in avpctl.toml.
+    assert!(run.stdout.contains("  tenant-a (local:"), "{}", run.stdout);
     let prompt = avpctl_in(dir.path(), &["deploy", "--store", "tenants"]);
     assert_eq!(prompt.code, 2, "fleets need --yes");
+    // `test --store` takes the group too: every member is asked every case.
+    let tested = avpctl_in(
+        dir.path(),
+        &["test", "--store", "tenants", "--format", "json"],
+    );
+    assert_eq!(tested.code, 0, "{}\n{}", tested.stdout, tested.stderr);
+    let report = tested.json();
+    assert_eq!(report["version"], 1);
+    let stores = report["stores"].as_array().unwrap();
+    assert_eq!(stores.len(), 2);
+    assert_eq!(stores[0]["name"], "tenant-a");
+    assert_eq!(stores[1]["name"], "tenant-b");
+    for store in stores {
+        assert_eq!(store["report"]["summary"]["failed"], 0, "{store:#}");
+        assert!(
+            store["report"]["summary"]["store"]
+                .as_str()
+                .unwrap()
+                .starts_with(store["name"].as_str().unwrap())
+        );
+    }
 }
 
 /// What CI gives most often when an AWS secret or role is missing, and what

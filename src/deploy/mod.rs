@@ -25,7 +25,9 @@ enum Gate {
 pub fn run(args: &DeployArgs, color: ColorChoice) -> Result<u8, Error> {
     let style = Style::for_stdout(color);
     let loaded = crate::project::load(&args.dir)?;
-    let addresses = addresses(args, &loaded.project)?;
+    let named = addresses(args, &loaded.project)?;
+    let names: Vec<Option<String>> = named.iter().map(|(name, _)| name.clone()).collect();
+    let addresses: Vec<StoreAddress> = named.into_iter().map(|(_, address)| address).collect();
     let any_avp = addresses
         .iter()
         .any(|a| matches!(a, StoreAddress::Avp { .. }));
@@ -46,7 +48,7 @@ pub fn run(args: &DeployArgs, color: ColorChoice) -> Result<u8, Error> {
         print_or_json(args, &out, json!({"stores": [value]}))?;
         return Ok(code);
     }
-    let (code, text, results) = deploy_fleet(&project, &addresses, args, style)?;
+    let (code, text, results) = deploy_fleet(&project, &addresses, &names, args, style)?;
     out.push_str(&text);
     print_or_json(args, &out, json!({"stores": results}))?;
     Ok(code)
@@ -57,6 +59,7 @@ pub fn run(args: &DeployArgs, color: ColorChoice) -> Result<u8, Error> {
 fn deploy_fleet(
     project: &Project,
     addresses: &[StoreAddress],
+    names: &[Option<String>],
     args: &DeployArgs,
     style: Style,
 ) -> Result<(u8, String, Vec<serde_json::Value>), Error> {
@@ -90,8 +93,12 @@ fn deploy_fleet(
     let mut out = String::new();
     let mut values = Vec::new();
     let (mut applied, mut current, mut failed) = (0, 0, 0);
-    for (address, result) in addresses.iter().zip(results) {
-        let label = address.describe();
+    for ((address, name), result) in addresses.iter().zip(names).zip(results) {
+        // A fleet's members are known by the names avpctl.toml gives them.
+        let label = match name {
+            Some(name) => format!("{name} ({})", address.describe()),
+            None => address.describe(),
+        };
         match result {
             Ok((code, _, value)) => {
                 let status = value["result"]["status"]
@@ -139,6 +146,8 @@ fn deploy_fleet(
                     failed += 1;
                 }
                 out.push_str(&format!("  {label}: {line}\n"));
+                let mut value = value;
+                value["name"] = json!(name);
                 values.push(value);
             }
             Err(err) => {
@@ -147,7 +156,7 @@ fn deploy_fleet(
                     "  {label}: {}\n",
                     style.red(&format!("failed: {err}"))
                 ));
-                values.push(json!({"store": label, "result": {"status": "failed", "failed": {"error": err.to_string()}}}));
+                values.push(json!({"store": address.describe(), "name": name, "result": {"status": "failed", "failed": {"error": err.to_string()}}}));
             }
         }
     }
@@ -171,30 +180,23 @@ fn print_or_json(args: &DeployArgs, text: &str, value: serde_json::Value) -> Res
     }
 }
 
-fn addresses(args: &DeployArgs, project: &Project) -> Result<Vec<StoreAddress>, Error> {
-    let texts: Vec<String> = if args.store.is_empty() {
-        vec![crate::diff::DEFAULT_STORE.to_string()]
+/// The stores to deploy to, each with its name in avpctl.toml when it has one.
+fn addresses(
+    args: &DeployArgs,
+    project: &Project,
+) -> Result<Vec<(Option<String>, StoreAddress)>, Error> {
+    let texts: Vec<&str> = if args.store.is_empty() {
+        vec![crate::store::DEFAULT_STORE]
     } else {
-        args.store.clone()
+        args.store.iter().map(String::as_str).collect()
     };
     let mut addresses = Vec::new();
-    for text in &texts {
-        if let Some(group) = project.config.store_groups.get(text) {
-            for member in group {
-                addresses.push(crate::store::resolve_address(
-                    member,
-                    &project.config,
-                    &project.root,
-                )?);
-            }
-            continue;
-        }
-        let address = crate::store::resolve_address(text, &project.config, &project.root)?;
-        addresses.push(crate::diff::default_relative_to_project(
+    for text in texts {
+        addresses.extend(crate::store::named_addresses(
             text,
-            address,
+            &project.config,
             &project.root,
-        ));
+        )?);
     }
     Ok(addresses)
 }
@@ -221,10 +223,7 @@ fn gates(
             d.is_error()
                 || (strict_avp
                     && d.code.starts_with("avp-")
-                    && !args
-                        .allow_preflight
-                        .iter()
-                        .any(|allowed| *allowed == d.code))
+                    && !args.allow_preflight.contains(&d.code))
         })
         .collect();
     if !blocking.is_empty() {

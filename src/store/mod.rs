@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use uri::{StoreAddress, resolve_address};
+pub use uri::{DEFAULT_STORE, StoreAddress, named_addresses, resolve_address};
 
 /// Opens the store at an address.
 pub fn open(

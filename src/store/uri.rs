@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use crate::config::{Config, StoreConfig};
 use crate::error::Error;
 
+/// The store of a project that names none: the embedded store inside it.
+pub const DEFAULT_STORE: &str = "local:.avpctl/store.json";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreAddress {
     Local(PathBuf),
@@ -50,6 +53,37 @@ pub fn resolve_address(
         }
         Error::Usage(message)
     })
+}
+
+/// What `--store TEXT` names: a `[store_groups]` entry (each member), or
+/// one store; each with its name in avpctl.toml when it has one. The
+/// default store is relative to the project wherever avpctl runs from.
+pub fn named_addresses(
+    text: &str,
+    config: &Config,
+    project_root: &Path,
+) -> Result<Vec<(Option<String>, StoreAddress)>, Error> {
+    let members: Vec<&str> = match config.store_groups.get(text) {
+        Some(group) => group.iter().map(String::as_str).collect(),
+        None => vec![text],
+    };
+    members
+        .into_iter()
+        .map(|member| {
+            let address = resolve_address(member, config, project_root)?;
+            let address = match address {
+                StoreAddress::Local(path) if member == DEFAULT_STORE => {
+                    StoreAddress::Local(project_root.join(path))
+                }
+                other => other,
+            };
+            let name = config
+                .stores
+                .contains_key(member)
+                .then(|| member.to_string());
+            Ok((name, address))
+        })
+        .collect()
 }
 
 fn parse(

@@ -390,6 +390,19 @@ fn uid_key(value: &Value) -> Option<(String, String)> {
     ))
 }
 
+trait FallbackFile {
+    fn with_fallback_file(self, parsed: &[Arc<Parsed>]) -> Self;
+}
+
+impl FallbackFile for Diagnostic {
+    fn with_fallback_file(self, parsed: &[Arc<Parsed>]) -> Self {
+        match parsed.iter().find_map(|p| p.file.as_ref()) {
+            Some(file) if self.location.is_none() => self.at(file.location(0..0)),
+            _ => self,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,18 +442,5 @@ mod tests {
             .map(|i| serde_json::json!({"uid": {"type": "U", "id": i.to_string()}, "attrs": {}, "parents": []}))
             .collect();
         assert!(check_size(&many).unwrap_err().contains("250001 entities"));
-    }
-}
-
-trait FallbackFile {
-    fn with_fallback_file(self, parsed: &[Arc<Parsed>]) -> Self;
-}
-
-impl FallbackFile for Diagnostic {
-    fn with_fallback_file(self, parsed: &[Arc<Parsed>]) -> Self {
-        match parsed.iter().find_map(|p| p.file.as_ref()) {
-            Some(file) if self.location.is_none() => self.at(file.location(0..0)),
-            _ => self,
-        }
     }
 }

@@ -78,7 +78,7 @@ pub struct SuiteInfo {
     pub file: SourceFile,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RunReport {
     pub suites: Vec<SuiteInfo>,
     pub outcomes: Vec<CaseOutcome>,
