@@ -476,6 +476,13 @@ fn machine_formats_print_one_document_on_every_failure() {
             "http://127.0.0.1:9",
         ],
     ];
+    // A store another deploy holds.
+    let locked_store = locked.path().join("held.json");
+    let holder = std::fs::File::create(locked.path().join("held.json.lock")).unwrap();
+    holder.lock().unwrap();
+    let held = format!("local:{}", locked_store.display());
+    let mut cases = cases;
+    cases.push(vec!["deploy", dir, "--store", &held, "--yes", "--no-tests"]);
     for case in cases {
         let formats: &[&str] = match case[0] {
             "validate" => &["json", "sarif", "github"],
@@ -504,6 +511,15 @@ fn machine_formats_print_one_document_on_every_failure() {
                             panic!("{args:?}: not one JSON document ({err}):\n{}", run.stdout)
                         });
                     if *format == "json" {
+                        if args.contains(&held.as_str()) {
+                            assert!(
+                                document["error"]["message"]
+                                    .as_str()
+                                    .unwrap()
+                                    .contains("is locked"),
+                                "{document:#}"
+                            );
+                        }
                         assert_eq!(document["version"], 1, "{args:?}");
                         assert!(
                             document["error"]["message"].is_string(),
