@@ -218,10 +218,15 @@ fn schema_change(old_side: &Side, new_side: &Side) -> Option<Change> {
     let access = environments
         .as_ref()
         .map_or(Access::Neutral, SchemaEnvironments::access);
-    let detail = match (&environments, detail) {
-        (Some(envs), Some(detail)) => Some(format!("{detail}{}", environments_summary(envs))),
-        (_, detail) => detail,
-    };
+    let detail = detail.map(|mut parts| {
+        if let Some(envs) = &environments {
+            parts.extend(environments_summary(envs));
+        }
+        if parts.is_empty() {
+            parts.push("attributes or hierarchy changed".into());
+        }
+        parts.join("; ")
+    });
     Some(Change {
         kind: ItemKind::Schema,
         id: "schema".into(),
@@ -235,25 +240,25 @@ fn schema_change(old_side: &Side, new_side: &Side) -> Option<Change> {
     })
 }
 
-/// "; request environments: 1 added, 0 removed" and what cannot be told.
-fn environments_summary(envs: &SchemaEnvironments) -> String {
+/// "request environments: 1 added, 0 removed", and what cannot be told.
+fn environments_summary(envs: &SchemaEnvironments) -> Vec<String> {
     if let Some(why) = &envs.unknown {
-        return format!("; what it does to access cannot be told: {why}");
+        return vec![format!("what it does to access cannot be told: {why}")];
     }
-    let mut out = String::new();
+    let mut parts = Vec::new();
     if !envs.added.is_empty() || !envs.removed.is_empty() {
-        out.push_str(&format!(
-            "; request environments: {} added, {} removed",
+        parts.push(format!(
+            "request environments: {} added, {} removed",
             envs.added.len(),
             envs.removed.len()
         ));
     }
     if envs.shapes_changed {
-        out.push_str(
-            "; types, attributes, context or hierarchy changed: what that does to access is not classified (see `diff --prove` and the test cases)",
+        parts.push(
+            "types, attributes, context or hierarchy changed: what that does to access is not classified (see `diff --prove` and the test cases)".into(),
         );
     }
-    out
+    parts
 }
 
 /// The request environments each schema has and the other lacks, each with
@@ -400,8 +405,8 @@ fn sorted(value: &Value) -> Value {
     }
 }
 
-/// "entity types +Team −Group; actions +share" from two JSON schemas.
-fn schema_summary(old: &Value, new: &Value) -> String {
+/// ["entity types +Team −Group", "actions +share"] from two JSON schemas.
+fn schema_summary(old: &Value, new: &Value) -> Vec<String> {
     let names = |schema: &Value, section: &str| -> std::collections::BTreeSet<String> {
         schema
             .as_object()
@@ -442,11 +447,7 @@ fn schema_summary(old: &Value, new: &Value) -> String {
             ));
         }
     }
-    if parts.is_empty() {
-        "attributes or hierarchy changed".into()
-    } else {
-        parts.join("; ")
-    }
+    parts
 }
 
 fn template_change(id: &str, old: &Side, new: &Side) -> Option<Change> {
