@@ -24,27 +24,57 @@ ensure_fakecloud() {
   local root="$AVPCTL_TOOLS/fakecloud-$FAKECLOUD_VERSION"
   if [ ! -x "$root/bin/fakecloud" ]; then
     echo "== installing fakecloud $FAKECLOUD_VERSION into $root (once per machine)"
-    cargo install fakecloud --version "$FAKECLOUD_VERSION" --locked --debug --quiet --root "$root"
+    if ! cargo install fakecloud --version "$FAKECLOUD_VERSION" --locked --debug --quiet --root "$root"; then
+      echo "error: fakecloud $FAKECLOUD_VERSION could not be installed; the AVP tests need it" >&2
+      return 1
+    fi
   fi
+  if [ ! -x "$root/bin/fakecloud" ]; then
+    echo "error: $root/bin/fakecloud is missing after its installation" >&2
+    return 1
+  fi
+  # The AVP tests (tests/avp.rs) start it from here.
   export AVPCTL_FAKECLOUD="$root/bin/fakecloud"
-  export AVPCTL_REQUIRE_FAKECLOUD=1
 }
 
 # cvc5: the SMT solver behind `avpctl diff --prove` (cedar-policy-symcc runs
-# the executable). Debian's package (1.0.3) installs in seconds.
+# the executable: $CVC5, else `cvc5` on PATH). Debian's package (1.0.3)
+# installs in seconds. Returns 1, saying why, when it is not there and cannot
+# be installed; callers that need it fail on that (scripts/test.sh does).
+cvc5_runs() {
+  "${CVC5:-cvc5}" --version >/dev/null 2>&1
+}
+
 ensure_cvc5() {
-  if command -v cvc5 >/dev/null 2>&1 || [ -n "${CVC5:-}" ]; then
+  if cvc5_runs; then
     return 0
   fi
+  if [ -n "${CVC5:-}" ]; then
+    echo "error: CVC5=$CVC5 does not run (\`$CVC5 --version\` fails); point it at a cvc5 executable or unset it" >&2
+    return 1
+  fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    echo "note: cvc5 is not installed and there is no apt-get here; install cvc5 for \`diff --prove\`" >&2
+    echo "error: cvc5 is not installed and there is no apt-get here: install cvc5 (https://github.com/cvc5/cvc5/releases) and put it on PATH, or set CVC5=/path/to/cvc5" >&2
     return 1
   fi
   local sudo=""
-  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo="sudo"
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "error: cvc5 is not installed, and installing it with apt-get needs root or sudo" >&2
+      return 1
+    fi
+    sudo="sudo"
+  fi
   echo "== installing cvc5 (apt-get)"
   if ! $sudo apt-get install -y -qq cvc5 >/dev/null 2>&1; then
-    $sudo apt-get update -qq >/dev/null
-    $sudo apt-get install -y -qq cvc5 >/dev/null
+    $sudo apt-get update -qq >/dev/null || true
+    if ! $sudo apt-get install -y -qq cvc5 >/dev/null; then
+      echo "error: apt-get could not install cvc5" >&2
+      return 1
+    fi
+  fi
+  if ! cvc5_runs; then
+    echo "error: cvc5 was installed but \`cvc5 --version\` does not run" >&2
+    return 1
   fi
 }

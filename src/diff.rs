@@ -293,22 +293,42 @@ fn duplicates_human(duplicates: &[crate::plan::side::Duplicate], style: Style) -
     out
 }
 
-/// The proof of the change, against the project's schema for both sides.
+/// The proof of the change: each side's policies under its own schema (an
+/// old side without one is judged under the project's).
 fn prove(args: &DiffArgs, project: &Project, old: &OldSide) -> Result<crate::prove::Proof, Error> {
-    use crate::prove::ProveError;
+    use crate::prove::{ProveError, SideRef};
     let schema = project
         .schema()
         .ok_or_else(|| Error::Usage(ProveError::NoSchema.to_string()))?;
+    let old_schema = match &old.side.schema {
+        Some(json) => Some(
+            cedar_policy::Schema::from_json_value(json.clone()).map_err(|err| {
+                Error::Usage(
+                    ProveError::OldSchema(crate::diagnostic::message_with_causes(&err)).to_string(),
+                )
+            })?,
+        ),
+        None => None,
+    };
     let options = crate::prove::Options {
         query_timeout: std::time::Duration::from_secs(args.prove_timeout.max(1)),
     };
-    crate::prove::prove(&old.policy_set, &project.policy_set, schema, options).map_err(|err| {
-        match err {
-            ProveError::NoSolver | ProveError::NotValid { .. } | ProveError::NoSchema => {
-                Error::Usage(err.to_string())
-            }
-            other => Error::Store(other.to_string()),
-        }
+    let sides = (
+        SideRef {
+            policies: &old.policy_set,
+            schema: old_schema.as_ref(),
+        },
+        SideRef {
+            policies: &project.policy_set,
+            schema: Some(schema),
+        },
+    );
+    crate::prove::prove(sides.0, sides.1, options).map_err(|err| match err {
+        ProveError::NoSolver
+        | ProveError::NotValid { .. }
+        | ProveError::NoSchema
+        | ProveError::OldSchema(_) => Error::Usage(err.to_string()),
+        other => Error::Store(other.to_string()),
     })
 }
 

@@ -3,6 +3,10 @@
 //! 127.0.0.1), with a fault-injecting proxy for throttling, server errors
 //! and dropped connections. See docs/avp.md for what fakecloud does not
 //! check and how avpctl checks it itself.
+//!
+//! Every test here is `#[ignore]`d: a plain `cargo test` shows them as
+//! ignored. `cargo test -- --include-ignored` (scripts/test.sh) runs them,
+//! and each fails, never passes, when fakecloud is missing.
 
 mod common;
 
@@ -22,18 +26,10 @@ fn run(dir: &Path, port: u16, args: &[&str]) -> Run {
     run
 }
 
-macro_rules! fakecloud_or_skip {
-    () => {
-        match avp::fakecloud() {
-            Some(fc) => fc,
-            None => return,
-        }
-    };
-}
-
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn deploy_creates_the_store_then_diff_and_a_second_deploy_find_nothing_and_the_store_agrees() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store = format!("avp:{}", avp::new_store(fc.port));
     let dir = example();
     let deploy = run(
@@ -84,8 +80,9 @@ fn deploy_creates_the_store_then_diff_and_a_second_deploy_find_nothing_and_the_s
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn reading_a_big_store_costs_list_and_batch_calls_not_one_call_per_policy() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store = format!("avp:{}", avp::new_store(fc.port));
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("policies")).unwrap();
@@ -117,8 +114,9 @@ fn reading_a_big_store_costs_list_and_batch_calls_not_one_call_per_policy() {
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn changes_replacements_and_unmanaged_policies_round_trip() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store_id = avp::new_store(fc.port);
     let store = format!("avp:{store_id}");
     let dir = example();
@@ -245,8 +243,9 @@ fn changes_replacements_and_unmanaged_policies_round_trip() {
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn throttling_server_errors_and_dropped_connections_are_retried() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store = format!("avp:{}", avp::new_store(fc.port));
     // Every third request fails one way or another; the SDK's retries with
     // backoff get every operation through.
@@ -284,8 +283,9 @@ fn throttling_server_errors_and_dropped_connections_are_retried() {
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn a_deploy_that_fails_part_way_says_what_was_applied_and_the_next_one_finishes() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store = format!("avp:{}", avp::new_store(fc.port));
     // Creating policies fails for good after the fourth: a lasting outage.
     let created = std::sync::atomic::AtomicUsize::new(0);
@@ -348,8 +348,9 @@ fn a_deploy_that_fails_part_way_says_what_was_applied_and_the_next_one_finishes(
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn access_denied_is_a_clear_error_naming_what_was_refused() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store = format!("avp:{}", avp::new_store(fc.port));
     let proxy = FaultProxy::start(
         fc.port,
@@ -371,8 +372,9 @@ fn access_denied_is_a_clear_error_naming_what_was_refused() {
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn an_unreachable_endpoint_is_exit_2_and_a_fleet_carries_on_without_it() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let good = format!("avp:{}", avp::new_store(fc.port));
     let dir = example();
     // Nothing listens on port 9 of loopback.
@@ -412,8 +414,9 @@ fn an_unreachable_endpoint_is_exit_2_and_a_fleet_carries_on_without_it() {
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn a_cedar_2_store_is_refused_with_what_to_do() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store = format!("avp:{}", avp::new_store(fc.port));
     let proxy = FaultProxy::start(
         fc.port,

@@ -1,7 +1,7 @@
 //! What differs between two sides, judged on meaning, and what each change
 //! can do to access.
 
-use cedar_policy::Effect;
+use cedar_policy::{Effect, RequestEnv};
 use serde_json::Value;
 
 use super::side::{Body, Side};
@@ -90,11 +90,59 @@ pub struct Change {
     /// AVP cannot update it in place (effect, principal or resource scope,
     /// or static ↔ linked changed): it is deleted and created again.
     pub replace: bool,
+    /// For a changed schema: the request environments it adds and removes.
+    pub environments: Option<SchemaEnvironments>,
+}
+
+/// A request environment (principal type × action × resource type) that a
+/// schema change adds or removes, with the permits that can apply there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    /// Ids of the permits (and links to permit templates) that Cedar's
+    /// validator says can apply there, on the side whose schema has it.
+    pub permits: Vec<String>,
+}
+
+/// What a schema change does to the request environments. AVP in STRICT
+/// mode refuses a request that does not conform to the schema, so an
+/// environment that appears where a permit can apply may grant access that
+/// was refused, and one that disappears may take it away.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchemaEnvironments {
+    /// Only in the new schema.
+    pub added: Vec<Environment>,
+    /// Only in the old schema.
+    pub removed: Vec<Environment>,
+    /// Entity types, attributes, context or hierarchy changed as well: which
+    /// requests and entities conform in the environments both schemas have
+    /// can change too, and this classification cannot tell what that does.
+    pub shapes_changed: bool,
+    /// Why the environments could not be compared at all.
+    pub unknown: Option<String>,
+}
+
+impl SchemaEnvironments {
+    /// The access class of the schema change, from its environments.
+    fn access(&self) -> Access {
+        if self.unknown.is_some() {
+            return Access::Changes;
+        }
+        let grants = |list: &[Environment]| list.iter().any(|e| !e.permits.is_empty());
+        match (grants(&self.added), grants(&self.removed)) {
+            (true, true) => Access::Changes,
+            (true, false) => Access::Widens,
+            (false, true) => Access::Narrows,
+            (false, false) => Access::Neutral,
+        }
+    }
 }
 
 pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
     let mut changes = Vec::new();
-    if let Some(change) = schema_change(old.schema.as_ref(), new.schema.as_ref()) {
+    if let Some(change) = schema_change(old, new) {
         changes.push(change);
     }
     let template_ids: std::collections::BTreeSet<&String> =
@@ -173,7 +221,8 @@ mod text_diff_tests {
     }
 }
 
-fn schema_change(old: Option<&Value>, new: Option<&Value>) -> Option<Change> {
+fn schema_change(old_side: &Side, new_side: &Side) -> Option<Change> {
+    let (old, new) = (old_side.schema.as_ref(), new_side.schema.as_ref());
     let (status, detail) = match (old, new) {
         (None, None) => return None,
         (None, Some(_)) => (Status::Added, None),
@@ -182,28 +231,187 @@ fn schema_change(old: Option<&Value>, new: Option<&Value>) -> Option<Change> {
         (Some(a), Some(b)) if normalize(a) == normalize(b) => return None,
         (Some(a), Some(b)) => (Status::Changed, Some(schema_summary(a, b))),
     };
-    let diff = match (old, new) {
-        (Some(a), Some(b)) => Some(text_diff(
-            &serde_json::to_string_pretty(&normalize(a)).unwrap_or_default(),
-            &serde_json::to_string_pretty(&normalize(b)).unwrap_or_default(),
-            "schema",
-        )),
-        _ => None,
+    let (diff, environments) = match (old, new) {
+        (Some(a), Some(b)) => (
+            Some(text_diff(
+                &serde_json::to_string_pretty(&normalize(a)).unwrap_or_default(),
+                &serde_json::to_string_pretty(&normalize(b)).unwrap_or_default(),
+                "schema",
+            )),
+            Some(schema_environments(old_side, new_side, a, b)),
+        ),
+        _ => (None, None),
     };
+    let access = environments
+        .as_ref()
+        .map_or(Access::Neutral, SchemaEnvironments::access);
+    let detail = detail.map(|mut parts| {
+        if let Some(envs) = &environments {
+            parts.extend(environments_summary(envs));
+        }
+        if parts.is_empty() {
+            parts.push("attributes or hierarchy changed".into());
+        }
+        parts.join("; ")
+    });
     Some(Change {
         kind: ItemKind::Schema,
         id: "schema".into(),
         status,
-        access: Access::Neutral,
+        access,
         effect: None,
         detail,
         diff,
         replace: false,
+        environments,
     })
 }
 
-/// Key order and the order of lists do not matter in a schema.
+/// "request environments: 1 added, 0 removed", and what cannot be told.
+fn environments_summary(envs: &SchemaEnvironments) -> Vec<String> {
+    if let Some(why) = &envs.unknown {
+        return vec![format!("what it does to access cannot be told: {why}")];
+    }
+    let mut parts = Vec::new();
+    if !envs.added.is_empty() || !envs.removed.is_empty() {
+        parts.push(format!(
+            "request environments: {} added, {} removed",
+            envs.added.len(),
+            envs.removed.len()
+        ));
+    }
+    if envs.shapes_changed {
+        parts.push(
+            "types, attributes, context or hierarchy changed: what that does to access is not classified (see `diff --prove` and the test cases)".into(),
+        );
+    }
+    parts
+}
+
+/// The request environments each schema has and the other lacks, each with
+/// the permits of the side whose schema has it that can apply there.
+fn schema_environments(
+    old_side: &Side,
+    new_side: &Side,
+    old: &Value,
+    new: &Value,
+) -> SchemaEnvironments {
+    let read = |json: &Value, which: &str| {
+        cedar_policy::Schema::from_json_value(json.clone()).map_err(|err| {
+            format!(
+                "the {which} schema does not load: {}",
+                crate::diagnostic::message_with_causes(&err)
+            )
+        })
+    };
+    let (old_schema, new_schema) = match (read(old, "old"), read(new, "new")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(why), _) | (_, Err(why)) => {
+            return SchemaEnvironments {
+                unknown: Some(why),
+                ..SchemaEnvironments::default()
+            };
+        }
+    };
+    let old_envs: std::collections::BTreeSet<RequestEnv> = old_schema.request_envs().collect();
+    let new_envs: std::collections::BTreeSet<RequestEnv> = new_schema.request_envs().collect();
+    let only = |mine: &std::collections::BTreeSet<RequestEnv>,
+                theirs: &std::collections::BTreeSet<RequestEnv>,
+                side: &Side,
+                schema: &cedar_policy::Schema| {
+        let envs: Vec<&RequestEnv> = mine.difference(theirs).collect();
+        if envs.is_empty() {
+            return Vec::new();
+        }
+        let permits = permits_by_env(side, schema);
+        envs.into_iter()
+            .map(|env| Environment {
+                principal: env.principal().to_string(),
+                action: env.action().to_string(),
+                resource: env.resource().to_string(),
+                permits: permits.get(env).cloned().unwrap_or_default(),
+            })
+            .collect()
+    };
+    SchemaEnvironments {
+        added: only(&new_envs, &old_envs, new_side, &new_schema),
+        removed: only(&old_envs, &new_envs, old_side, &old_schema),
+        shapes_changed: without_environments(normalize(old))
+            != without_environments(normalize(new)),
+        unknown: None,
+    }
+}
+
+/// Per environment, the ids of the side's permits that Cedar's validator
+/// says can apply there (a permit that cannot grants nothing there).
+fn permits_by_env(
+    side: &Side,
+    schema: &cedar_policy::Schema,
+) -> std::collections::BTreeMap<RequestEnv, Vec<String>> {
+    let mut map: std::collections::BTreeMap<RequestEnv, Vec<String>> = Default::default();
+    for policy in side.policy_set().policies() {
+        if policy.effect() != Effect::Permit {
+            continue;
+        }
+        for env in policy.get_valid_request_envs(schema) {
+            map.entry(env).or_default().push(policy.id().to_string());
+        }
+    }
+    for ids in map.values_mut() {
+        ids.sort();
+    }
+    map
+}
+
+/// A resolved schema without the actions' principal and resource types:
+/// what is left to differ when the environments are accounted for.
+fn without_environments(mut schema: Value) -> Value {
+    for namespace in schema
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|m| m.values_mut())
+    {
+        let actions = namespace
+            .get_mut("actions")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|m| m.values_mut());
+        for action in actions {
+            if let Some(applies) = action.get_mut("appliesTo").and_then(Value::as_object_mut) {
+                applies.remove("principalTypes");
+                applies.remove("resourceTypes");
+            }
+        }
+    }
+    schema
+}
+
+/// A schema as Cedar resolves it: every type name fully qualified, common
+/// types inlined, `Bool`/`Boolean`, `ipaddr`/`__cedar::ipaddr` and entity
+/// references written either way in one form, the entity and action
+/// hierarchy as its transitive closure (Cedar's validator works on the
+/// closure too). `None` for a schema Cedar does not load.
+fn resolved(value: &Value) -> Option<Value> {
+    let schema = cedar_policy::Schema::from_json_value(value.clone()).ok()?;
+    // `Schema` is a view of the validator's resolved schema; Cedar converts
+    // that back to its JSON form itself (`to_json_schema`), so no name
+    // resolution is re-implemented here.
+    let core = AsRef::as_ref(&schema);
+    let fragment = core.to_json_schema().ok()?;
+    serde_json::to_value(&fragment).ok()
+}
+
+/// A schema in the form where equal meaning is equal JSON: resolved as
+/// Cedar resolves it (see [`resolved`]), so a `.cedarschema` and the same
+/// schema in JSON form compare equal, then with key and list order ignored.
+/// Annotations are not compared (Cedar's resolved schema drops them; they
+/// change no decision). A schema Cedar does not load is compared as written.
 pub fn normalize(value: &Value) -> Value {
+    sorted(&resolved(value).unwrap_or_else(|| value.clone()))
+}
+
+/// Key order and the order of lists do not matter in a schema.
+fn sorted(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -211,12 +419,12 @@ pub fn normalize(value: &Value) -> Value {
             Value::Object(
                 entries
                     .into_iter()
-                    .map(|(k, v)| (k.clone(), normalize(v)))
+                    .map(|(k, v)| (k.clone(), sorted(v)))
                     .collect(),
             )
         }
         Value::Array(items) => {
-            let mut items: Vec<Value> = items.iter().map(normalize).collect();
+            let mut items: Vec<Value> = items.iter().map(sorted).collect();
             items.sort_by_key(|v| v.to_string());
             Value::Array(items)
         }
@@ -224,8 +432,8 @@ pub fn normalize(value: &Value) -> Value {
     }
 }
 
-/// "entity types +Team −Group; actions +share" from two JSON schemas.
-fn schema_summary(old: &Value, new: &Value) -> String {
+/// ["entity types +Team −Group", "actions +share"] from two JSON schemas.
+fn schema_summary(old: &Value, new: &Value) -> Vec<String> {
     let names = |schema: &Value, section: &str| -> std::collections::BTreeSet<String> {
         schema
             .as_object()
@@ -266,11 +474,7 @@ fn schema_summary(old: &Value, new: &Value) -> String {
             ));
         }
     }
-    if parts.is_empty() {
-        "attributes or hierarchy changed".into()
-    } else {
-        parts.join("; ")
-    }
+    parts
 }
 
 fn template_change(id: &str, old: &Side, new: &Side) -> Option<Change> {
@@ -285,6 +489,7 @@ fn template_change(id: &str, old: &Side, new: &Side) -> Option<Change> {
         detail,
         diff,
         replace,
+        environments: None,
     };
     match (before, after) {
         (None, None) => None,
@@ -340,6 +545,7 @@ fn policy_change(id: &str, old: &Side, new: &Side) -> Option<Change> {
         detail,
         diff,
         replace,
+        environments: None,
     };
     match (before, after) {
         (None, None) => None,
@@ -612,6 +818,29 @@ mod tests {
             )
             .2
         );
+    }
+
+    #[test]
+    fn a_common_type_and_an_entity_reference_resolve_alike() {
+        let (fragment, _) = cedar_policy::SchemaFragment::from_cedarschema_str(
+            "type Who = App::User; namespace App { entity User { boss: Who, ip: ipaddr, ok: Bool }; action view appliesTo { principal: User, resource: User }; }",
+        )
+        .unwrap();
+        let cedar = fragment.to_json_value().unwrap();
+        let json = serde_json::json!({"App": {
+            "entityTypes": {"User": {"shape": {"type": "Record", "attributes": {
+                "boss": {"type": "Entity", "name": "User"},
+                "ip": {"type": "Extension", "name": "ipaddr"},
+                "ok": {"type": "Boolean"}
+            }}}},
+            "actions": {"view": {"appliesTo": {"principalTypes": ["App::User"], "resourceTypes": ["User"]}}}
+        }});
+        assert_ne!(sorted(&cedar), sorted(&json), "the texts differ");
+        assert_eq!(normalize(&cedar), normalize(&json), "the meanings do not");
+        let mut other = json.clone();
+        other["App"]["entityTypes"]["User"]["shape"]["attributes"]["ok"] =
+            serde_json::json!({"type": "Long"});
+        assert_ne!(normalize(&cedar), normalize(&other));
     }
 
     #[test]

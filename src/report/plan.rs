@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use crate::plan::changes::{Environment, SchemaEnvironments};
 use crate::plan::{Access, Change, Steps, Unmanaged};
 use crate::report::Style;
 use crate::testing::Flip;
@@ -37,6 +38,9 @@ pub fn changes_human(
         out.push_str(&format!("{}\n", style.bold(&heading)));
         for change in group {
             out.push_str(&change_line(change, style));
+            if let Some(envs) = &change.environments {
+                out.push_str(&environment_lines(envs, style));
+            }
             if let Some(diff) = &change.diff {
                 for line in diff.lines() {
                     out.push_str(&format!("      {}\n", style.diff_line(line)));
@@ -84,6 +88,48 @@ pub fn changes_human(
         out.push('\n');
     }
     out
+}
+
+/// The request environments a schema change adds and removes, each with
+/// the permits that can apply there (the access it can grant or take away).
+fn environment_lines(envs: &SchemaEnvironments, style: Style) -> String {
+    let mut out = String::new();
+    for (sign, list, verb) in [
+        (style.red("+"), &envs.added, "can now grant access"),
+        (
+            style.green("-"),
+            &envs.removed,
+            "granted access that is now refused",
+        ),
+    ] {
+        for env in list {
+            let label = format!("{} × {} × {}", env.principal, env.action, env.resource);
+            let label = crate::text::one_line(&label);
+            let what = if env.permits.is_empty() {
+                style.dim("no permit applies there")
+            } else {
+                format!("{} {verb}", crate::text::one_line(&env.permits.join(", ")))
+            };
+            out.push_str(&format!("      {sign} environment {label}: {what}\n"));
+        }
+    }
+    if let Some(why) = &envs.unknown {
+        out.push_str(&format!(
+            "      {} {}\n",
+            style.yellow("?"),
+            crate::text::one_line(why)
+        ));
+    }
+    out
+}
+
+fn environment_json(env: &Environment) -> Value {
+    json!({
+        "principal": env.principal,
+        "action": env.action,
+        "resource": env.resource,
+        "permits": env.permits,
+    })
 }
 
 fn change_line(change: &Change, style: Style) -> String {
@@ -141,6 +187,12 @@ pub fn change_json(change: &Change) -> Value {
         "detail": change.detail,
         "diff": change.diff,
         "replace": change.replace,
+        "environments": change.environments.as_ref().map(|envs| json!({
+            "added": envs.added.iter().map(environment_json).collect::<Vec<_>>(),
+            "removed": envs.removed.iter().map(environment_json).collect::<Vec<_>>(),
+            "shapes_changed": envs.shapes_changed,
+            "unknown": envs.unknown,
+        })),
     })
 }
 

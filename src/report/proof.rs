@@ -1,8 +1,9 @@
 //! The proof of a diff, per request environment, for people and as JSON.
 
+use cedar_policy::Decision;
 use serde_json::{Value, json};
 
-use crate::prove::{Counterexample, Proof, Verdict, case_yaml};
+use crate::prove::{Counterexample, EnvResult, Presence, Proof, Verdict, case_yaml, request_yaml};
 use crate::report::Style;
 use crate::testing::runner::decision_name;
 
@@ -25,13 +26,18 @@ pub fn human(proof: &Proof, style: Style) -> String {
             Verdict::Both => style.red("CHANGES BOTH WAYS"),
             Verdict::Unknown(why) => style.yellow(&format!("unknown: {why}")),
         };
+        let presence = match env.presence {
+            Presence::Both => String::new(),
+            Presence::OnlyNew => format!("  {}", style.bold("[only in the new schema]")),
+            Presence::OnlyOld => format!("  {}", style.bold("[only in the old schema]")),
+        };
         let timing = if env.solved {
             format!("  ({:.2} s)", env.duration.as_secs_f64())
         } else {
             String::new()
         };
         out.push_str(&format!(
-            "  {:<width$}  {verdict}{}\n",
+            "  {:<width$}  {verdict}{presence}{}\n",
             label(env),
             style.dim(&timing)
         ));
@@ -39,21 +45,40 @@ pub fn human(proof: &Proof, style: Style) -> String {
             ("gains access", &env.newly_allowed),
             ("loses access", &env.newly_denied),
         ] {
-            if let Some(example) = example {
-                out.push_str(&format!(
-                    "    a request that {title} ({}); paste it into a suite to keep it:\n",
-                    reasons(example)
-                ));
-                let name = format!("{title}: {} {} {}", env.principal, env.action, env.resource);
-                for line in case_yaml(&name, example).lines() {
-                    out.push_str(&format!("      {line}\n"));
+            let Some(example) = example else { continue };
+            let name = format!("{title}: {} {} {}", env.principal, env.action, env.resource);
+            match case_yaml(&name, example) {
+                Some(case) => {
+                    out.push_str(&format!(
+                        "    a request that {title} ({}); paste it into a suite to keep it:\n",
+                        reasons(example)
+                    ));
+                    for line in case.lines() {
+                        out.push_str(&format!("      {line}\n"));
+                    }
+                }
+                None => {
+                    // The new schema refuses it: as a test case it would
+                    // fail on the schema, so it is shown as a request only.
+                    out.push_str(&format!(
+                        "    a request that {title} ({}):\n",
+                        reasons(example)
+                    ));
+                    for line in request_yaml(&name, example).lines() {
+                        out.push_str(&format!("      {line}\n"));
+                    }
                 }
             }
         }
     }
     let count = |f: fn(&Verdict) -> bool| proof.envs.iter().filter(|e| f(&e.verdict)).count();
+    let only = |p: Presence| proof.envs.iter().filter(|e| e.presence == p).count();
+    let schema_note = match (only(Presence::OnlyNew), only(Presence::OnlyOld)) {
+        (0, 0) => String::new(),
+        (new, old) => format!(" ({new} only in the new schema, {old} only in the old)"),
+    };
     out.push_str(&format!(
-        "{} environments: {} equivalent, {} narrow, {} widen, {} both ways, {} unknown; {} needed the solver [{:.2}s]\n",
+        "{} environments{schema_note}: {} equivalent, {} narrow, {} widen, {} both ways, {} unknown; {} needed the solver [{:.2}s]\n",
         proof.envs.len(),
         count(|v| *v == Verdict::Equivalent),
         count(|v| *v == Verdict::Narrows),
@@ -66,24 +91,25 @@ pub fn human(proof: &Proof, style: Style) -> String {
     out
 }
 
-fn label(env: &crate::prove::EnvResult) -> String {
+fn label(env: &EnvResult) -> String {
     format!("{} × {} × {}", env.principal, env.action, env.resource)
 }
 
+/// A decision, or that the side's schema refuses the request.
+fn decision_text(decision: Option<Decision>) -> &'static str {
+    decision.map_or("invalid", decision_name)
+}
+
 fn reasons(example: &Counterexample) -> String {
-    let show = |ids: &[String]| {
-        if ids.is_empty() {
-            "no policy".to_string()
-        } else {
-            ids.join(", ")
-        }
+    let show = |decision: Option<Decision>, ids: &[String], side: &str| match decision {
+        None => format!("invalid: the {side} schema refuses the request"),
+        Some(decision) if ids.is_empty() => format!("{} by no policy", decision_name(decision)),
+        Some(decision) => format!("{} by {}", decision_name(decision), ids.join(", ")),
     };
     format!(
-        "old: {} by {}; new: {} by {}",
-        decision_name(example.old),
-        show(&example.old_reasons),
-        decision_name(example.new),
-        show(&example.new_reasons)
+        "old: {}; new: {}",
+        show(example.old, &example.old_reasons, "old"),
+        show(example.new, &example.new_reasons, "new")
     )
 }
 
@@ -94,8 +120,8 @@ fn example_json(example: &Counterexample) -> Value {
         "resource": example.resource.to_string(),
         "context": example.context,
         "entities": example.entities,
-        "old_decision": decision_name(example.old),
-        "new_decision": decision_name(example.new),
+        "old_decision": decision_text(example.old),
+        "new_decision": decision_text(example.new),
         "old_reasons": example.old_reasons,
         "new_reasons": example.new_reasons,
     })
@@ -109,6 +135,7 @@ pub fn json(proof: &Proof) -> Value {
             "principal": e.principal,
             "action": e.action,
             "resource": e.resource,
+            "in_schema": e.presence.as_str(),
             "verdict": e.verdict.as_str(),
             "unknown_reason": match &e.verdict { Verdict::Unknown(why) => Some(why.clone()), _ => None },
             "solved": e.solved,

@@ -31,34 +31,40 @@ fn binary() -> Option<PathBuf> {
     cached.is_file().then_some(cached)
 }
 
-/// The shared emulator of this test binary, started on first use. Without
-/// it the AVP tests skip (saying so), unless AVPCTL_REQUIRE_FAKECLOUD=1,
-/// as scripts/test.sh sets after installing it.
-pub fn fakecloud() -> Option<&'static Fakecloud> {
-    static INSTANCE: OnceLock<Option<Fakecloud>> = OnceLock::new();
-    INSTANCE
-        .get_or_init(|| {
-            let Some(binary) = binary().filter(|b| b.is_file()) else {
-                assert!(
-                    std::env::var("AVPCTL_REQUIRE_FAKECLOUD").as_deref() != Ok("1"),
-                    "fakecloud is required but not installed (run ./scripts/test.sh, or set AVPCTL_FAKECLOUD)"
-                );
-                eprintln!("SKIPPED: fakecloud is not installed; ./scripts/test.sh installs it (or set AVPCTL_FAKECLOUD)");
-                return None;
-            };
-            let mut child = Command::new(binary)
-                .args(["--addr", "127.0.0.1:0", "--log-level", "error"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("fakecloud starts");
-            let stdout = child.stdout.take().expect("stdout");
-            let mut first = String::new();
-            BufReader::new(stdout).read_line(&mut first).expect("fakecloud prints its port");
-            let port = first.trim().strip_prefix("FAKECLOUD_PORT=").and_then(|p| p.parse().ok()).expect("FAKECLOUD_PORT=<n>");
-            Some(Fakecloud { child, port })
-        })
-        .as_ref()
+/// The shared emulator of this test binary, started on first use. The
+/// tests that use it are `#[ignore]`d for that reason; run without it (or
+/// when it does not start) they fail here, never pass.
+pub fn fakecloud() -> &'static Fakecloud {
+    static INSTANCE: OnceLock<Result<Fakecloud, String>> = OnceLock::new();
+    match INSTANCE.get_or_init(start) {
+        Ok(fakecloud) => fakecloud,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn start() -> Result<Fakecloud, String> {
+    let Some(binary) = binary().filter(|b| b.is_file()) else {
+        return Err(
+            "this test needs the fakecloud emulator and it is not installed: run ./scripts/test.sh (it installs it), or set AVPCTL_FAKECLOUD=/path/to/fakecloud".into(),
+        );
+    };
+    let mut child = Command::new(&binary)
+        .args(["--addr", "127.0.0.1:0", "--log-level", "error"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|err| format!("fakecloud ({}) does not start: {err}", binary.display()))?;
+    let stdout = child.stdout.take().ok_or("fakecloud has no stdout")?;
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .map_err(|err| format!("fakecloud does not print its port: {err}"))?;
+    let port = first
+        .trim()
+        .strip_prefix("FAKECLOUD_PORT=")
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("fakecloud printed {first:?}, not FAKECLOUD_PORT=<n>"))?;
+    Ok(Fakecloud { child, port })
 }
 
 /// One JSON call to the Verified Permissions API (unsigned: fakecloud does
