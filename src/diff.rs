@@ -78,14 +78,26 @@ fn old_side(
     let text = args.store.as_deref().unwrap_or(DEFAULT_STORE);
     let address = crate::store::resolve_address(text, &project.config, &project.root)?;
     let address = default_relative_to_project(text, address, &project.root);
-    let mut store = crate::store::open(&address, &args.aws)?;
+    store_side(&address, None, args)
+}
+
+/// A store as the old side; `name` is its name in avpctl.toml, if any.
+fn store_side(
+    address: &crate::store::StoreAddress,
+    name: Option<&str>,
+    args: &DiffArgs,
+) -> Result<OldSide, Error> {
+    let mut store = crate::store::open(address, &args.aws)?;
     let state = store
         .read()
         .map_err(|err| Error::Store(format!("{}: {err}", store.describe())))?;
     let side = Side::from_store(&state);
     let policy_set = side.policy_set();
     Ok(OldSide {
-        label: store.describe(),
+        label: match name {
+            Some(name) => format!("{name} ({})", store.describe()),
+            None => store.describe(),
+        },
         side,
         policy_set,
         calls: store.calls(),
@@ -194,13 +206,95 @@ fn export_revision(dir: &Path, revision: &str) -> Result<(tempfile::TempDir, Pat
 /// `avpctl diff`.
 pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
     let project = load_clean(&args.dir)?;
+    if let Some(group) = args
+        .store
+        .as_ref()
+        .and_then(|g| project.config.store_groups.get(g))
+    {
+        return run_against_group(args, color, &project, group);
+    }
     let mut scratch = None;
     let old = old_side(args, &project, &mut scratch)?;
-    let new = Side::from_project(&project);
+    let (code, rendered) = diff_one(args, color, &project, &old)?;
+    crate::output::print(&match rendered {
+        Rendered::Human(text) => text,
+        Rendered::Json(value) => format!("{value:#}\n"),
+    })?;
+    Ok(code)
+}
+
+/// A diff as people or machines read it.
+enum Rendered {
+    Human(String),
+    Json(serde_json::Value),
+}
+
+/// `diff --store GROUP`: the project against each member in turn, each
+/// reported as its own diff; the exit code is the worst of them.
+fn run_against_group(
+    args: &DiffArgs,
+    color: ColorChoice,
+    project: &Project,
+    group: &[String],
+) -> Result<u8, Error> {
+    let mut worst = 0;
+    let mut human = String::new();
+    let mut documents = Vec::new();
+    for (name, address) in group
+        .iter()
+        .map(|member| crate::store::named_addresses(member, &project.config, &project.root))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+    {
+        let (code, rendered) = match store_side(&address, name.as_deref(), args)
+            .and_then(|old| diff_one(args, color, project, &old))
+        {
+            Ok(done) => done,
+            Err(err) => (
+                2,
+                match args.format {
+                    PlainFormat::Json => Rendered::Json(json!({"error": err.to_string()})),
+                    PlainFormat::Human => Rendered::Human(format!("error: {err}\n")),
+                },
+            ),
+        };
+        worst = worst.max(code);
+        let label = match &name {
+            Some(name) => format!("{name} ({})", address.describe()),
+            None => address.describe(),
+        };
+        match rendered {
+            Rendered::Human(text) => {
+                human.push_str(&format!("== {}\n{text}\n", crate::text::one_line(&label)));
+            }
+            Rendered::Json(diff) => documents.push(json!({
+                "name": name,
+                "store": address.describe(),
+                "exit_code": code,
+                "diff": diff,
+            })),
+        }
+    }
+    crate::output::print(&match args.format {
+        PlainFormat::Human => human,
+        PlainFormat::Json => format!("{:#}\n", json!({"version": 1, "stores": documents})),
+    })?;
+    Ok(worst)
+}
+
+fn diff_one(
+    args: &DiffArgs,
+    color: ColorChoice,
+    project: &Project,
+    old: &OldSide,
+) -> Result<(u8, Rendered), Error> {
+    let project = project;
+    let new = Side::from_project(project);
     let changes = changes::compare(&old.side, &new);
-    let (flips, _) = crate::testing::decision_flips(&project, &old.policy_set);
+    let (flips, _) = crate::testing::decision_flips(project, &old.policy_set);
     let proof = if args.prove || args.deny_widening {
-        Some(prove(args, &project, &old)?)
+        Some(prove(args, project, old)?)
     } else {
         None
     };
@@ -243,11 +337,9 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
             if let Some(proof) = &proof {
                 out.push_str(&crate::report::proof::human(proof, style));
             }
-            out
+            Rendered::Human(out)
         }
-        PlainFormat::Json => format!(
-            "{:#}\n",
-            json!({
+        PlainFormat::Json => Rendered::Json(json!({
                 "old": old.label,
                 "new": new_label,
                 "summary": {
@@ -262,17 +354,16 @@ pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
                 "flips": flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
                 "store_calls": old.calls,
                 "proof": proof.as_ref().map(crate::report::proof::json),
-            })
-        ),
+        })),
     };
-    crate::output::print(&out)?;
     let widens = args.deny_widening && proof.as_ref().is_some_and(crate::prove::Proof::may_widen);
     let differs = !changes.is_empty() || !old.side.duplicates.is_empty();
-    Ok(if widens || (args.exit_code && differs) {
+    let code = if widens || (args.exit_code && differs) {
         1
     } else {
         0
-    })
+    };
+    Ok((code, out))
 }
 
 /// Duplicate managed names: drift the store has whatever the project says.

@@ -444,8 +444,9 @@ fn a_cedar_2_store_is_refused_with_what_to_do() {
 // ---- No data lost (issue 10) ----
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn a_store_deleted_during_a_deploy_is_a_failure_naming_the_store_never_applied() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store_id = avp::new_store(fc.port);
     let store = format!("avp:{store_id}");
     let dir = example();
@@ -525,8 +526,9 @@ fn a_store_deleted_during_a_deploy_is_a_failure_naming_the_store_never_applied()
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn a_concurrent_write_between_waves_stops_an_avp_deploy_saying_what_changed() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store_id = avp::new_store(fc.port);
     let store = format!("avp:{store_id}");
     let dir = example();
@@ -574,8 +576,9 @@ fn a_concurrent_write_between_waves_stops_an_avp_deploy_saying_what_changed() {
 }
 
 #[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
 fn duplicate_names_on_the_emulator_are_drift_that_diff_reports_and_deploy_refuses() {
-    let fc = fakecloud_or_skip!();
+    let fc = avp::fakecloud();
     let store_id = avp::new_store(fc.port);
     let store = format!("avp:{store_id}");
     let dir = example();

@@ -575,6 +575,35 @@ fn a_store_group_deploys_to_every_member() {
     assert_eq!(stores.len(), 2);
     assert_eq!(stores[0]["name"], "tenant-a");
     assert_eq!(stores[1]["name"], "tenant-b");
+    // So does `diff`: each member against the project, by name.
+    let diffed = avpctl_in(dir.path(), &["diff", "--store", "tenants", "--exit-code"]);
+    assert_eq!(diffed.code, 0, "{}\n{}", diffed.stdout, diffed.stderr);
+    assert!(
+        diffed.stdout.contains("== tenant-a (local:"),
+        "{}",
+        diffed.stdout
+    );
+    assert!(
+        diffed.stdout.contains("== tenant-b (local:"),
+        "{}",
+        diffed.stdout
+    );
+    assert_eq!(
+        diffed.stdout.matches("No differences").count(),
+        2,
+        "{}",
+        diffed.stdout
+    );
+    let diffed = avpctl_in(
+        dir.path(),
+        &["diff", "--store", "tenants", "--format", "json"],
+    );
+    let document = diffed.json();
+    assert_eq!(document["stores"][1]["name"], "tenant-b", "{document:#}");
+    assert_eq!(
+        document["stores"][1]["diff"]["summary"]["counts"]["changes"],
+        0
+    );
     for store in stores {
         assert_eq!(store["report"]["summary"]["failed"], 0, "{store:#}");
         assert!(
