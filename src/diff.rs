@@ -6,13 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::json;
-
-use crate::cli::{ColorChoice, DiffArgs, PlainFormat};
+use crate::cli::DiffArgs;
 use crate::error::Error;
 use crate::plan::{Side, changes};
 use crate::project::Project;
-use crate::report::Style;
 
 /// The store `diff` and `deploy` use when none is named.
 pub use crate::store::DEFAULT_STORE;
@@ -48,7 +45,7 @@ pub fn load_clean(dir: &Path) -> Result<Project, Error> {
     Ok(loaded.project)
 }
 
-fn old_side(
+pub fn old_side(
     args: &DiffArgs,
     project: &Project,
     scratch: &mut Option<tempfile::TempDir>,
@@ -82,7 +79,7 @@ fn old_side(
 }
 
 /// A store as the old side; `name` is its name in avpctl.toml, if any.
-fn store_side(
+pub fn store_side(
     address: &crate::store::StoreAddress,
     name: Option<&str>,
     args: &DiffArgs,
@@ -203,93 +200,31 @@ fn export_revision(dir: &Path, revision: &str) -> Result<(tempfile::TempDir, Pat
     Ok((scratch, inside))
 }
 
-/// `avpctl diff`.
-pub fn run(args: &DiffArgs, color: ColorChoice) -> Result<u8, Error> {
-    let project = load_clean(&args.dir)?;
-    if let Some(group) = args
-        .store
-        .as_ref()
-        .and_then(|g| project.config.store_groups.get(g))
-    {
-        return run_against_group(args, color, &project, group);
+/// What `diff` found: the changes by meaning, the test cases whose
+/// decision flips, the proof when asked for, and the old side it was made
+/// against.
+pub struct Comparison {
+    pub changes: Vec<crate::plan::Change>,
+    pub flips: Vec<crate::testing::Flip>,
+    pub proof: Option<crate::prove::Proof>,
+}
+
+impl Comparison {
+    /// Whether the store or directory differs from the project (duplicate
+    /// names count: they are drift).
+    pub fn differs(&self, old: &OldSide) -> bool {
+        !self.changes.is_empty() || !old.side.duplicates.is_empty()
     }
-    let mut scratch = None;
-    let old = old_side(args, &project, &mut scratch)?;
-    let (code, rendered) = diff_one(args, color, &project, &old)?;
-    crate::output::print(&match rendered {
-        Rendered::Human(text) => text,
-        Rendered::Json(value) => format!("{value:#}\n"),
-    })?;
-    Ok(code)
-}
 
-/// A diff as people or machines read it.
-enum Rendered {
-    Human(String),
-    Json(serde_json::Value),
-}
-
-/// `diff --store GROUP`: the project against each member in turn, each
-/// reported as its own diff; the exit code is the worst of them.
-fn run_against_group(
-    args: &DiffArgs,
-    color: ColorChoice,
-    project: &Project,
-    group: &[String],
-) -> Result<u8, Error> {
-    let mut worst = 0;
-    let mut human = String::new();
-    let mut documents = Vec::new();
-    for (name, address) in group
-        .iter()
-        .map(|member| crate::store::named_addresses(member, &project.config, &project.root))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-    {
-        let (code, rendered) = match store_side(&address, name.as_deref(), args)
-            .and_then(|old| diff_one(args, color, project, &old))
-        {
-            Ok(done) => done,
-            Err(err) => (
-                2,
-                match args.format {
-                    PlainFormat::Json => Rendered::Json(json!({"error": err.to_string()})),
-                    PlainFormat::Human => Rendered::Human(format!("error: {err}\n")),
-                },
-            ),
-        };
-        worst = worst.max(code);
-        let label = match &name {
-            Some(name) => format!("{name} ({})", address.describe()),
-            None => address.describe(),
-        };
-        match rendered {
-            Rendered::Human(text) => {
-                human.push_str(&format!("== {}\n{text}\n", crate::text::one_line(&label)));
-            }
-            Rendered::Json(diff) => documents.push(json!({
-                "name": name,
-                "store": address.describe(),
-                "exit_code": code,
-                "diff": diff,
-            })),
-        }
+    pub fn may_widen(&self) -> bool {
+        self.proof
+            .as_ref()
+            .is_some_and(crate::prove::Proof::may_widen)
     }
-    crate::output::print(&match args.format {
-        PlainFormat::Human => human,
-        PlainFormat::Json => format!("{:#}\n", json!({"version": 1, "stores": documents})),
-    })?;
-    Ok(worst)
 }
 
-fn diff_one(
-    args: &DiffArgs,
-    color: ColorChoice,
-    project: &Project,
-    old: &OldSide,
-) -> Result<(u8, Rendered), Error> {
-    let project = project;
+/// Compares `old` with the project.
+pub fn compare(args: &DiffArgs, project: &Project, old: &OldSide) -> Result<Comparison, Error> {
     let new = Side::from_project(project);
     let changes = changes::compare(&old.side, &new);
     let (flips, _) = crate::testing::decision_flips(project, &old.policy_set);
@@ -298,90 +233,11 @@ fn diff_one(
     } else {
         None
     };
-    let new_label = args.dir.display().to_string();
-    let out = match args.format {
-        PlainFormat::Human => {
-            let style = Style::for_stdout(color);
-            let mut out = String::new();
-            let duplicates = &old.side.duplicates;
-            if changes.is_empty() && duplicates.is_empty() {
-                out.push_str(&format!(
-                    "No differences: {new_label} and {} agree.\n",
-                    old.label
-                ));
-            } else {
-                out.push_str(&format!(
-                    "{} {} → {new_label}\n\n",
-                    style.bold("diff"),
-                    old.label
-                ));
-                out.push_str(&crate::report::plan::changes_human(
-                    &changes,
-                    &old.side.unmanaged,
-                    &flips,
-                    style,
-                ));
-                out.push_str(&summary_line(&changes, flips.len()));
-            }
-            if !duplicates.is_empty() {
-                out.push_str(&duplicates_human(duplicates, style));
-            }
-            if changes.is_empty() && !old.side.unmanaged.is_empty() {
-                out.push_str(&crate::report::plan::changes_human(
-                    &[],
-                    &old.side.unmanaged,
-                    &[],
-                    style,
-                ));
-            }
-            if let Some(proof) = &proof {
-                out.push_str(&crate::report::proof::human(proof, style));
-            }
-            Rendered::Human(out)
-        }
-        PlainFormat::Json => Rendered::Json(json!({
-                "old": old.label,
-                "new": new_label,
-                "summary": {
-                    "counts": crate::report::plan::summary_counts(&changes),
-                    "flips": flips.len(),
-                    "unmanaged": old.side.unmanaged.len(),
-                    "duplicates": old.side.duplicates.len(),
-                },
-                "duplicates": old.side.duplicates.iter().map(|d| json!({"kind": d.kind, "name": d.name, "store_ids": d.store_ids})).collect::<Vec<_>>(),
-                "changes": changes.iter().map(crate::report::plan::change_json).collect::<Vec<_>>(),
-                "unmanaged": old.side.unmanaged.iter().map(crate::report::plan::unmanaged_json).collect::<Vec<_>>(),
-                "flips": flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
-                "store_calls": old.calls,
-                "proof": proof.as_ref().map(crate::report::proof::json),
-        })),
-    };
-    let widens = args.deny_widening && proof.as_ref().is_some_and(crate::prove::Proof::may_widen);
-    let differs = !changes.is_empty() || !old.side.duplicates.is_empty();
-    let code = if widens || (args.exit_code && differs) {
-        1
-    } else {
-        0
-    };
-    Ok((code, out))
-}
-
-/// Duplicate managed names: drift the store has whatever the project says.
-fn duplicates_human(duplicates: &[crate::plan::side::Duplicate], style: Style) -> String {
-    let mut out = format!(
-        "\n{} (drift: two deploys raced, or a copy was made outside avpctl; `deploy` refuses until one copy is left)\n",
-        style.red("Duplicate names in the store")
-    );
-    for duplicate in duplicates {
-        out.push_str(&format!(
-            "  ! {:<8} {} ({} copies: {})\n",
-            duplicate.kind,
-            crate::plan::side::printable(&duplicate.name),
-            duplicate.store_ids.len(),
-            crate::plan::side::printable(&duplicate.store_ids.join(", "))
-        ));
-    }
-    out
+    Ok(Comparison {
+        changes,
+        flips,
+        proof,
+    })
 }
 
 /// The proof of the change: each side's policies under its own schema (an
@@ -421,20 +277,4 @@ fn prove(args: &DiffArgs, project: &Project, old: &OldSide) -> Result<crate::pro
         | ProveError::OldSchema(_) => Error::Usage(err.to_string()),
         other => Error::Store(other.to_string()),
     })
-}
-
-pub fn summary_line(changes: &[crate::plan::Change], flips: usize) -> String {
-    use crate::plan::Access;
-    let count = |a: Access| changes.iter().filter(|c| c.access == a).count();
-    format!(
-        "{} change{}: {} widen, {} narrow, {} either way, {} neutral; {} test decision{} flip\n",
-        changes.len(),
-        crate::validate::plural(changes.len()),
-        count(Access::Widens),
-        count(Access::Narrows),
-        count(Access::Changes),
-        count(Access::Neutral),
-        flips,
-        crate::validate::plural(flips)
-    )
 }

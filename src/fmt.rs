@@ -9,13 +9,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde_json::json;
 
-use crate::cli::{ColorChoice, FmtArgs, PlainFormat};
+use crate::cli::FmtArgs;
 use crate::config::{CONFIG_FILE, Config, FmtConfig};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::error::Error;
-use crate::report::Style;
 use crate::source::{SourceFile, display_path};
 
 /// Why a text could not be formatted.
@@ -131,7 +129,7 @@ pub enum FileStatus {
 }
 
 impl FileStatus {
-    fn as_str(&self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             FileStatus::Unchanged => "unchanged",
             FileStatus::Reformatted => "reformatted",
@@ -151,43 +149,14 @@ struct Target {
     inside: Option<PathBuf>,
 }
 
-/// `avpctl fmt`.
-pub fn run(args: &FmtArgs, color: ColorChoice) -> Result<u8, Error> {
-    if args.paths.iter().any(|p| p.as_os_str() == "-") {
-        if args.paths.len() > 1 {
-            return Err(Error::Usage(
-                "`-` (stdin) cannot be combined with other paths".into(),
-            ));
-        }
-        return format_stdin(args, color);
-    }
+/// Formats every file `args.paths` names (not `-`), in parallel; with
+/// `check`, only says what would change.
+pub fn format_paths(args: &FmtArgs) -> Result<Vec<FileOutcome>, Error> {
     let targets = targets(args)?;
-    let outcomes: Vec<FileOutcome> = targets
+    Ok(targets
         .par_iter()
         .map(|t| format_file(t, args.check))
-        .collect();
-    let out = match args.format {
-        PlainFormat::Human => human_report(&outcomes, args.check, Style::for_stdout(color)),
-        PlainFormat::Json => format!("{:#}\n", json_report(&outcomes, args.check)),
-    };
-    crate::output::print(&out)?;
-    Ok(exit_code(&outcomes))
-}
-
-fn exit_code(outcomes: &[FileOutcome]) -> u8 {
-    if outcomes
-        .iter()
-        .any(|o| matches!(o.status, FileStatus::Failed(_) | FileStatus::Skipped(_)))
-    {
-        2
-    } else if outcomes
-        .iter()
-        .any(|o| matches!(o.status, FileStatus::WouldReformat))
-    {
-        1
-    } else {
-        0
-    }
+        .collect())
 }
 
 /// The settings for files under `dir`: `[fmt]` of the nearest `avpctl.toml`
@@ -544,125 +513,35 @@ fn unified_diff(old: &str, new: &str, name: &str) -> String {
         .to_string()
 }
 
-fn colour_diff(diff: &str, style: Style) -> String {
-    diff.lines()
-        .map(|line| style.diff_line(line))
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
+/// What `avpctl fmt -` does with a text read from standard input.
+#[derive(Debug)]
+pub enum StdinOutcome {
+    Unchanged,
+    /// `--check`: the unified diff of the change.
+    WouldReformat(String),
+    Formatted(String),
+    Failed(Vec<Diagnostic>),
 }
 
-fn human_report(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
-    let mut out = String::new();
-    for outcome in outcomes {
-        match &outcome.status {
-            FileStatus::Unchanged => {}
-            FileStatus::Reformatted => {
-                out.push_str(&format!("reformatted {}\n", display_path(&outcome.path)))
-            }
-            FileStatus::WouldReformat => {
-                out.push_str(&format!(
-                    "{} {}\n",
-                    style.yellow("would reformat"),
-                    display_path(&outcome.path)
-                ));
-                out.push_str(&colour_diff(&outcome.diff, style));
-            }
-            FileStatus::Failed(diagnostics) | FileStatus::Skipped(diagnostics) => {
-                for d in diagnostics {
-                    out.push_str(&crate::report::human::render(d, style, Path::new("")));
-                }
-            }
-        }
-    }
-    let count =
-        |wanted: fn(&FileStatus) -> bool| outcomes.iter().filter(|o| wanted(&o.status)).count();
-    let changed = count(|s| matches!(s, FileStatus::Reformatted | FileStatus::WouldReformat));
-    let unchanged = count(|s| matches!(s, FileStatus::Unchanged));
-    let failed = count(|s| matches!(s, FileStatus::Failed(_)));
-    let skipped = count(|s| matches!(s, FileStatus::Skipped(_)));
-    let verb = if check {
-        "would be reformatted"
-    } else {
-        "reformatted"
-    };
-    out.push_str(&format!(
-        "fmt: {}, {unchanged} already formatted",
-        crate::validate::count(changed, &format!("file {verb}"), &format!("files {verb}"))
-    ));
-    if failed > 0 {
-        out.push_str(&format!(
-            ", {}",
-            style.red(&format!("{failed} could not be formatted"))
-        ));
-    }
-    if skipped > 0 {
-        out.push_str(&format!(", {}", style.red(&format!("{skipped} skipped"))));
-    }
-    out.push('\n');
-    out
-}
-
-fn json_report(outcomes: &[FileOutcome], check: bool) -> serde_json::Value {
-    let files: Vec<serde_json::Value> = outcomes
-        .iter()
-        .map(|o| {
-            let mut file = json!({"file": display_path(&o.path), "status": o.status.as_str()});
-            if !o.diff.is_empty() {
-                file["diff"] = json!(o.diff);
-            }
-            if let FileStatus::Failed(diagnostics) | FileStatus::Skipped(diagnostics) = &o.status {
-                file["diagnostics"] = diagnostics
-                    .iter()
-                    .map(crate::report::json::diagnostic)
-                    .collect();
-            }
-            file
-        })
-        .collect();
-    json!({
-        "check": check,
-        "summary": {
-            "files": outcomes.len(),
-            "changed": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Reformatted | FileStatus::WouldReformat)).count(),
-            "failed": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Failed(_))).count(),
-            "skipped": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Skipped(_))).count(),
-        },
-        "files": files,
-    })
-}
-
-/// `avpctl fmt -`: stdin to stdout, for editors. Diagnostics go to stderr.
-fn format_stdin(args: &FmtArgs, color: ColorChoice) -> Result<u8, Error> {
-    let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .map_err(|err| Error::io("<stdin>", err))?;
+/// `avpctl fmt -`: the text of standard input, formatted with the settings
+/// of the current directory's project.
+pub fn format_stdin_text(args: &FmtArgs, text: String) -> Result<StdinOutcome, Error> {
     let config = settings_for(Path::new("."), args)?;
     let file = SourceFile::new("<stdin>", text);
-    match format_text(&file, config) {
+    Ok(match format_text(&file, config) {
+        Ok(formatted) if formatted == file.text() => {
+            if args.check {
+                StdinOutcome::Unchanged
+            } else {
+                StdinOutcome::Formatted(formatted)
+            }
+        }
         Ok(formatted) if args.check => {
-            if formatted == file.text() {
-                return Ok(0);
-            }
-            crate::output::print(&colour_diff(
-                &unified_diff(file.text(), &formatted, "<stdin>"),
-                Style::for_stdout(color),
-            ))?;
-            Ok(1)
+            StdinOutcome::WouldReformat(unified_diff(file.text(), &formatted, "<stdin>"))
         }
-        Ok(formatted) => {
-            crate::output::print(&formatted)?;
-            Ok(0)
-        }
-        Err(err) => {
-            let style = Style::for_stderr(color);
-            for d in format_error_diagnostics(err, &file) {
-                crate::output::eprint(&crate::report::human::render(&d, style, Path::new("")));
-            }
-            Ok(2)
-        }
-    }
+        Ok(formatted) => StdinOutcome::Formatted(formatted),
+        Err(err) => StdinOutcome::Failed(format_error_diagnostics(err, &file)),
+    })
 }
 
 #[cfg(test)]

@@ -91,6 +91,16 @@ pub fn counted(count: usize, noun: &str) -> String {
     }
 }
 
+/// `1 policy`, `2 policies`: a count with the noun's own singular and plural.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The `s` of a regular plural.
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// A server's or a file's text, bounded: at most `max` characters, with a
 /// marker where it was cut, and escaped as [`one_line`].
 pub fn clipped(text: &str, max: usize) -> String {

@@ -393,7 +393,7 @@ fn an_unreachable_endpoint_is_exit_2_and_a_fleet_carries_on_without_it() {
         fc.port,
         &["deploy", "--store", &good, "--store", missing, "--yes"],
     );
-    assert_eq!(fleet.code, 1, "{}\n{}", fleet.stdout, fleet.stderr);
+    assert_eq!(fleet.code, 2, "{}\n{}", fleet.stdout, fleet.stderr);
     assert!(
         fleet.stdout.contains(&format!("{good}: applied 11 steps")),
         "{}",

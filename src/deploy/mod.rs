@@ -3,11 +3,9 @@
 
 pub mod apply;
 
-use std::io::{BufRead, IsTerminal, Write};
-
 use serde_json::json;
 
-use crate::cli::{ColorChoice, DeployArgs, PlainFormat};
+use crate::cli::{DeployArgs, PlainFormat};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::plan::{Side, StepOptions};
@@ -16,193 +14,13 @@ use crate::report::Style;
 use crate::store::{Store, StoreAddress, StoreError, ValidationMode};
 
 /// Why a deploy did not happen (exit 1) as opposed to could not (exit 2).
-enum Gate {
+pub enum Gate {
     Open,
     Refused(String),
 }
 
-/// `avpctl deploy`.
-pub fn run(args: &DeployArgs, color: ColorChoice) -> Result<u8, Error> {
-    let style = Style::for_stdout(color);
-    let loaded = crate::project::load(&args.dir)?;
-    let named = addresses(args, &loaded.project)?;
-    let names: Vec<Option<String>> = named.iter().map(|(name, _)| name.clone()).collect();
-    let addresses: Vec<StoreAddress> = named.into_iter().map(|(_, address)| address).collect();
-    let any_avp = addresses
-        .iter()
-        .any(|a| matches!(a, StoreAddress::Avp { .. }));
-    let mut out = String::new();
-    if let Gate::Refused(reason) = gates(&loaded, args, any_avp, style, &mut out)? {
-        out.push_str(&format!("{} {reason}\n", style.red("deploy refused:")));
-        print_or_json(args, &out, json!({"refused": reason}))?;
-        return Ok(1);
-    }
-    // What the gates said goes out now, before any plan or prompt.
-    if args.format == PlainFormat::Human {
-        crate::output::print(&std::mem::take(&mut out))?;
-    }
-    let project = loaded.project;
-    if addresses.len() == 1 {
-        let (code, text, value) = deploy_one(&project, &addresses[0], args, style)?;
-        out.push_str(&text);
-        print_or_json(args, &out, json!({"stores": [value]}))?;
-        return Ok(code);
-    }
-    let (code, text, results) = deploy_fleet(&project, &addresses, &names, args, style)?;
-    out.push_str(&text);
-    print_or_json(args, &out, json!({"stores": results}))?;
-    Ok(code)
-}
-
-/// One project to many stores (one store per tenant): all at once, a line
-/// per store and a summary; one store failing does not stop the others.
-fn deploy_fleet(
-    project: &Project,
-    addresses: &[StoreAddress],
-    names: &[Option<String>],
-    args: &DeployArgs,
-    style: Style,
-) -> Result<(u8, String, Vec<serde_json::Value>), Error> {
-    if !args.yes && !args.dry_run {
-        return Err(Error::Usage(format!(
-            "deploying to {} stores needs --yes (or --dry-run to only plan): avpctl does not prompt once per store",
-            addresses.len()
-        )));
-    }
-    let results: Vec<Result<(u8, String, serde_json::Value), Error>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = addresses
-                .iter()
-                .map(|address| {
-                    std::thread::Builder::new()
-                        .stack_size(crate::nesting::WORKER_STACK_BYTES)
-                        .spawn_scoped(scope, move || deploy_one(project, address, args, style))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|spawned| {
-                    let stopped = || Error::Store("the deploy thread stopped unexpectedly".into());
-                    match spawned {
-                        Ok(handle) => handle.join().unwrap_or_else(|_| Err(stopped())),
-                        Err(_) => Err(stopped()),
-                    }
-                })
-                .collect()
-        });
-    let mut out = String::new();
-    let mut values = Vec::new();
-    let (mut applied, mut current, mut failed) = (0, 0, 0);
-    for ((address, name), result) in addresses.iter().zip(names).zip(results) {
-        // A fleet's members are known by the names avpctl.toml gives them.
-        let label = match name {
-            Some(name) => format!("{name} ({})", address.describe()),
-            None => address.describe(),
-        };
-        match result {
-            Ok((code, _, value)) => {
-                let status = value["result"]["status"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let line = match status.as_str() {
-                    "applied" => {
-                        applied += 1;
-                        style.green(&format!(
-                            "applied {}",
-                            crate::text::counted(
-                                value["result"]["applied"].as_array().map_or(0, Vec::len),
-                                "step"
-                            )
-                        ))
-                    }
-                    "up-to-date" => {
-                        current += 1;
-                        "up to date".to_string()
-                    }
-                    "planned" => {
-                        current += 1;
-                        format!(
-                            "{} planned",
-                            crate::text::counted(
-                                value["result"]["planned"]["plan"]["steps"]
-                                    .as_array()
-                                    .map_or(0, Vec::len),
-                                "step"
-                            )
-                        )
-                    }
-                    _ => {
-                        failed += 1;
-                        style.red(&format!(
-                            "failed: {}",
-                            value["result"]["failed"]["error"]
-                                .as_str()
-                                .unwrap_or(&status)
-                        ))
-                    }
-                };
-                if code != 0 && status == "applied" {
-                    failed += 1;
-                }
-                out.push_str(&format!("  {label}: {line}\n"));
-                let mut value = value;
-                value["name"] = json!(name);
-                values.push(value);
-            }
-            Err(err) => {
-                failed += 1;
-                out.push_str(&format!(
-                    "  {label}: {}\n",
-                    style.red(&format!("failed: {err}"))
-                ));
-                values.push(json!({"store": address.describe(), "name": name, "result": {"status": "failed", "failed": {"error": err.to_string()}}}));
-            }
-        }
-    }
-    out.push_str(&format!(
-        "{} {} stores: {applied} applied, {current} {}, {failed} failed\n",
-        style.bold("Summary"),
-        addresses.len(),
-        if args.dry_run {
-            "planned"
-        } else {
-            "up to date"
-        },
-    ));
-    Ok((u8::from(failed > 0), out, values))
-}
-
-fn print_or_json(args: &DeployArgs, text: &str, value: serde_json::Value) -> Result<(), Error> {
-    match args.format {
-        PlainFormat::Human => crate::output::print(text),
-        PlainFormat::Json => crate::output::print(&format!("{value:#}\n")),
-    }
-}
-
-/// The stores to deploy to, each with its name in avpctl.toml when it has one.
-fn addresses(
-    args: &DeployArgs,
-    project: &Project,
-) -> Result<Vec<(Option<String>, StoreAddress)>, Error> {
-    let texts: Vec<&str> = if args.store.is_empty() {
-        vec![crate::store::DEFAULT_STORE]
-    } else {
-        args.store.iter().map(String::as_str).collect()
-    };
-    let mut addresses = Vec::new();
-    for text in texts {
-        addresses.extend(crate::store::named_addresses(
-            text,
-            &project.config,
-            &project.root,
-        )?);
-    }
-    Ok(addresses)
-}
-
 /// Validation and tests before anything is written.
-fn gates(
+pub fn gates(
     loaded: &crate::project::Loaded,
     args: &DeployArgs,
     strict_avp: bool,
@@ -290,12 +108,26 @@ fn gates(
     Ok(Gate::Open)
 }
 
+/// What a deploy needs from whoever runs it: where the plan is shown
+/// before the question, the question itself, and progress. The core never
+/// touches the terminal; `cmd::deploy` implements this for it.
+pub trait Interaction: Sync {
+    /// Shows the plan so far, before asking (people's output only).
+    fn show_plan(&self, text: &str) -> Result<(), Error>;
+    /// Asks whether to apply `steps` steps to `label`.
+    fn confirm(&self, label: &str, steps: usize) -> Result<bool, Error>;
+    /// Step `n` of `total` is being applied.
+    fn progress(&self, n: usize, total: usize, label: &str);
+    fn progress_done(&self);
+}
+
 /// Plans and applies one store; returns (exit code, human text, JSON).
-fn deploy_one(
+pub fn deploy_one(
     project: &Project,
     address: &StoreAddress,
     args: &DeployArgs,
     style: Style,
+    interaction: &dyn Interaction,
 ) -> Result<(u8, String, serde_json::Value), Error> {
     let mut store: Box<dyn Store> = match address {
         // A new embedded store validates strictly when there is a schema.
@@ -315,7 +147,7 @@ fn deploy_one(
     if !args.dry_run {
         store.lock().map_err(|e| fail(e.to_string()))?;
     }
-    let result = plan_and_apply(project, store.as_mut(), args, style, &mut out);
+    let result = plan_and_apply(project, store.as_mut(), args, style, interaction, &mut out);
     store.finish();
     let (code, value) = result?;
     Ok((code, out, json!({"store": label, "result": value})))
@@ -326,6 +158,7 @@ fn plan_and_apply(
     store: &mut dyn Store,
     args: &DeployArgs,
     style: Style,
+    interaction: &dyn Interaction,
     out: &mut String,
 ) -> Result<(u8, serde_json::Value), Error> {
     let label = store.describe();
@@ -389,22 +222,17 @@ fn plan_and_apply(
         // JSON document comes whole at the end).
         let plan_text = std::mem::take(out);
         if args.format == PlainFormat::Human {
-            crate::output::print(&plan_text)?;
+            interaction.show_plan(&plan_text)?;
         }
-        if !confirm(&label, plan.steps.count())? {
+        if !interaction.confirm(&label, plan.steps.count())? {
             out.push_str("not applied\n");
             return Ok((1, json!({"status": "declined", "planned": planned})));
         }
     }
-    let interactive = std::io::stderr().is_terminal() && plan.steps.count() > 5;
     let applied = apply::apply_against(store, &plan.steps, &state, &mut |n, total, step| {
-        if interactive {
-            crate::output::eprint(&format!("\r\x1b[2K[{n}/{total}] {}", step.label));
-        }
+        interaction.progress(n, total, &step.label);
     });
-    if interactive {
-        crate::output::eprint("\r\x1b[2K");
-    }
+    interaction.progress_done();
     let calls: serde_json::Value = store
         .calls()
         .into_iter()
@@ -476,25 +304,4 @@ fn failure_kind(err: &StoreError) -> &'static str {
         StoreError::Vanished(_) => "store-vanished",
         _ => "step-failed",
     }
-}
-
-/// Asks on the terminal; without one, refuses (deploy then needs --yes).
-fn confirm(label: &str, steps: usize) -> Result<bool, Error> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage(format!(
-            "not applying {} to {label}: there is no terminal to confirm on; pass --yes (or --dry-run to only plan)",
-            crate::text::counted(steps, "step")
-        )));
-    }
-    eprint!(
-        "Apply {} to {label}? [y/N] ",
-        crate::text::counted(steps, "step")
-    );
-    let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|err| Error::io("stdin", err))?;
-    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }

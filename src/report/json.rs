@@ -48,6 +48,7 @@ pub fn diagnostic(d: &Diagnostic) -> Value {
 pub fn validate_report(report: &Report) -> Value {
     let counts = report.counts();
     json!({
+        "version": 1,
         "summary": {
             "errors": counts.errors,
             "warnings": counts.warnings,

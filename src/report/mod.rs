@@ -1,7 +1,9 @@
 //! Rendering results for people, editors and CI. Subcommands produce data
 //! (diagnostics, test outcomes, plans); these modules only turn it into text.
 
+pub mod diff;
 pub mod failure;
+pub mod fmt;
 pub mod github;
 pub mod human;
 pub mod json;
@@ -11,5 +13,6 @@ pub mod proof;
 pub mod sarif;
 pub mod style;
 pub mod testrun;
+pub mod validate;
 
 pub use style::Style;

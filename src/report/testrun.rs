@@ -176,7 +176,7 @@ fn coverage_table(coverage: &Coverage, style: Style, min_coverage: Option<f64>) 
             one_line(&item.id),
             item.kind.as_str(),
             item.determined,
-            crate::validate::plural(item.determined)
+            crate::text::plural(item.determined)
         );
         if item.errored > 0 {
             line.push_str(&format!(", errored in {}", item.errored));
@@ -247,7 +247,7 @@ fn summary_line(report: &RunReport, style: Style, listed: bool) -> String {
         style.bold("Summary"),
         report.elapsed.as_secs_f64(),
         summary.total,
-        crate::validate::plural(summary.total)
+        crate::text::plural(summary.total)
     ));
     if report.skipped > 0 {
         out.push_str(&format!(", {} not run (--fail-fast)", report.skipped));
@@ -288,7 +288,10 @@ pub fn write_json(report: &RunReport, out: &mut dyn std::io::Write) -> std::io::
         "duration_ms": report.elapsed.as_secs_f64() * 1000.0,
         "store": report.store,
     });
-    writeln!(out, "{{\n\"summary\": {head},\n\"cases\": [")?;
+    writeln!(
+        out,
+        "{{\n\"version\": 1,\n\"summary\": {head},\n\"cases\": ["
+    )?;
     for (i, outcome) in report.outcomes.iter().enumerate() {
         let separator = if i + 1 == report.outcomes.len() {
             ""

@@ -71,7 +71,7 @@ pub fn run_project(dir: &Path, options: &Options) -> Result<(Project, RunReport)
 
 /// A project whose policies failed to load cannot be tested: its load
 /// problems become the error.
-fn usable(loaded: Loaded) -> Result<Project, Error> {
+pub fn usable(loaded: Loaded) -> Result<Project, Error> {
     let errors: Vec<Diagnostic> = loaded
         .diagnostics
         .iter()
@@ -205,84 +205,16 @@ fn validation_warning(project: &Project) -> Option<Diagnostic> {
             "not-validated",
             format!(
                 "{errors} strict-validation error{} in the policies; they are evaluated anyway",
-                crate::validate::plural(errors)
+                crate::text::plural(errors)
             ),
         )
         .with_help("run `avpctl validate` to see them")
     })
 }
 
-/// The exit code of a run (README "Exit codes").
-pub fn exit_code(
-    report: &RunReport,
-    allow_empty: bool,
-    min_coverage: Option<f64>,
-    deny_warnings: bool,
-) -> u8 {
-    if report.diagnostics.iter().any(|d| d.unreadable) {
-        return 2;
-    }
-    let summary = report.summary();
-    let below_minimum = match (min_coverage, &report.coverage) {
-        (Some(minimum), Some(coverage)) => coverage.percent() < minimum,
-        _ => false,
-    };
-    if summary.failed > 0
-        || (summary.total == 0 && !allow_empty)
-        || below_minimum
-        || !report.diagnostics.is_empty()
-        || (deny_warnings && !report.warnings.is_empty())
-    {
-        1
-    } else {
-        0
-    }
-}
-
-/// `avpctl test`.
-pub fn run(args: &crate::cli::TestArgs, color: crate::cli::ColorChoice) -> Result<u8, Error> {
-    use crate::cli::TestFormat;
-
-    let options = Options {
-        filters: args.filter.clone(),
-        fail_fast: args.fail_fast,
-        coverage: args.coverage || args.min_coverage.is_some(),
-        skip_validation_warning: false,
-        progress: args.format == TestFormat::Human
-            && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-    };
-    let loaded = crate::project::load(&args.dir)?;
-    let project = usable(loaded)?;
-    let (mut report, prepared) = run_suites_keeping_checks(&project, &options);
-    let stores = match &args.store {
-        Some(text) => crate::store::named_addresses(text, &project.config, &project.root)?,
-        None => Vec::new(),
-    };
-    if stores.len() > 1 {
-        return run_against_fleet(args, color, &project, &report, &prepared, &stores);
-    }
-    if let Some((name, address)) = stores.into_iter().next() {
-        replay_on(
-            &project,
-            &prepared,
-            &mut report,
-            name.as_deref(),
-            &address,
-            &args.aws,
-        )?;
-    }
-    print_report(args, color, &project, &report)?;
-    Ok(exit_code(
-        &report,
-        args.allow_empty,
-        args.min_coverage,
-        args.deny_warnings,
-    ))
-}
-
 /// Asks one store the cases' requests and records its answers beside the
 /// local ones.
-fn replay_on(
+pub fn replay_on(
     project: &Project,
     prepared: &[Prepared],
     report: &mut RunReport,
@@ -299,105 +231,6 @@ fn replay_on(
     });
     // The summary's time covers the store's answers too.
     report.elapsed += started.elapsed();
-    Ok(())
-}
-
-/// `test --store GROUP`: the local run once, then each store of the group
-/// asked in turn, each reported as its own run; the exit code is the worst.
-fn run_against_fleet(
-    args: &crate::cli::TestArgs,
-    color: crate::cli::ColorChoice,
-    project: &Project,
-    local: &RunReport,
-    prepared: &[Prepared],
-    stores: &[(Option<String>, crate::store::StoreAddress)],
-) -> Result<u8, Error> {
-    use crate::cli::TestFormat;
-    if !matches!(args.format, TestFormat::Human | TestFormat::Json) {
-        return Err(Error::Usage(
-            "a store group is reported with --format human or json".into(),
-        ));
-    }
-    let mut worst = 0;
-    let mut documents = Vec::new();
-    for (name, address) in stores {
-        let mut report = local.clone();
-        let code = match replay_on(
-            project,
-            prepared,
-            &mut report,
-            name.as_deref(),
-            address,
-            &args.aws,
-        ) {
-            Ok(()) => exit_code(
-                &report,
-                args.allow_empty,
-                args.min_coverage,
-                args.deny_warnings,
-            ),
-            Err(err) => {
-                report.diagnostics.push(Diagnostic::from(&err));
-                report.store = Some(name.clone().unwrap_or_else(|| address.describe()));
-                2
-            }
-        };
-        worst = worst.max(code);
-        match args.format {
-            TestFormat::Json => {
-                let mut text = Vec::new();
-                crate::report::testrun::write_json(&report, &mut text)
-                    .map_err(|err| Error::io("report", err))?;
-                documents.push(format!(
-                    "{{\"name\": {}, \"store\": {}, \"exit_code\": {code}, \"report\": {}}}",
-                    serde_json::json!(name),
-                    serde_json::json!(address.describe()),
-                    String::from_utf8_lossy(&text).trim_end()
-                ));
-            }
-            _ => {
-                let label = report.store.clone().unwrap_or_default();
-                crate::output::print(&format!("== {}\n", crate::text::one_line(&label)))?;
-                print_report(args, color, project, &report)?;
-            }
-        }
-    }
-    if args.format == TestFormat::Json {
-        crate::output::print(&format!(
-            "{{\"version\": 1, \"stores\": [\n{}\n]}}\n",
-            documents.join(",\n")
-        ))?;
-    }
-    Ok(worst)
-}
-
-fn print_report(
-    args: &crate::cli::TestArgs,
-    color: crate::cli::ColorChoice,
-    project: &Project,
-    report: &RunReport,
-) -> Result<(), Error> {
-    use crate::cli::TestFormat;
-    use crate::report;
-    match args.format {
-        TestFormat::Human => {
-            let style = report::Style::for_stdout(color);
-            let text = report::testrun::human(report, project, style, &args.dir, args.min_coverage);
-            crate::output::print(&text)?;
-        }
-        TestFormat::Json => crate::output::stream(|out| report::testrun::write_json(report, out))?,
-        TestFormat::Junit => crate::output::print(&report::junit::render(report))?,
-        TestFormat::Github => {
-            crate::output::print(&report::github::test_annotations(report, &args.dir))?;
-        }
-    }
-    if args.format != TestFormat::Human {
-        // Load problems still reach a person reading the CI log.
-        let style = report::Style::for_stderr(color);
-        for d in report.diagnostics.iter().chain(&report.warnings) {
-            crate::output::eprint(&report::human::render(d, style, &args.dir));
-        }
-    }
     Ok(())
 }
 

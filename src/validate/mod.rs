@@ -33,19 +33,6 @@ impl Report {
     pub fn counts(&self) -> Counts {
         Counts::of(&self.diagnostics)
     }
-
-    /// README "Exit codes": 2 when an input could not be read, 1 for errors (and
-    /// warnings under `--deny-warnings`), else 0.
-    pub fn exit_code(&self, deny_warnings: bool) -> u8 {
-        let counts = self.counts();
-        if self.diagnostics.iter().any(|d| d.unreadable) {
-            2
-        } else if counts.errors > 0 || (deny_warnings && counts.warnings > 0) {
-            1
-        } else {
-            0
-        }
-    }
 }
 
 /// Validates a loaded project: the loading diagnostics, then Cedar's strict
@@ -214,34 +201,8 @@ fn code_of(finding: &dyn miette::Diagnostic) -> String {
         .map_or_else(|| "cedar".to_string(), |c| c.to_string())
 }
 
-/// `avpctl validate`: load → check → report; returns the exit code.
-pub fn run(
-    args: &crate::cli::ValidateArgs,
-    color: crate::cli::ColorChoice,
-) -> Result<u8, crate::error::Error> {
-    use crate::cli::ValidateFormat;
-    use crate::report;
-
-    let loaded = crate::project::load(&args.dir)?;
-    let mut report = validate(&loaded);
-    if args.prove {
-        report.diagnostics.extend(proven(&loaded.project)?);
-        report.diagnostics.sort_by_key(Diagnostic::sort_key);
-    }
-    let out = match args.format {
-        ValidateFormat::Human => human_report(&report, report::Style::for_stdout(color), &args.dir),
-        ValidateFormat::Json => format!("{:#}\n", report::json::validate_report(&report)),
-        ValidateFormat::Github => report::github::annotations(&report.diagnostics, &args.dir),
-        ValidateFormat::Sarif => {
-            format!("{:#}\n", report::sarif::log(&report.diagnostics, &args.dir))
-        }
-    };
-    crate::output::print(&out)?;
-    Ok(report.exit_code(args.deny_warnings))
-}
-
 /// `validate --prove`: the per-policy proofs as warnings at each policy.
-fn proven(project: &Project) -> Result<Vec<Diagnostic>, crate::error::Error> {
+pub fn proven(project: &Project) -> Result<Vec<Diagnostic>, crate::error::Error> {
     use crate::prove::{PolicyFindingKind, ProveError};
     let schema = project
         .schema()
@@ -287,42 +248,4 @@ fn proven(project: &Project) -> Result<Vec<Diagnostic>, crate::error::Error> {
             diagnostic
         })
         .collect())
-}
-
-fn human_report(report: &Report, style: crate::report::Style, dir: &std::path::Path) -> String {
-    let mut out = String::new();
-    for diagnostic in &report.diagnostics {
-        out.push_str(&crate::report::human::render(diagnostic, style, dir));
-        out.push('\n');
-    }
-    for note in &report.notes {
-        out.push_str(&format!("{} {note}\n", style.cyan("note:")));
-    }
-    let counts = report.counts();
-    let stats = report.stats;
-    let checked = [
-        count(stats.policies, "policy", "policies"),
-        count(stats.templates, "template", "templates"),
-        count(stats.links, "link", "links"),
-    ]
-    .join(", ")
-        + &format!(" in {}", count(stats.files, "file", "files"));
-    let verdict = match (counts.errors, counts.warnings) {
-        (0, 0) => style.green("valid"),
-        (0, w) => style.yellow(&format!("valid with {w} warning{}", plural(w))),
-        (e, w) => style.red(&format!("{e} error{}, {w} warning{}", plural(e), plural(w))),
-    };
-    out.push_str(&format!(
-        "{} {checked}: {verdict}\n",
-        style.bold("validate:")
-    ));
-    out
-}
-
-pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-pub(crate) fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }

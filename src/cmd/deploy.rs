@@ -1,0 +1,267 @@
+//! `avpctl deploy`: validate, test, plan, then apply — to one store or to
+//! every store of a fleet at once.
+
+use std::io::{BufRead, Write};
+
+use serde_json::json;
+
+use super::{ExitCode, Settings};
+use crate::cli::{DeployArgs, PlainFormat};
+use crate::deploy;
+use crate::error::Error;
+use crate::project::Project;
+use crate::report::Style;
+use crate::store::StoreAddress;
+
+/// The terminal a deploy talks to: the plan before the question, the
+/// question, and a progress line on standard error.
+struct Terminal {
+    progress: bool,
+    stdin_is_terminal: bool,
+}
+
+impl deploy::Interaction for Terminal {
+    fn show_plan(&self, text: &str) -> Result<(), Error> {
+        crate::output::print(text)
+    }
+
+    fn confirm(&self, label: &str, steps: usize) -> Result<bool, Error> {
+        confirm(label, steps, self.stdin_is_terminal)
+    }
+
+    fn progress(&self, n: usize, total: usize, label: &str) {
+        if self.progress && total > 5 {
+            crate::output::eprint(&format!(
+                "\r\x1b[2K[{n}/{total}] {}",
+                crate::text::one_line(label)
+            ));
+        }
+    }
+
+    fn progress_done(&self) {
+        if self.progress {
+            crate::output::eprint("\r\x1b[2K");
+        }
+    }
+}
+
+fn exit_code(code: u8) -> ExitCode {
+    match code {
+        0 => ExitCode::Success,
+        1 => ExitCode::Findings,
+        _ => ExitCode::Failure,
+    }
+}
+
+pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
+    let style = settings.out;
+    let terminal = Terminal {
+        progress: settings.stderr_is_terminal,
+        stdin_is_terminal: settings.stdin_is_terminal,
+    };
+    let loaded = crate::project::load(&args.dir)?;
+    let named = addresses(args, &loaded.project)?;
+    let names: Vec<Option<String>> = named.iter().map(|(name, _)| name.clone()).collect();
+    let addresses: Vec<StoreAddress> = named.into_iter().map(|(_, address)| address).collect();
+    let any_avp = addresses
+        .iter()
+        .any(|a| matches!(a, StoreAddress::Avp { .. }));
+    let mut out = String::new();
+    if let deploy::Gate::Refused(reason) = deploy::gates(&loaded, args, any_avp, style, &mut out)? {
+        out.push_str(&format!("{} {reason}\n", style.red("deploy refused:")));
+        print_or_json(args, &out, json!({"version": 1, "refused": reason}))?;
+        return Ok(ExitCode::Findings);
+    }
+    // What the gates said goes out now, before any plan or prompt.
+    if args.format == PlainFormat::Human {
+        crate::output::print(&std::mem::take(&mut out))?;
+    }
+    let project = loaded.project;
+    if addresses.len() == 1 {
+        let (code, text, value) =
+            deploy::deploy_one(&project, &addresses[0], args, style, &terminal)?;
+        out.push_str(&text);
+        print_or_json(args, &out, json!({"version": 1, "stores": [value]}))?;
+        return Ok(exit_code(code));
+    }
+    let (code, text, results) = deploy_fleet(&project, &addresses, &names, args, style, &terminal)?;
+    out.push_str(&text);
+    print_or_json(args, &out, json!({"version": 1, "stores": results}))?;
+    Ok(code)
+}
+
+/// One project to many stores (one store per tenant): all at once, a line
+/// per store and a summary; one store failing does not stop the others.
+fn deploy_fleet(
+    project: &Project,
+    addresses: &[StoreAddress],
+    names: &[Option<String>],
+    args: &DeployArgs,
+    style: Style,
+    terminal: &Terminal,
+) -> Result<(ExitCode, String, Vec<serde_json::Value>), Error> {
+    if !args.yes && !args.dry_run {
+        return Err(Error::Usage(format!(
+            "deploying to {} stores needs --yes (or --dry-run to only plan): avpctl does not prompt once per store",
+            addresses.len()
+        )));
+    }
+    let results: Vec<Result<(u8, String, serde_json::Value), Error>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = addresses
+                .iter()
+                .map(|address| {
+                    std::thread::Builder::new()
+                        .stack_size(crate::nesting::WORKER_STACK_BYTES)
+                        .spawn_scoped(scope, move || {
+                            deploy::deploy_one(project, address, args, style, terminal)
+                        })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|spawned| {
+                    let stopped = || Error::Store("the deploy thread stopped unexpectedly".into());
+                    match spawned {
+                        Ok(handle) => handle.join().unwrap_or_else(|_| Err(stopped())),
+                        Err(_) => Err(stopped()),
+                    }
+                })
+                .collect()
+        });
+    let mut out = String::new();
+    let mut values = Vec::new();
+    let (mut applied, mut current, mut failed) = (0, 0, 0);
+    let mut worst = ExitCode::Success;
+    for ((address, name), result) in addresses.iter().zip(names).zip(results) {
+        // A fleet's members are known by the names avpctl.toml gives them.
+        let label = match name {
+            Some(name) => format!("{name} ({})", address.describe()),
+            None => address.describe(),
+        };
+        match result {
+            Ok((code, _, value)) => {
+                let status = value["result"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let line = match status.as_str() {
+                    "applied" => {
+                        applied += 1;
+                        style.green(&format!(
+                            "applied {}",
+                            crate::text::counted(
+                                value["result"]["applied"].as_array().map_or(0, Vec::len),
+                                "step"
+                            )
+                        ))
+                    }
+                    "up-to-date" => {
+                        current += 1;
+                        "up to date".to_string()
+                    }
+                    "planned" => {
+                        current += 1;
+                        format!(
+                            "{} planned",
+                            crate::text::counted(
+                                value["result"]["planned"]["plan"]["steps"]
+                                    .as_array()
+                                    .map_or(0, Vec::len),
+                                "step"
+                            )
+                        )
+                    }
+                    _ => {
+                        failed += 1;
+                        style.red(&format!(
+                            "failed: {}",
+                            value["result"]["failed"]["error"]
+                                .as_str()
+                                .unwrap_or(&status)
+                        ))
+                    }
+                };
+                worst = worst.worst(exit_code(code));
+                if code != 0 && status == "applied" {
+                    failed += 1;
+                }
+                out.push_str(&format!("  {label}: {line}\n"));
+                let mut value = value;
+                value["name"] = json!(name);
+                values.push(value);
+            }
+            Err(err) => {
+                failed += 1;
+                worst = ExitCode::Failure;
+                out.push_str(&format!(
+                    "  {label}: {}\n",
+                    style.red(&format!("failed: {err}"))
+                ));
+                values.push(json!({"store": address.describe(), "name": name, "result": {"status": "failed", "failed": {"error": err.to_string()}}}));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "{} {} stores: {applied} applied, {current} {}, {failed} failed\n",
+        style.bold("Summary"),
+        addresses.len(),
+        if args.dry_run {
+            "planned"
+        } else {
+            "up to date"
+        },
+    ));
+    // A store that failed is a failure, the same as for one store; a store
+    // that only declined or found something is its own code.
+    Ok((worst, out, values))
+}
+
+fn print_or_json(args: &DeployArgs, text: &str, value: serde_json::Value) -> Result<(), Error> {
+    match args.format {
+        PlainFormat::Human => crate::output::print(text),
+        PlainFormat::Json => crate::output::print(&format!("{value:#}\n")),
+    }
+}
+
+/// The stores to deploy to, each with its name in avpctl.toml when it has one.
+fn addresses(
+    args: &DeployArgs,
+    project: &Project,
+) -> Result<Vec<(Option<String>, StoreAddress)>, Error> {
+    let texts: Vec<&str> = if args.store.is_empty() {
+        vec![crate::store::DEFAULT_STORE]
+    } else {
+        args.store.iter().map(String::as_str).collect()
+    };
+    let mut addresses = Vec::new();
+    for text in texts {
+        addresses.extend(crate::store::named_addresses(
+            text,
+            &project.config,
+            &project.root,
+        )?);
+    }
+    Ok(addresses)
+}
+
+/// Asks on the terminal; without one, refuses (deploy then needs --yes).
+fn confirm(label: &str, steps: usize, stdin_is_terminal: bool) -> Result<bool, Error> {
+    if !stdin_is_terminal {
+        return Err(Error::Usage(format!(
+            "not applying {} to {label}: there is no terminal to confirm on; pass --yes (or --dry-run to only plan)",
+            crate::text::counted(steps, "step")
+        )));
+    }
+    eprint!(
+        "Apply {} to {label}? [y/N] ",
+        crate::text::counted(steps, "step")
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|err| Error::io("stdin", err))?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}

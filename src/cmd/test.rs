@@ -1,0 +1,170 @@
+//! `avpctl test`: the suites with Cedar's authorizer, optionally asked of a
+//! store (or every store of a group) too.
+
+use super::{ExitCode, Settings};
+use crate::cli::{TestArgs, TestFormat};
+use crate::diagnostic::Diagnostic;
+use crate::error::Error;
+use crate::project::Project;
+use crate::testing::outcome::RunReport;
+use crate::testing::runner::Prepared;
+use crate::testing::{self, Options};
+
+/// Failure when a suite or entity file could not be read; findings for a
+/// failed case, an empty run, too little coverage, a load problem, or a
+/// warning under `--deny-warnings`.
+pub(super) fn exit_code(
+    report: &RunReport,
+    allow_empty: bool,
+    min_coverage: Option<f64>,
+    deny_warnings: bool,
+) -> ExitCode {
+    if report.diagnostics.iter().any(|d| d.unreadable) {
+        return ExitCode::Failure;
+    }
+    let summary = report.summary();
+    let below_minimum = match (min_coverage, &report.coverage) {
+        (Some(minimum), Some(coverage)) => coverage.percent() < minimum,
+        _ => false,
+    };
+    ExitCode::findings_if(
+        summary.failed > 0
+            || (summary.total == 0 && !allow_empty)
+            || below_minimum
+            || !report.diagnostics.is_empty()
+            || (deny_warnings && !report.warnings.is_empty()),
+    )
+}
+
+pub fn run(args: &TestArgs, settings: &Settings) -> Result<ExitCode, Error> {
+    let options = Options {
+        filters: args.filter.clone(),
+        fail_fast: args.fail_fast,
+        coverage: args.coverage || args.min_coverage.is_some(),
+        skip_validation_warning: false,
+        progress: args.format == TestFormat::Human && settings.stderr_is_terminal,
+    };
+    let project = testing::usable(crate::project::load(&args.dir)?)?;
+    let (mut report, prepared) = testing::run_suites_keeping_checks(&project, &options);
+    let stores = match &args.store {
+        Some(text) => crate::store::named_addresses(text, &project.config, &project.root)?,
+        None => Vec::new(),
+    };
+    if stores.len() > 1 {
+        return run_against_fleet(args, settings, &project, &report, &prepared, &stores);
+    }
+    if let Some((name, address)) = stores.into_iter().next() {
+        testing::replay_on(
+            &project,
+            &prepared,
+            &mut report,
+            name.as_deref(),
+            &address,
+            &args.aws,
+        )?;
+    }
+    print_report(args, settings, &project, &report)?;
+    Ok(exit_code(
+        &report,
+        args.allow_empty,
+        args.min_coverage,
+        args.deny_warnings,
+    ))
+}
+
+/// `test --store GROUP`: the local run once, then each store of the group
+/// asked in turn, each reported as its own run; the exit code is the worst.
+fn run_against_fleet(
+    args: &TestArgs,
+    settings: &Settings,
+    project: &Project,
+    local: &RunReport,
+    prepared: &[Prepared],
+    stores: &[(Option<String>, crate::store::StoreAddress)],
+) -> Result<ExitCode, Error> {
+    if !matches!(args.format, TestFormat::Human | TestFormat::Json) {
+        return Err(Error::Usage(
+            "a store group is reported with --format human or json".into(),
+        ));
+    }
+    let mut worst = ExitCode::Success;
+    let mut documents = Vec::new();
+    for (name, address) in stores {
+        let mut report = local.clone();
+        let code = match testing::replay_on(
+            project,
+            prepared,
+            &mut report,
+            name.as_deref(),
+            address,
+            &args.aws,
+        ) {
+            Ok(()) => exit_code(
+                &report,
+                args.allow_empty,
+                args.min_coverage,
+                args.deny_warnings,
+            ),
+            Err(err) => {
+                report.diagnostics.push(Diagnostic::from(&err));
+                report.store = Some(name.clone().unwrap_or_else(|| address.describe()));
+                ExitCode::Failure
+            }
+        };
+        worst = worst.worst(code);
+        match args.format {
+            TestFormat::Json => {
+                let mut text = Vec::new();
+                crate::report::testrun::write_json(&report, &mut text)
+                    .map_err(|err| Error::io("report", err))?;
+                documents.push(format!(
+                    "{{\"name\": {}, \"store\": {}, \"exit_code\": {}, \"report\": {}}}",
+                    serde_json::json!(name),
+                    serde_json::json!(address.describe()),
+                    u8::from(code),
+                    String::from_utf8_lossy(&text).trim_end()
+                ));
+            }
+            _ => {
+                let label = report.store.clone().unwrap_or_default();
+                crate::output::print(&format!("== {}\n", crate::text::one_line(&label)))?;
+                print_report(args, settings, project, &report)?;
+            }
+        }
+    }
+    if args.format == TestFormat::Json {
+        crate::output::print(&format!(
+            "{{\"version\": 1, \"stores\": [\n{}\n]}}\n",
+            documents.join(",\n")
+        ))?;
+    }
+    Ok(worst)
+}
+
+fn print_report(
+    args: &TestArgs,
+    settings: &Settings,
+    project: &Project,
+    report: &RunReport,
+) -> Result<(), Error> {
+    use crate::report;
+    match args.format {
+        TestFormat::Human => {
+            let text =
+                report::testrun::human(report, project, settings.out, &args.dir, args.min_coverage);
+            crate::output::print(&text)?;
+        }
+        TestFormat::Json => crate::output::stream(|out| report::testrun::write_json(report, out))?,
+        TestFormat::Junit => crate::output::print(&report::junit::render(report))?,
+        TestFormat::Github => {
+            crate::output::print(&report::github::test_annotations(report, &args.dir))?;
+        }
+    }
+    if args.format != TestFormat::Human {
+        // Load problems still reach a person reading the CI log.
+        for d in report.diagnostics.iter().chain(&report.warnings) {
+            crate::output::eprint(&report::human::render(d, settings.err, &args.dir));
+        }
+    }
+    Ok(())
+}
