@@ -34,36 +34,40 @@ impl Style {
         Style { color: false }
     }
 
-    fn paint(self, code: &str, text: &str) -> String {
+    fn paint(self, style: anstyle::Style, text: &str) -> String {
         if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
+            format!("{}{text}{}", style.render(), style.render_reset())
         } else {
             text.to_string()
         }
     }
 
+    fn colour(self, colour: anstyle::AnsiColor, text: &str) -> String {
+        self.paint(anstyle::Style::new().fg_color(Some(colour.into())), text)
+    }
+
     pub fn green(self, text: &str) -> String {
-        self.paint("32", text)
+        self.colour(anstyle::AnsiColor::Green, text)
     }
 
     pub fn red(self, text: &str) -> String {
-        self.paint("31", text)
+        self.colour(anstyle::AnsiColor::Red, text)
     }
 
     pub fn yellow(self, text: &str) -> String {
-        self.paint("33", text)
+        self.colour(anstyle::AnsiColor::Yellow, text)
     }
 
     pub fn cyan(self, text: &str) -> String {
-        self.paint("36", text)
+        self.colour(anstyle::AnsiColor::Cyan, text)
     }
 
     pub fn bold(self, text: &str) -> String {
-        self.paint("1", text)
+        self.paint(anstyle::Style::new().bold(), text)
     }
 
     pub fn dim(self, text: &str) -> String {
-        self.paint("2", text)
+        self.paint(anstyle::Style::new().dimmed(), text)
     }
 
     /// One line of a unified diff, coloured by its kind.

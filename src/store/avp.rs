@@ -1011,45 +1011,61 @@ fn batch_entities<'a>(
 }
 
 /// Cedar's explicit JSON value → AVP's `AttributeValue`.
+/// A Cedar JSON value as the SDK's `AttributeValue`: avp_json decides the
+/// AVP form (the one Cedar → AVP converter), this only builds the SDK type.
 fn attribute(value: &serde_json::Value) -> Result<types::AttributeValue, StoreError> {
-    use serde_json::Value;
+    let avp = crate::avp_json::cedar_to_attribute(value).map_err(StoreError::Refused)?;
+    sdk_attribute(&avp)
+}
+
+/// AVP's `AttributeValue` JSON (`{"long": 3}`, `{"set": [...]}`, …) as the
+/// SDK type.
+fn sdk_attribute(avp: &serde_json::Value) -> Result<types::AttributeValue, StoreError> {
+    use types::AttributeValue as A;
     let refused = |what: String| StoreError::Refused(what);
-    Ok(match value {
-        Value::Bool(b) => types::AttributeValue::Boolean(*b),
-        Value::Number(n) => types::AttributeValue::Long(
-            n.as_i64()
-                .ok_or_else(|| refused(format!("{n} is not a Cedar Long")))?,
+    let Some((kind, value)) = avp.as_object().and_then(|o| o.iter().next()) else {
+        return Err(refused(format!("{avp} is not an AVP attribute value")));
+    };
+    let text = || value.as_str().unwrap_or_default().to_string();
+    Ok(match kind.as_str() {
+        "boolean" => A::Boolean(value.as_bool().unwrap_or_default()),
+        "long" => A::Long(
+            value
+                .as_i64()
+                .ok_or_else(|| refused(format!("{value} is not a Cedar Long")))?,
         ),
-        Value::String(s) => types::AttributeValue::String(s.clone()),
-        Value::Array(items) => {
-            types::AttributeValue::Set(items.iter().map(attribute).collect::<Result<_, _>>()?)
-        }
-        Value::Object(map) => {
-            if let Some(entity) = map.get("__entity") {
-                let literal = crate::uid::from_parts(
-                    entity["type"].as_str().unwrap_or_default(),
-                    entity["id"].as_str().unwrap_or_default(),
-                )
-                .map_err(refused)?;
-                types::AttributeValue::EntityIdentifier(identifier(&literal.to_string())?)
-            } else if let Some(extension) = map.get("__extn") {
-                let arg = extension["arg"].as_str().unwrap_or_default().to_string();
-                match extension["fn"].as_str() {
-                    Some("ip") => types::AttributeValue::Ipaddr(arg),
-                    Some("decimal") => types::AttributeValue::Decimal(arg),
-                    Some("datetime") => types::AttributeValue::Datetime(arg),
-                    Some("duration") => types::AttributeValue::Duration(arg),
-                    other => return Err(refused(format!("extension {other:?} has no AVP form"))),
-                }
-            } else {
-                types::AttributeValue::Record(
+        "string" => A::String(text()),
+        "ipaddr" => A::Ipaddr(text()),
+        "decimal" => A::Decimal(text()),
+        "datetime" => A::Datetime(text()),
+        "duration" => A::Duration(text()),
+        "set" => A::Set(
+            value
+                .as_array()
+                .map(|items| items.iter().map(sdk_attribute).collect::<Result<_, _>>())
+                .transpose()?
+                .unwrap_or_default(),
+        ),
+        "record" => A::Record(
+            value
+                .as_object()
+                .map(|map| {
                     map.iter()
-                        .map(|(k, v)| attribute(v).map(|a| (k.clone(), a)))
-                        .collect::<Result<_, _>>()?,
-                )
-            }
+                        .map(|(k, v)| sdk_attribute(v).map(|a| (k.clone(), a)))
+                        .collect::<Result<_, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
+        ),
+        "entityIdentifier" => {
+            let literal = crate::uid::from_parts(
+                value["entityType"].as_str().unwrap_or_default(),
+                value["entityId"].as_str().unwrap_or_default(),
+            )
+            .map_err(refused)?;
+            A::EntityIdentifier(identifier(&literal.to_string())?)
         }
-        Value::Null => return Err(refused("null has no Cedar form".into())),
+        other => return Err(refused(format!("`{other}` is not an AVP attribute kind"))),
     })
 }
 
