@@ -166,7 +166,6 @@ fn run_commands(root: &Path) {
         fail_fast: false,
         coverage: true,
         skip_validation_warning: true,
-        progress: false,
     };
     if let Ok((_, run)) = crate::testing::run_project(root, &options) {
         std::hint::black_box(run.summary());

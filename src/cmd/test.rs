@@ -42,10 +42,10 @@ pub fn run(args: &TestArgs, settings: &Settings) -> Result<ExitCode, Error> {
         fail_fast: args.fail_fast,
         coverage: args.coverage || args.min_coverage.is_some(),
         skip_validation_warning: false,
-        progress: args.format == TestFormat::Human && settings.stderr_is_terminal,
     };
+    let progress = Progress::new(args.format == TestFormat::Human && settings.stderr_is_terminal);
     let project = testing::usable(crate::project::load(&args.dir)?)?;
-    let (mut report, prepared) = testing::run_suites_keeping_checks(&project, &options);
+    let (mut report, prepared) = testing::run_suites_keeping_checks(&project, &options, &progress);
     let stores = match &args.store {
         Some(text) => crate::store::named_addresses(text, &project.config, &project.root)?,
         None => Vec::new(),
@@ -70,6 +70,51 @@ pub fn run(args: &TestArgs, settings: &Settings) -> Result<ExitCode, Error> {
         args.min_coverage,
         args.deny_warnings,
     ))
+}
+
+/// Below this many cases a run is too quick to need a progress bar.
+const PROGRESS_FROM: usize = 2000;
+
+/// A progress bar on standard error for big runs on a terminal (indicatif
+/// hides it when standard error is not one); nothing otherwise.
+struct Progress {
+    enabled: bool,
+    bar: std::sync::OnceLock<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        Progress {
+            enabled,
+            bar: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl testing::events::Events for Progress {
+    fn event(&self, event: testing::events::Event<'_>) {
+        use testing::events::Event;
+        match event {
+            Event::Started { total } if self.enabled && total >= PROGRESS_FROM => {
+                let bar = indicatif::ProgressBar::new(total as u64).with_style(
+                    indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cases evaluated")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                let _ = self.bar.set(bar);
+            }
+            Event::CaseFinished { .. } => {
+                if let Some(bar) = self.bar.get() {
+                    bar.inc(1);
+                }
+            }
+            Event::Finished => {
+                if let Some(bar) = self.bar.get() {
+                    bar.finish_and_clear();
+                }
+            }
+            Event::Started { .. } => {}
+        }
+    }
 }
 
 /// `test --store GROUP`: the local run once, then each store of the group

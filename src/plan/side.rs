@@ -112,8 +112,8 @@ pub fn duplicates_sentence(duplicates: &[Duplicate]) -> String {
             format!(
                 "{} {}: {}",
                 d.kind,
-                printable(&d.name),
-                printable(&d.store_ids.join(", "))
+                crate::text::one_line(&d.name),
+                crate::text::one_line(&d.store_ids.join(", "))
             )
         })
         .collect();
@@ -123,20 +123,6 @@ pub fn duplicates_sentence(duplicates: &[Duplicate]) -> String {
         if duplicates.len() == 1 { "" } else { "s" },
         listed.join("; ")
     )
-}
-
-/// Store-provided text with control characters escaped, so that a name
-/// cannot forge or hide lines of a report.
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 #[derive(Debug, Clone, Default)]

@@ -77,9 +77,9 @@ fn duplicates_human(duplicates: &[crate::plan::side::Duplicate], style: Style) -
         out.push_str(&format!(
             "  ! {:<8} {} ({} copies: {})\n",
             duplicate.kind,
-            crate::plan::side::printable(&duplicate.name),
+            crate::text::one_line(&duplicate.name),
             duplicate.store_ids.len(),
-            crate::plan::side::printable(&duplicate.store_ids.join(", "))
+            crate::text::one_line(&duplicate.store_ids.join(", "))
         ));
     }
     out

@@ -7,6 +7,7 @@
 
 pub mod coverage;
 pub mod entities;
+pub mod events;
 pub mod outcome;
 pub mod remote;
 pub mod runner;
@@ -32,33 +33,6 @@ pub struct Options {
     pub coverage: bool,
     /// The caller has validated the policies already (deploy).
     pub skip_validation_warning: bool,
-    /// Show a progress line on standard error (a terminal, many cases).
-    pub progress: bool,
-}
-
-/// Below this many cases a run is too quick to need a progress line.
-const PROGRESS_FROM: usize = 2000;
-
-/// Runs `work` while a `[done/total]` line on standard error follows the
-/// runner, for big runs on a terminal.
-fn with_progress<T>(runner: &Runner, total: usize, enabled: bool, work: impl FnOnce() -> T) -> T {
-    if !enabled || total < PROGRESS_FROM {
-        return work();
-    }
-    let finished = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            while !finished.load(std::sync::atomic::Ordering::Relaxed) {
-                let done = runner.done.load(std::sync::atomic::Ordering::Relaxed);
-                crate::output::eprint(&format!("\r\x1b[2K[{done}/{total}] cases evaluated"));
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            crate::output::eprint("\r\x1b[2K");
-        });
-        let result = work();
-        finished.store(true, std::sync::atomic::Ordering::Relaxed);
-        result
-    })
 }
 
 /// Loads the project at `dir` and runs its suites.
@@ -155,14 +129,16 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
 }
 
 pub fn run_suites(project: &Project, options: &Options) -> RunReport {
-    run_suites_keeping_checks(project, options).0
+    run_suites_keeping_checks(project, options, &events::Quiet).0
 }
 
-/// [`run_suites`], also returning the prepared checks (index-aligned with
-/// the outcomes) for a replay against a store.
+/// [`run_suites`], telling `events` as it goes, and also returning the
+/// prepared checks (index-aligned with the outcomes) for a replay against a
+/// store.
 pub fn run_suites_keeping_checks(
     project: &Project,
     options: &Options,
+    events: &dyn events::Events,
 ) -> (RunReport, Vec<Prepared>) {
     let started = Instant::now();
     let mut report = RunReport::default();
@@ -174,9 +150,11 @@ pub fn run_suites_keeping_checks(
     report.diagnostics.extend(collected.diagnostics);
     report.warnings.extend(collected.warnings);
     let runner = Runner::new(project);
-    report.outcomes = with_progress(&runner, collected.prepared.len(), options.progress, || {
-        runner.run(&collected.prepared, options.fail_fast)
+    events.event(events::Event::Started {
+        total: collected.prepared.len(),
     });
+    report.outcomes = runner.run(&collected.prepared, options.fail_fast, events);
+    events.event(events::Event::Finished);
     report.skipped = collected.prepared.len() - report.outcomes.len();
     if options.coverage {
         report.coverage = Some(coverage::measure(project, &report.outcomes));
@@ -251,8 +229,9 @@ pub fn decision_flips(
     old: &cedar_policy::PolicySet,
 ) -> (Vec<Flip>, Vec<Diagnostic>) {
     let collected = collect(project, &[]);
-    let before = Runner::with_policies(project, old).run(&collected.prepared, false);
-    let after = Runner::new(project).run(&collected.prepared, false);
+    let before =
+        Runner::with_policies(project, old).run(&collected.prepared, false, &events::Quiet);
+    let after = Runner::new(project).run(&collected.prepared, false, &events::Quiet);
     let flips = before
         .into_iter()
         .zip(after)

@@ -25,8 +25,6 @@ pub struct Runner<'a> {
     project: &'a Project,
     slicer: Slicer,
     authorizer: Authorizer,
-    /// Cases evaluated so far, for a progress line.
-    pub done: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Runner<'a> {
@@ -41,19 +39,28 @@ impl<'a> Runner<'a> {
             project,
             slicer: Slicer::new(policies),
             authorizer: Authorizer::new(),
-            done: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     /// Runs every check; with `fail_fast`, stops after the first failure
     /// (in report order) and returns the outcomes up to it.
-    pub fn run(&self, prepared: &[Prepared], fail_fast: bool) -> Vec<CaseOutcome> {
+    pub fn run(
+        &self,
+        prepared: &[Prepared],
+        fail_fast: bool,
+        events: &dyn super::events::Events,
+    ) -> Vec<CaseOutcome> {
+        let evaluate = |p: &Prepared| {
+            let outcome = self.evaluate(p);
+            events.event(super::events::Event::CaseFinished { outcome: &outcome });
+            outcome
+        };
         if !fail_fast {
-            return prepared.par_iter().map(|p| self.evaluate(p)).collect();
+            return prepared.par_iter().map(evaluate).collect();
         }
         let mut outcomes = Vec::new();
         for chunk in prepared.chunks(256) {
-            let results: Vec<CaseOutcome> = chunk.par_iter().map(|p| self.evaluate(p)).collect();
+            let results: Vec<CaseOutcome> = chunk.par_iter().map(evaluate).collect();
             if let Some(first_failure) = results.iter().position(|o| !o.passed()) {
                 outcomes.extend(results.into_iter().take(first_failure + 1));
                 return outcomes;
@@ -103,7 +110,6 @@ impl<'a> Runner<'a> {
                 .collect();
         }
         outcome.duration = started.elapsed();
-        self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         outcome
     }
 
