@@ -36,7 +36,7 @@ pub fn render(format: MachineFormat, command: &str, diagnostics: &[Diagnostic]) 
     match format {
         MachineFormat::Json => json_document(command, diagnostics),
         MachineFormat::Sarif => sarif_document(diagnostics),
-        MachineFormat::Junit => junit_document(command, diagnostics),
+        MachineFormat::Junit => crate::report::junit::failure(command, diagnostics),
         MachineFormat::Github => crate::report::github::annotations(diagnostics, Path::new("")),
     }
 }
@@ -68,41 +68,6 @@ fn sarif_document(diagnostics: &[Diagnostic]) -> String {
         })).collect::<Vec<_>>(),
     }]);
     format!("{log:#}\n")
-}
-
-/// One suite named after the command, with one errored case per problem:
-/// the test views of GitLab and GitHub show errored cases, not counts.
-fn junit_document(command: &str, diagnostics: &[Diagnostic]) -> String {
-    use crate::report::junit::escape;
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    xml.push_str(&format!(
-        "<testsuites name=\"avpctl\" tests=\"{0}\" failures=\"0\" errors=\"{0}\">\n",
-        diagnostics.len()
-    ));
-    xml.push_str(&format!(
-        "  <testsuite name=\"avpctl {}\" tests=\"{1}\" failures=\"0\" errors=\"{1}\">\n",
-        escape(command),
-        diagnostics.len()
-    ));
-    for d in diagnostics {
-        let file = d
-            .location
-            .as_ref()
-            .map(|l| l.file.display())
-            .unwrap_or_default();
-        let place = d.location.as_ref().map(|l| l.short()).unwrap_or_default();
-        xml.push_str(&format!(
-            "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\">\n      <error message=\"{}\" type=\"{}\">{}</error>\n    </testcase>\n",
-            escape(if place.is_empty() { &d.code } else { &place }),
-            escape(if file.is_empty() { command } else { &file }),
-            escape(&file),
-            escape(&d.message),
-            escape(&d.code),
-            escape(d.help.as_deref().unwrap_or_default()),
-        ));
-    }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
 }
 
 #[cfg(test)]
