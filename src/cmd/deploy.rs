@@ -45,11 +45,15 @@ impl deploy::Interaction for Terminal {
     }
 }
 
-fn exit_code(code: u8) -> ExitCode {
-    match code {
-        0 => ExitCode::Success,
-        1 => ExitCode::Findings,
-        _ => ExitCode::Failure,
+/// A store that could not be brought up to date is a failure, whether it
+/// is the only one or one of a fleet; a declined prompt is a finding.
+fn exit_code(outcome: &deploy::Outcome) -> ExitCode {
+    match outcome {
+        deploy::Outcome::UpToDate
+        | deploy::Outcome::Planned { .. }
+        | deploy::Outcome::Applied { .. } => ExitCode::Success,
+        deploy::Outcome::Declined => ExitCode::Findings,
+        deploy::Outcome::Failed { .. } => ExitCode::Failure,
     }
 }
 
@@ -78,11 +82,10 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
     }
     let project = loaded.project;
     if addresses.len() == 1 {
-        let (code, text, value) =
-            deploy::deploy_one(&project, &addresses[0], args, style, &terminal)?;
-        out.push_str(&text);
-        print_or_json(args, &out, json!({"version": 1, "stores": [value]}))?;
-        return Ok(exit_code(code));
+        let done = deploy::deploy_one(&project, &addresses[0], args, style, &terminal)?;
+        out.push_str(&done.text);
+        print_or_json(args, &out, json!({"version": 1, "stores": [done.document]}))?;
+        return Ok(exit_code(&done.outcome));
     }
     let (code, text, results) = deploy_fleet(&project, &addresses, &names, args, style, &terminal)?;
     out.push_str(&text);
@@ -106,29 +109,28 @@ fn deploy_fleet(
             addresses.len()
         )));
     }
-    let results: Vec<Result<(u8, String, serde_json::Value), Error>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = addresses
-                .iter()
-                .map(|address| {
-                    std::thread::Builder::new()
-                        .stack_size(crate::nesting::WORKER_STACK_BYTES)
-                        .spawn_scoped(scope, move || {
-                            deploy::deploy_one(project, address, args, style, terminal)
-                        })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|spawned| {
-                    let stopped = || Error::Store("the deploy thread stopped unexpectedly".into());
-                    match spawned {
-                        Ok(handle) => handle.join().unwrap_or_else(|_| Err(stopped())),
-                        Err(_) => Err(stopped()),
-                    }
-                })
-                .collect()
-        });
+    let results: Vec<Result<deploy::StoreDeploy, Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = addresses
+            .iter()
+            .map(|address| {
+                std::thread::Builder::new()
+                    .stack_size(crate::nesting::WORKER_STACK_BYTES)
+                    .spawn_scoped(scope, move || {
+                        deploy::deploy_one(project, address, args, style, terminal)
+                    })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|spawned| {
+                let stopped = || Error::Store("the deploy thread stopped unexpectedly".into());
+                match spawned {
+                    Ok(handle) => handle.join().unwrap_or_else(|_| Err(stopped())),
+                    Err(_) => Err(stopped()),
+                }
+            })
+            .collect()
+    });
     let mut out = String::new();
     let mut values = Vec::new();
     let (mut applied, mut current, mut failed) = (0, 0, 0);
@@ -140,54 +142,29 @@ fn deploy_fleet(
             None => address.describe(),
         };
         match result {
-            Ok((code, _, value)) => {
-                let status = value["result"]["status"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
-                let line = match status.as_str() {
-                    "applied" => {
+            Ok(done) => {
+                worst = worst.worst(exit_code(&done.outcome));
+                let line = match &done.outcome {
+                    deploy::Outcome::Applied { steps } => {
                         applied += 1;
-                        style.green(&format!(
-                            "applied {}",
-                            crate::text::counted(
-                                value["result"]["applied"].as_array().map_or(0, Vec::len),
-                                "step"
-                            )
-                        ))
+                        style.green(&format!("applied {}", crate::text::counted(*steps, "step")))
                     }
-                    "up-to-date" => {
+                    deploy::Outcome::UpToDate => {
                         current += 1;
                         "up to date".to_string()
                     }
-                    "planned" => {
+                    deploy::Outcome::Planned { steps } => {
                         current += 1;
-                        format!(
-                            "{} planned",
-                            crate::text::counted(
-                                value["result"]["planned"]["plan"]["steps"]
-                                    .as_array()
-                                    .map_or(0, Vec::len),
-                                "step"
-                            )
-                        )
+                        format!("{} planned", crate::text::counted(*steps, "step"))
                     }
-                    _ => {
+                    deploy::Outcome::Declined => "declined".to_string(),
+                    deploy::Outcome::Failed { error } => {
                         failed += 1;
-                        style.red(&format!(
-                            "failed: {}",
-                            value["result"]["failed"]["error"]
-                                .as_str()
-                                .unwrap_or(&status)
-                        ))
+                        style.red(&format!("failed: {}", crate::text::one_line(error)))
                     }
                 };
-                worst = worst.worst(exit_code(code));
-                if code != 0 && status == "applied" {
-                    failed += 1;
-                }
                 out.push_str(&format!("  {label}: {line}\n"));
-                let mut value = value;
+                let mut value = done.document;
                 value["name"] = json!(name);
                 values.push(value);
             }

@@ -121,14 +121,43 @@ pub trait Interaction: Sync {
     fn progress_done(&self);
 }
 
-/// Plans and applies one store; returns (exit code, human text, JSON).
+/// How a deploy to one store ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    UpToDate,
+    /// `--dry-run`: this many steps would be applied.
+    Planned {
+        steps: usize,
+    },
+    /// The prompt was answered no.
+    Declined,
+    Applied {
+        steps: usize,
+    },
+    /// Stopped part-way (or before the first write); the report says what
+    /// was applied.
+    Failed {
+        error: String,
+    },
+}
+
+/// A deploy to one store: how it ended, the report for people, and the
+/// store's entry of the JSON document.
+#[derive(Debug)]
+pub struct StoreDeploy {
+    pub outcome: Outcome,
+    pub text: String,
+    pub document: serde_json::Value,
+}
+
+/// Plans and applies one store.
 pub fn deploy_one(
     project: &Project,
     address: &StoreAddress,
     args: &DeployArgs,
     style: Style,
     interaction: &dyn Interaction,
-) -> Result<(u8, String, serde_json::Value), Error> {
+) -> Result<StoreDeploy, Error> {
     let mut store: Box<dyn Store> = match address {
         // A new embedded store validates strictly when there is a schema.
         StoreAddress::Local(path) => {
@@ -149,8 +178,12 @@ pub fn deploy_one(
     }
     let result = plan_and_apply(project, store.as_mut(), args, style, interaction, &mut out);
     store.finish();
-    let (code, value) = result?;
-    Ok((code, out, json!({"store": label, "result": value})))
+    let (outcome, value) = result?;
+    Ok(StoreDeploy {
+        outcome,
+        text: out,
+        document: json!({"store": label, "result": value}),
+    })
 }
 
 fn plan_and_apply(
@@ -160,7 +193,7 @@ fn plan_and_apply(
     style: Style,
     interaction: &dyn Interaction,
     out: &mut String,
-) -> Result<(u8, serde_json::Value), Error> {
+) -> Result<(Outcome, serde_json::Value), Error> {
     let label = store.describe();
     let fail = |message: String| Error::Store(format!("{label}: {message}"));
     let state = store.read().map_err(|e| fail(e.to_string()))?;
@@ -192,7 +225,10 @@ fn plan_and_apply(
                 plan.unmanaged.len()
             ));
         }
-        return Ok((0, json!({"status": "up-to-date", "steps": []})));
+        return Ok((
+            Outcome::UpToDate,
+            json!({"status": "up-to-date", "steps": []}),
+        ));
     }
     let (flips, _) = crate::testing::decision_flips(project, &old.policy_set());
     out.push_str(&format!("{} {label}\n\n", style.bold("Plan for")));
@@ -215,7 +251,12 @@ fn plan_and_apply(
     });
     if args.dry_run {
         out.push_str("\n--dry-run: nothing applied\n");
-        return Ok((0, json!({"status": "planned", "planned": planned})));
+        return Ok((
+            Outcome::Planned {
+                steps: plan.steps.count(),
+            },
+            json!({"status": "planned", "planned": planned}),
+        ));
     }
     if !args.yes {
         // Everything so far must be on screen before the question (the
@@ -226,7 +267,10 @@ fn plan_and_apply(
         }
         if !interaction.confirm(&label, plan.steps.count())? {
             out.push_str("not applied\n");
-            return Ok((1, json!({"status": "declined", "planned": planned})));
+            return Ok((
+                Outcome::Declined,
+                json!({"status": "declined", "planned": planned}),
+            ));
         }
     }
     let applied = apply::apply_against(store, &plan.steps, &state, &mut |n, total, step| {
@@ -248,7 +292,9 @@ fn plan_and_apply(
                 crate::text::counted(applied.applied.len(), "step")
             ));
             Ok((
-                0,
+                Outcome::Applied {
+                    steps: applied.applied.len(),
+                },
                 json!({"status": "applied", "applied": applied.applied, "calls": calls, "planned": planned}),
             ))
         }
@@ -290,7 +336,9 @@ fn plan_and_apply(
                 _ => "  The store is consistent; run the deploy again to finish it.\n",
             });
             Ok((
-                2,
+                Outcome::Failed {
+                    error: err.to_string(),
+                },
                 json!({"status": "failed", "applied": applied.applied, "failed": {"step": step, "error": err.to_string(), "kind": failure_kind(err)}, "not_applied": applied.not_applied, "calls": calls}),
             ))
         }
