@@ -164,23 +164,13 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
     changes
 }
 
-/// Cedar's JSON for a statement: equal for texts that differ only in
-/// layout and comments.
-fn canonical_policy(statement: &str) -> Option<Value> {
-    super::parsed::canonical(statement, false)
-}
-
-fn canonical_template(statement: &str) -> Option<Value> {
-    super::parsed::canonical(statement, true)
-}
-
+/// By meaning; texts Cedar cannot parse (a store's leftovers) are the
+/// same only when they are the same text.
 fn same_statement(old: &str, new: &str, template: bool) -> bool {
-    let canonical = if template {
-        canonical_template
-    } else {
-        canonical_policy
-    };
-    match (canonical(old), canonical(new)) {
+    match (
+        super::parsed::canonical(old, template),
+        super::parsed::canonical(new, template),
+    ) {
         (Some(a), Some(b)) => a == b,
         _ => old == new,
     }
@@ -624,9 +614,9 @@ fn policy_change(id: &str, old: &Side, new: &Side) -> Option<Change> {
 fn statement_access(old: &str, new: &str, template: bool) -> (Access, String, bool) {
     let parsed = |text: &str| {
         if template {
-            canonical_template(text)
+            super::parsed::canonical(text, true)
         } else {
-            canonical_policy(text)
+            super::parsed::canonical(text, false)
         }
     };
     let (Some(a), Some(b)) = (parsed(old), parsed(new)) else {

@@ -66,6 +66,16 @@ pub fn canonical(statement: &str, template: bool) -> Option<Value> {
     }
 }
 
+/// The same statement by meaning: both parse and Cedar gives them the same
+/// JSON form (layout and comments aside). The one definition every part of
+/// the plan uses (changes, the safe order, stand-ins, the store's sides).
+pub fn same_meaning(a: &str, b: &str, template: bool) -> bool {
+    match (canonical(a, template), canonical(b, template)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
 pub fn policy_effect(statement: &str) -> Option<Effect> {
     policy(statement).map(|p| p.policy.effect())
 }

@@ -31,8 +31,7 @@ impl Body {
     pub fn same_meaning(&self, other: &Body) -> bool {
         match (self, other) {
             (Body::Static { statement: a }, Body::Static { statement: b }) => {
-                let canonical = |s: &str| super::parsed::canonical(s, false);
-                canonical(a).is_some() && canonical(a) == canonical(b)
+                super::parsed::same_meaning(a, b, false)
             }
             (
                 Body::Linked {

@@ -155,8 +155,8 @@ fn templates(old: &Side, new: &Side, b: &mut Builder) -> Vec<String> {
             ),
             Some(current) => {
                 let store_id = current.store_id.clone().unwrap_or_default();
-                let same = canonical(&current.statement, true).is_some()
-                    && canonical(&current.statement, true) == canonical(&template.statement, true);
+                let same =
+                    super::parsed::same_meaning(&current.statement, &template.statement, true);
                 if same && current.description == template.description {
                     continue;
                 }
@@ -274,7 +274,7 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
             && !shape_changed(current_statement, statement)
         {
             let wave = if effect == Some(Effect::Forbid)
-                && canonical(current_statement, false) != canonical(statement, false)
+                && !super::parsed::same_meaning(current_statement, statement, false)
             {
                 // Updated with the old forbids' removal; a stand-in with the
                 // new statement is in force from the start.
@@ -325,7 +325,7 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
             description: policy.description.clone(),
             definition: definition(policy, old, replaced_templates),
         };
-        let in_flight = old.in_flight.iter().find(|f| f.name == temporary_name(id) && matches!(&policy.body, Body::Static { statement } if canonical(statement, false).is_some() && canonical(statement, false) == canonical(&f.statement, false)));
+        let in_flight = old.in_flight.iter().find(|f| f.name == temporary_name(id) && matches!(&policy.body, Body::Static { statement } if super::parsed::same_meaning(statement, &f.statement, false)));
         match (delete_wave, &policy.body) {
             // The name is still taken when the new policy should appear:
             // create it under a temporary name and rename it afterwards.
