@@ -1,8 +1,10 @@
-//! Finding a project's `.cedar` files: recursive, in a stable order, and
-//! safe against symbolic link loops.
+//! Finding a project's `.cedar` files (and suites): recursive with
+//! `walkdir`, in a stable order, safe against symbolic link loops, and never
+//! leaving the project.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
 
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
@@ -24,128 +26,101 @@ pub fn files_with_extension(
     dir: &Path,
     extension: &str,
 ) -> (Vec<PathBuf>, Vec<Diagnostic>) {
-    let mut walk = Walk {
-        root,
-        canonical_root: root.canonicalize().unwrap_or_else(|_| root.to_path_buf()),
-        extension,
-        files: Vec::new(),
-        diagnostics: Vec::new(),
-    };
-    if root.join(dir).is_dir() {
-        let mut ancestors = HashSet::new();
-        walk.visit(dir, &mut ancestors, 0);
+    let mut files = Vec::new();
+    let mut diagnostics = Vec::new();
+    if !root.join(dir).is_dir() {
+        return (files, diagnostics);
     }
-    walk.files.sort();
-    (walk.files, walk.diagnostics)
-}
-
-struct Walk<'a> {
-    root: &'a Path,
-    canonical_root: PathBuf,
-    extension: &'a str,
-    files: Vec<PathBuf>,
-    diagnostics: Vec<Diagnostic>,
-}
-
-impl Walk<'_> {
-    fn visit(&mut self, dir: &Path, ancestors: &mut HashSet<PathBuf>, depth: usize) {
-        let full = self.root.join(dir);
-        let canonical = match full.canonicalize() {
-            Ok(canonical) => canonical,
-            Err(err) => return self.io_problem(dir, err),
-        };
-        if !canonical.starts_with(&self.canonical_root) {
-            // A link to a directory elsewhere (`policies/x -> /etc`): its
-            // files are not the project's, and are neither read nor listed.
-            let err = Error::OutsideProject {
-                path: display_path(dir),
-            };
-            self.diagnostics.push(Diagnostic::from(&err));
-            return;
-        }
-        if !ancestors.insert(canonical.clone()) {
-            let err = Error::SymlinkLoop {
-                path: display_path(dir),
-                target: canonical.display().to_string(),
-            };
-            self.diagnostics.push(Diagnostic::from(&err));
-            return;
-        }
-        if depth > MAX_DEPTH {
-            self.diagnostics.push(
-                Diagnostic::error(
-                    "too-deep",
-                    format!(
-                        "{} is nested more than {MAX_DEPTH} directories deep; not read",
-                        display_path(dir)
-                    ),
-                )
-                .with_help("flatten the directory tree"),
-            );
-            ancestors.remove(&canonical);
-            return;
-        }
-        let entries = match std::fs::read_dir(&full) {
-            Ok(entries) => entries,
+    let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+    let relative = |path: &Path| path.strip_prefix(root).unwrap_or(path).to_path_buf();
+    let mut entries = WalkDir::new(root.join(dir))
+        .follow_links(true)
+        .max_depth(MAX_DEPTH + 1)
+        .sort_by_file_name()
+        .into_iter();
+    while let Some(entry) = entries.next() {
+        let entry = match entry {
+            Ok(entry) => entry,
             Err(err) => {
-                ancestors.remove(&canonical);
-                return self.io_problem(dir, err);
+                diagnostics.push(walk_problem(&err, &relative));
+                continue;
             }
         };
-        let mut names: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
-            let relative = dir.join(&name);
-            // `metadata` follows links; a dangling link or a link to itself
-            // fails here and is reported with its path.
-            match std::fs::metadata(self.root.join(&relative)) {
-                Ok(meta) if meta.is_dir() => self.visit(&relative, ancestors, depth + 1),
-                Ok(meta) if meta.is_file() => {
-                    if relative.extension().is_some_and(|e| e == self.extension) {
-                        self.push_file(relative);
-                    }
-                }
-                Ok(meta) => {
-                    // A FIFO or device named like a policy is reported, never
-                    // opened (opening a FIFO blocks).
-                    if relative.extension().is_some_and(|e| e == self.extension) {
-                        let err = Error::NotARegularFile {
-                            path: display_path(&relative),
-                            kind: crate::source::file_kind(&meta),
-                        };
-                        self.diagnostics.push(Diagnostic::from(&err));
-                    }
-                }
-                Err(err) => self.io_problem(&relative, err),
+        let path = relative(entry.path());
+        let kind = entry.file_type();
+        let named_like_one = path.extension().is_some_and(|e| e == extension);
+        if kind.is_dir() {
+            if let Some(problem) = unwalkable(entry.path(), &path, entry.depth(), &canonical_root) {
+                diagnostics.push(problem);
+                entries.skip_current_dir();
             }
-        }
-        ancestors.remove(&canonical);
-    }
-
-    /// A file reached through a link that leaves the project is reported,
-    /// never read.
-    fn push_file(&mut self, relative: PathBuf) {
-        match crate::source::resolve_inside(self.root, &relative) {
-            Ok(_) => self.files.push(relative),
-            Err(err) => self.diagnostics.push(Diagnostic::from(&err)),
+        } else if !named_like_one {
+            continue;
+        } else if kind.is_file() {
+            // A file reached through a link that leaves the project is
+            // reported, never read.
+            match crate::source::resolve_inside(root, &path) {
+                Ok(_) => files.push(path),
+                Err(err) => diagnostics.push(Diagnostic::from(&err)),
+            }
+        } else if let Ok(meta) = entry.metadata() {
+            // A FIFO or device named like a policy is reported, never
+            // opened (opening a FIFO blocks).
+            let err = Error::NotARegularFile {
+                path: display_path(&path),
+                kind: crate::source::file_kind(&meta),
+            };
+            diagnostics.push(Diagnostic::from(&err));
         }
     }
+    files.sort();
+    (files, diagnostics)
+}
 
-    fn io_problem(&mut self, path: &Path, err: std::io::Error) {
-        let error = if err.raw_os_error() == Some(40) {
-            // ELOOP: a link that resolves to itself.
-            Error::SymlinkLoop {
-                path: display_path(path),
-                target: display_path(path),
-            }
-        } else {
-            Error::io(display_path(path), err)
-        };
-        self.diagnostics.push(Diagnostic::from(&error));
+/// Why a directory is not walked: a link to elsewhere (`policies/x ->
+/// /etc`: its files are not the project's), or a tree deeper than
+/// [`MAX_DEPTH`].
+fn unwalkable(full: &Path, path: &Path, depth: usize, canonical_root: &Path) -> Option<Diagnostic> {
+    let inside = full
+        .canonicalize()
+        .is_ok_and(|canonical| canonical.starts_with(canonical_root));
+    if !inside {
+        return Some(Diagnostic::from(&Error::OutsideProject {
+            path: display_path(path),
+        }));
     }
+    (depth > MAX_DEPTH).then(|| {
+        Diagnostic::error(
+            "too-deep",
+            format!(
+                "{} is nested more than {MAX_DEPTH} directories deep; not read",
+                display_path(path)
+            ),
+        )
+        .with_help("flatten the directory tree")
+    })
+}
+
+fn walk_problem(err: &walkdir::Error, relative: &dyn Fn(&Path) -> PathBuf) -> Diagnostic {
+    let path = err.path().map(relative).unwrap_or_default();
+    let error = if err.loop_ancestor().is_some()
+        || err.io_error().and_then(std::io::Error::raw_os_error) == Some(40)
+    {
+        // A link back to an ancestor, or (ELOOP) a link to itself.
+        Error::SymlinkLoop {
+            path: display_path(&path),
+            target: err
+                .loop_ancestor()
+                .map_or_else(|| display_path(&path), |a| display_path(&relative(a))),
+        }
+    } else {
+        let source = err
+            .io_error()
+            .map(|e| std::io::Error::new(e.kind(), e.to_string()))
+            .unwrap_or_else(|| std::io::Error::other(err.to_string()));
+        Error::io(display_path(&path), source)
+    };
+    Diagnostic::from(&error)
 }
 
 #[cfg(test)]
