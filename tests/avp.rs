@@ -631,3 +631,37 @@ fn duplicate_names_on_the_emulator_are_drift_that_diff_reports_and_deploy_refuse
     assert!(text.contains("1 duplicate name in the store"), "{text}");
     assert!(text.contains(&copy), "{text}");
 }
+
+/// `--verbose` logs every call, reads and writes, with what it was about,
+/// how it ended and how long it took; `run` checks no credential appears.
+#[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
+fn verbose_logs_every_call_with_target_result_and_time() {
+    let fc = avp::fakecloud();
+    let store_id = avp::new_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let dir = example();
+    let deploy = run(
+        dir.path(),
+        fc.port,
+        &["--verbose", "deploy", "--store", &store, "--yes"],
+    );
+    assert_eq!(deploy.code, 0, "{}\n{}", deploy.stdout, deploy.stderr);
+    let log: Vec<&str> = deploy
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("avp {store_id}: ")))
+        .collect();
+    let has = |operation: &str, target: &str| {
+        log.iter().any(|l| {
+            l.contains(&format!(": {operation} {target}"))
+                && l.contains(" → ok (")
+                && l.ends_with(" ms)")
+        })
+    };
+    assert!(has("GetPolicyStore", &store_id), "{log:#?}");
+    assert!(has("ListPolicies", &store_id), "{log:#?}");
+    assert!(has("PutSchema", "schema"), "{log:#?}");
+    assert!(has("CreatePolicyTemplate", "name/share-view"), "{log:#?}");
+    assert!(has("CreatePolicy", "name/owner-full-access"), "{log:#?}");
+}

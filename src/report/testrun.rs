@@ -345,3 +345,67 @@ fn coverage_json(coverage: &Coverage) -> Value {
         "request_envs": coverage.total_envs,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::source::SourceFile;
+    use crate::testing::outcome::{CaseOutcome, Status, StoreOutcome, SuiteInfo};
+    use crate::testing::suite::{Check, CheckEntities};
+
+    /// A store that finds a request invalid says so; "deny" alone would
+    /// hide it.
+    #[test]
+    fn the_store_error_text_is_shown_under_a_failed_case() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies-example");
+        let project = crate::project::load(&root).unwrap().project;
+        let file = SourceFile::new("tests/a.yaml", "cases:\n  - name: x\n");
+        let check = Check {
+            name: "x".into(),
+            location: file.location(10..11),
+            principal: r#"DocApp::User::"alice""#.parse().unwrap(),
+            action: r#"DocApp::Action::"viewDocument""#.parse().unwrap(),
+            resource: r#"DocApp::Document::"42""#.parse().unwrap(),
+            context: serde_json::json!({}),
+            entities: CheckEntities::Suite,
+            expect: cedar_policy::Decision::Allow,
+            reasons: None,
+            errors: None,
+            validate_request: true,
+        };
+        let report = RunReport {
+            suites: vec![SuiteInfo { file }],
+            outcomes: vec![CaseOutcome {
+                suite: 0,
+                check: Arc::new(check),
+                status: Status::Fail,
+                decision: Some(cedar_policy::Decision::Allow),
+                reasons: vec![],
+                errors: vec![],
+                failures: vec!["the store decided deny".into()],
+                involved: vec![],
+                store: Some(StoreOutcome {
+                    decision: cedar_policy::Decision::Deny,
+                    reasons: vec![],
+                    errors: vec!["request is invalid: context is missing `mfa`\u{1b}[8m".into()],
+                }),
+                duration: std::time::Duration::ZERO,
+            }],
+            store: Some("avp:PSEXAMPLE".into()),
+            ..RunReport::default()
+        };
+        let text = human(
+            &report,
+            &project,
+            Style::plain(),
+            std::path::Path::new(""),
+            None,
+        );
+        assert!(
+            text.contains("store error: request is invalid: context is missing `mfa`\\u{1b}[8m"),
+            "{text}"
+        );
+    }
+}
