@@ -87,7 +87,7 @@ impl Config {
         if !path.is_file() {
             return Ok((Config::default(), None));
         }
-        let file = SourceFile::read(root, Path::new(CONFIG_FILE))?;
+        let file = crate::files::read(root, Path::new(CONFIG_FILE))?;
         let invalid = |err: toml::de::Error| {
             let span = err.span().unwrap_or(0..0);
             Error::Config {

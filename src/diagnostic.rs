@@ -9,7 +9,6 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::error::Error;
 use crate::source::{Location, SourceFile};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -189,27 +188,6 @@ pub fn message_with_causes(source: &dyn miette::Diagnostic) -> String {
         cause = inner.source();
     }
     message
-}
-
-impl From<&Error> for Diagnostic {
-    fn from(error: &Error) -> Diagnostic {
-        let mut diagnostic = Diagnostic::error(error.code(), error.to_string());
-        if let Some(location) = error.location() {
-            diagnostic = diagnostic.at(location.clone());
-        }
-        diagnostic.help = error.help();
-        diagnostic.unreadable = true;
-        diagnostic
-    }
-}
-
-impl From<Error> for Vec<Diagnostic> {
-    fn from(error: Error) -> Vec<Diagnostic> {
-        match error {
-            Error::Diagnosed { diagnostics, .. } => diagnostics,
-            other => vec![Diagnostic::from(&other)],
-        }
-    }
 }
 
 impl fmt::Display for Diagnostic {

@@ -108,3 +108,24 @@ impl Error {
         }
     }
 }
+
+impl From<&Error> for crate::diagnostic::Diagnostic {
+    fn from(error: &Error) -> crate::diagnostic::Diagnostic {
+        let mut diagnostic = crate::diagnostic::Diagnostic::error(error.code(), error.to_string());
+        if let Some(location) = error.location() {
+            diagnostic = diagnostic.at(location.clone());
+        }
+        diagnostic.help = error.help();
+        diagnostic.unreadable = true;
+        diagnostic
+    }
+}
+
+impl From<Error> for Vec<crate::diagnostic::Diagnostic> {
+    fn from(error: Error) -> Vec<crate::diagnostic::Diagnostic> {
+        match error {
+            Error::Diagnosed { diagnostics, .. } => diagnostics,
+            other => vec![crate::diagnostic::Diagnostic::from(&other)],
+        }
+    }
+}

@@ -393,11 +393,11 @@ fn read_whole(path: &Path, shown: &Path) -> Result<(String, Snapshot), ReadFailu
     if !before.is_file() {
         return Err(ReadFailure::Skip(WriteError::NotRegular));
     }
-    if before.len() > crate::source::MAX_FILE_BYTES {
+    if before.len() > crate::files::MAX_FILE_BYTES {
         return Err(ReadFailure::Error(Error::FileTooLarge {
             path: display_path(shown),
             size: before.len(),
-            limit: crate::source::MAX_FILE_BYTES,
+            limit: crate::files::MAX_FILE_BYTES,
         }));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(before.len()).unwrap_or(0));

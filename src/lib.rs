@@ -22,6 +22,7 @@ pub mod deploy;
 pub mod diagnostic;
 pub mod diff;
 pub mod error;
+pub mod files;
 pub mod fmt;
 pub mod fuzz;
 pub mod nesting;

@@ -716,7 +716,7 @@ pub fn case_yaml(name: &str, example: &Counterexample) -> Option<String> {
     let mut yaml = request_yaml(name, example);
     yaml.push_str(&format!(
         "  expect: {}\n",
-        crate::testing::runner::decision_name(decision)
+        crate::text::decision_name(decision)
     ));
     Some(yaml)
 }

@@ -81,6 +81,14 @@ fn push_escaped(out: &mut String, c: char) {
     }
 }
 
+/// `allow` or `deny`, as suites, reports and AVP write a decision.
+pub fn decision_name(decision: cedar_policy::Decision) -> &'static str {
+    match decision {
+        cedar_policy::Decision::Allow => "allow",
+        cedar_policy::Decision::Deny => "deny",
+    }
+}
+
 /// `1 step`, `3 steps`: a count with its noun in the right number (nouns
 /// whose plural is not a plain `s` are not counted this way).
 pub fn counted(count: usize, noun: &str) -> String {

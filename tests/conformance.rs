@@ -104,7 +104,7 @@ fn every_conformance_case_gives_cedars_recorded_answer() {
                         report.suite_file(o).display(),
                         o.check.name.clone(),
                         o.decision
-                            .map(|d| avpctl::testing::runner::decision_name(d).to_string())
+                            .map(|d| avpctl::text::decision_name(d).to_string())
                             .unwrap_or_default(),
                         o.reasons.clone(),
                         o.errors.iter().map(|e| e.policy.clone()).collect(),

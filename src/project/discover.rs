@@ -59,7 +59,7 @@ pub fn files_with_extension(
         } else if kind.is_file() {
             // A file reached through a link that leaves the project is
             // reported, never read.
-            match crate::source::resolve_inside(root, &path) {
+            match crate::files::resolve_inside(root, &path) {
                 Ok(_) => files.push(path),
                 Err(err) => diagnostics.push(Diagnostic::from(&err)),
             }
@@ -68,7 +68,7 @@ pub fn files_with_extension(
             // opened (opening a FIFO blocks).
             let err = Error::NotARegularFile {
                 path: display_path(&path),
-                kind: crate::source::file_kind(&meta),
+                kind: crate::files::file_kind(&meta),
             };
             diagnostics.push(Diagnostic::from(&err));
         }

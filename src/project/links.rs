@@ -9,7 +9,6 @@ use serde_saphyr::Spanned;
 
 use super::{LinkEntry, Place, PolicyEntry, PolicyKind};
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::source::SourceFile;
 use crate::uid::UidSpec;
 
 #[derive(Debug, Deserialize)]
@@ -30,7 +29,7 @@ pub(super) fn load(
     if !root.join(relative).is_file() {
         return Vec::new();
     }
-    let file = match SourceFile::read(root, Path::new(relative)) {
+    let file = match crate::files::read(root, Path::new(relative)) {
         Ok(file) => file,
         Err(err) => {
             diagnostics.push(Diagnostic::from(&err));

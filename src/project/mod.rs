@@ -152,7 +152,7 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
     let parsed: Vec<_> = files
         .par_iter()
         .map(|(base_id, relative)| {
-            let file = SourceFile::read(root, relative)?;
+            let file = crate::files::read(root, relative)?;
             let policies = parse_policy_file(&file, base_id);
             Ok((file, policies))
         })
@@ -275,7 +275,7 @@ fn load_schema(
         diagnostics.push(diagnostic);
         return None;
     }
-    let file = match SourceFile::read(root, &relative) {
+    let file = match crate::files::read(root, &relative) {
         Ok(file) => file,
         Err(err) => {
             diagnostics.push(Diagnostic::from(&err));

@@ -10,7 +10,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::diagnostic::Diagnostic;
 use crate::testing::outcome::{CaseOutcome, RunReport};
-use crate::testing::runner::decision_name;
+use crate::text::decision_name;
 
 pub fn render(report: &RunReport) -> String {
     let mut junit = Report::new("avpctl");

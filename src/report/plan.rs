@@ -6,7 +6,7 @@ use crate::plan::changes::{Environment, SchemaEnvironments};
 use crate::plan::{Access, Change, Steps, Unmanaged};
 use crate::report::Style;
 use crate::testing::Flip;
-use crate::testing::runner::decision_name;
+use crate::text::decision_name;
 
 /// The changes, most dangerous first, with statement diffs.
 pub fn changes_human(

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::prove::{Counterexample, EnvResult, Presence, Proof, Verdict, case_yaml, request_yaml};
 use crate::report::Style;
-use crate::testing::runner::decision_name;
+use crate::text::decision_name;
 
 pub fn human(proof: &Proof, style: Style) -> String {
     let mut out = format!(

@@ -9,7 +9,7 @@ use crate::project::Project;
 use crate::report::Style;
 use crate::testing::coverage::{Coverage, ItemKind};
 use crate::testing::outcome::{CaseOutcome, RunReport};
-use crate::testing::runner::decision_name;
+use crate::text::decision_name;
 use crate::text::one_line;
 
 /// Above this many cases, passing cases are not listed one per line.

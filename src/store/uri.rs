@@ -100,7 +100,7 @@ fn parse(
             // A store named in avpctl.toml is the project's: it may not be
             // a file elsewhere that a deploy would overwrite.
             Some(base) => {
-                crate::source::resolve_inside_for_write(base, &path).map_err(|err| {
+                crate::files::resolve_inside_for_write(base, &path).map_err(|err| {
                     format!("{err}; a store file named in avpctl.toml must be inside the project")
                 })?;
                 base.join(path)

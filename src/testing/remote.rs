@@ -71,11 +71,9 @@ pub fn replay(
         if answer.decision != outcome.check.expect {
             outcome.failures.push(format!(
                 "{label} decided {}, the expectation is {} (local Cedar: {})",
-                super::runner::decision_name(answer.decision),
-                super::runner::decision_name(outcome.check.expect),
-                outcome
-                    .decision
-                    .map_or("none", super::runner::decision_name)
+                crate::text::decision_name(answer.decision),
+                crate::text::decision_name(outcome.check.expect),
+                outcome.decision.map_or("none", crate::text::decision_name)
             ));
             outcome.status = Status::Fail;
         }

@@ -167,8 +167,10 @@ impl<'a> Runner<'a> {
         if outcome.decision != Some(check.expect) {
             failures.push(format!(
                 "expected {}, got {}",
-                decision_name(check.expect),
-                outcome.decision.map_or("no decision", decision_name)
+                crate::text::decision_name(check.expect),
+                outcome
+                    .decision
+                    .map_or("no decision", crate::text::decision_name)
             ));
         }
         if let Some(expected) = &check.reasons {
@@ -244,13 +246,6 @@ pub(crate) fn context(check: &Check, schema: Option<&Schema>) -> Result<Context,
                 crate::diagnostic::message_with_causes(&err)
             )
         }),
-    }
-}
-
-pub fn decision_name(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Allow => "allow",
-        Decision::Deny => "deny",
     }
 }
 

@@ -145,7 +145,7 @@ pub struct Check {
 
 /// Reads one suite; `relative` is its path below the project root.
 pub fn load_suite(root: &Path, relative: &Path) -> Result<Suite, Vec<Diagnostic>> {
-    let file = SourceFile::read(root, relative).map_err(|err| vec![Diagnostic::from(&err)])?;
+    let file = crate::files::read(root, relative).map_err(|err| vec![Diagnostic::from(&err)])?;
     let raw: Option<RawSuite> =
         crate::yaml::parse(&file).map_err(|err| vec![Diagnostic::from(&err)])?;
     let raw = raw.unwrap_or(RawSuite {
@@ -236,7 +236,7 @@ impl SuiteReader<'_> {
     /// the refusal points at the name in the suite, never at the file.
     fn check_inside(&mut self, relative: &Path, at: &serde_saphyr::Location) {
         if let Err(err @ crate::error::Error::OutsideProject { .. }) =
-            crate::source::resolve_inside(self.root, relative)
+            crate::files::resolve_inside(self.root, relative)
         {
             let location = crate::yaml::location(self.file, at);
             let help = err.help().unwrap_or_default();
@@ -581,7 +581,7 @@ fn replay_requests(input: &Value) -> Result<Vec<ReplayRequest>, String> {
 
 /// Reads a JSON file below the root, with line and column on a syntax error.
 pub fn read_json(root: &Path, relative: &Path) -> Result<(SourceFile, Value), Diagnostic> {
-    let file = SourceFile::read(root, relative).map_err(|err| Diagnostic::from(&err))?;
+    let file = crate::files::read(root, relative).map_err(|err| Diagnostic::from(&err))?;
     let value = crate::strict_json::from_str(file.text()).map_err(|err| {
         let offset = file.offset_of(err.line(), err.column());
         let mut diagnostic = Diagnostic::error(
