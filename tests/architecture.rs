@@ -35,7 +35,10 @@ fn top_module(src: &Path, file: &str) -> String {
     first.trim_end_matches(".rs").to_string()
 }
 
-fn modules() -> (BTreeMap<String, BTreeSet<String>>, Vec<(String, String)>) {
+/// Each top-level module with the modules it uses, and every file's code.
+type Layout = (BTreeMap<String, BTreeSet<String>>, Vec<(String, String)>);
+
+fn modules() -> Layout {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     sources(&src, &mut files);
