@@ -32,6 +32,7 @@ pub mod project;
 pub mod prove;
 pub mod report;
 pub mod source;
+pub mod statement;
 pub mod store;
 pub mod strict_json;
 pub mod suggest;

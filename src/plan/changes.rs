@@ -168,8 +168,8 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
 /// same only when they are the same text.
 fn same_statement(old: &str, new: &str, template: bool) -> bool {
     match (
-        super::parsed::canonical(old, template),
-        super::parsed::canonical(new, template),
+        crate::statement::canonical(old, template),
+        crate::statement::canonical(new, template),
     ) {
         (Some(a), Some(b)) => a == b,
         _ => old == new,
@@ -614,9 +614,9 @@ fn policy_change(id: &str, old: &Side, new: &Side) -> Option<Change> {
 fn statement_access(old: &str, new: &str, template: bool) -> (Access, String, bool) {
     let parsed = |text: &str| {
         if template {
-            super::parsed::canonical(text, true)
+            crate::statement::canonical(text, true)
         } else {
-            super::parsed::canonical(text, false)
+            crate::statement::canonical(text, false)
         }
     };
     let (Some(a), Some(b)) = (parsed(old), parsed(new)) else {

@@ -2,7 +2,6 @@
 //! deploy that makes the store equal to the project.
 
 pub mod changes;
-pub mod parsed;
 pub mod side;
 pub mod steps;
 

@@ -31,7 +31,7 @@ impl Body {
     pub fn same_meaning(&self, other: &Body) -> bool {
         match (self, other) {
             (Body::Static { statement: a }, Body::Static { statement: b }) => {
-                super::parsed::same_meaning(a, b, false)
+                crate::statement::same_meaning(a, b, false)
             }
             (
                 Body::Linked {
@@ -226,7 +226,7 @@ impl Side {
                     kind: "template",
                     store_id: template.id.clone(),
                     name: template.name.clone(),
-                    effect: super::parsed::template_effect(&template.statement),
+                    effect: crate::statement::template_effect(&template.statement),
                     links: state
                         .policies
                         .iter()
@@ -311,13 +311,13 @@ impl Side {
     /// The effect of a policy of this side (a link's is its template's).
     pub fn effect(&self, id: &str) -> Option<Effect> {
         match &self.policies.get(id)?.body {
-            Body::Static { statement } => super::parsed::policy_effect(statement),
+            Body::Static { statement } => crate::statement::policy_effect(statement),
             Body::Linked { template, .. } => self.template_effect(template),
         }
     }
 
     pub fn template_effect(&self, id: &str) -> Option<Effect> {
-        super::parsed::template_effect(&self.templates.get(id)?.statement)
+        crate::statement::template_effect(&self.templates.get(id)?.statement)
     }
 
     /// The side as a Cedar policy set under project ids (what does not
@@ -326,19 +326,19 @@ impl Side {
     pub fn policy_set(&self) -> PolicySet {
         let mut set = PolicySet::new();
         for leftover in &self.in_flight {
-            if let Some(parsed) = super::parsed::policy(&leftover.statement) {
+            if let Some(parsed) = crate::statement::policy(&leftover.statement) {
                 let _ = set.add(parsed.policy.new_id(PolicyId::new(&leftover.name)));
             }
         }
         for (id, template) in &self.templates {
-            if let Some(parsed) = super::parsed::template(&template.statement) {
+            if let Some(parsed) = crate::statement::template(&template.statement) {
                 let _ = set.add_template(parsed.template.new_id(PolicyId::new(id)));
             }
         }
         for (id, policy) in &self.policies {
             match &policy.body {
                 Body::Static { statement } => {
-                    if let Some(parsed) = super::parsed::policy(statement) {
+                    if let Some(parsed) = crate::statement::policy(statement) {
                         let _ = set.add(parsed.policy.new_id(PolicyId::new(id)));
                     }
                 }
@@ -404,14 +404,14 @@ fn duplicates(state: &StoreState) -> Vec<Duplicate> {
 
 fn effect_of_stored(state: &StoreState, definition: &Definition) -> Option<Effect> {
     match definition {
-        Definition::Static { statement } => super::parsed::policy_effect(statement),
+        Definition::Static { statement } => crate::statement::policy_effect(statement),
         Definition::TemplateLinked {
             policy_template_id, ..
         } => state
             .templates
             .iter()
             .find(|t| &t.id == policy_template_id)
-            .and_then(|t| super::parsed::template_effect(&t.statement)),
+            .and_then(|t| crate::statement::template_effect(&t.statement)),
     }
 }
 

@@ -117,23 +117,7 @@ pub fn plan_steps(old: &Side, new: &Side, options: StepOptions) -> Result<Steps,
 }
 
 fn template_shape_changed(old: &str, new: &str) -> bool {
-    let shape = |t: &str| {
-        canonical(t, true).map(|j| {
-            (
-                j["effect"].clone(),
-                j["principal"].clone(),
-                j["resource"].clone(),
-            )
-        })
-    };
-    match (shape(old), shape(new)) {
-        (Some(a), Some(b)) => a != b,
-        _ => true,
-    }
-}
-
-fn canonical(statement: &str, template: bool) -> Option<Value> {
-    super::parsed::canonical(statement, template)
+    !crate::statement::same_shape(old, new, true)
 }
 
 /// Templates created, updated and deleted; returns the ids of templates
@@ -156,7 +140,7 @@ fn templates(old: &Side, new: &Side, b: &mut Builder) -> Vec<String> {
             Some(current) => {
                 let store_id = current.store_id.clone().unwrap_or_default();
                 let same =
-                    super::parsed::same_meaning(&current.statement, &template.statement, true);
+                    crate::statement::same_meaning(&current.statement, &template.statement, true);
                 if same && current.description == template.description {
                     continue;
                 }
@@ -274,7 +258,7 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
             && !shape_changed(current_statement, statement)
         {
             let wave = if effect == Some(Effect::Forbid)
-                && !super::parsed::same_meaning(current_statement, statement, false)
+                && !crate::statement::same_meaning(current_statement, statement, false)
             {
                 // Updated with the old forbids' removal; a stand-in with the
                 // new statement is in force from the start.
@@ -325,7 +309,7 @@ fn policies(old: &Side, new: &Side, replaced_templates: &[String], b: &mut Build
             description: policy.description.clone(),
             definition: definition(policy, old, replaced_templates),
         };
-        let in_flight = old.in_flight.iter().find(|f| f.name == temporary_name(id) && matches!(&policy.body, Body::Static { statement } if super::parsed::same_meaning(statement, &f.statement, false)));
+        let in_flight = old.in_flight.iter().find(|f| f.name == temporary_name(id) && matches!(&policy.body, Body::Static { statement } if crate::statement::same_meaning(statement, &f.statement, false)));
         match (delete_wave, &policy.body) {
             // The name is still taken when the new policy should appear:
             // create it under a temporary name and rename it afterwards.
@@ -523,14 +507,7 @@ fn same_policy(a: &SidePolicy, b: &SidePolicy) -> bool {
 
 /// Whether AVP refuses to update `old` into `new` in place.
 fn shape_changed(old: &str, new: &str) -> bool {
-    match (canonical(old, false), canonical(new, false)) {
-        (Some(a), Some(b)) => {
-            a["effect"] != b["effect"]
-                || a["principal"] != b["principal"]
-                || a["resource"] != b["resource"]
-        }
-        _ => true,
-    }
+    !crate::statement::same_shape(old, new, false)
 }
 
 fn unmanaged(old: &Side, options: StepOptions, b: &mut Builder) {

@@ -671,36 +671,14 @@ fn check_all_valid(state: &StoreState, schema: &Schema) -> Result<(), StoreError
 
 /// AVP cannot change a policy's effect, principal or resource scope in
 /// place; those changes must be planned as a replacement.
+/// AVP's rule for updates in place (the effect, principal and resource
+/// stay), with the statement's meaning parsed as everywhere else.
 fn same_shape(old: &str, new: &str, label: &str, template: bool) -> Result<(), StoreError> {
-    let (old_shape, new_shape) = if template {
-        (template_shape(old), template_shape(new))
-    } else {
-        (policy_shape(old), policy_shape(new))
-    };
-    if old_shape.is_some() && old_shape != new_shape {
+    let parses = crate::statement::shape(old, template).is_some();
+    if parses && !crate::statement::same_shape(old, new, template) {
         return Err(StoreError::Refused(format!(
             "{label}: an update cannot change the effect, principal or resource; replace the policy instead"
         )));
     }
     Ok(())
-}
-
-fn policy_shape(statement: &str) -> Option<String> {
-    let policy = Policy::from_str(statement).ok()?;
-    Some(format!(
-        "{:?}|{:?}|{:?}",
-        policy.effect(),
-        policy.principal_constraint(),
-        policy.resource_constraint()
-    ))
-}
-
-fn template_shape(statement: &str) -> Option<String> {
-    let template = Template::from_str(statement).ok()?;
-    Some(format!(
-        "{:?}|{:?}|{:?}",
-        template.effect(),
-        template.principal_constraint(),
-        template.resource_constraint()
-    ))
 }

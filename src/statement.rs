@@ -1,4 +1,7 @@
-//! Statements parsed once per run. Planning compares, classifies and
+//! A statement (a policy's or template's text, as a project or a store
+//! holds it) with its meaning parsed once per run, and the three questions
+//! every part of avpctl asks of two statements: the same meaning? the same
+//! shape (what AVP can update in place)? Planning compares, classifies and
 //! orders thousands of policies, each several times; parsing each text once
 //! keeps a no-op diff of a big store fast.
 
@@ -71,6 +74,25 @@ pub fn canonical(statement: &str, template: bool) -> Option<Value> {
 /// the plan uses (changes, the safe order, stand-ins, the store's sides).
 pub fn same_meaning(a: &str, b: &str, template: bool) -> bool {
     match (canonical(a, template), canonical(b, template)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// What AVP's `UpdatePolicy` and `UpdatePolicyTemplate` cannot change:
+/// the effect, the principal and the resource scope (Cedar's JSON of each).
+pub fn shape(statement: &str, template: bool) -> Option<(Value, Value, Value)> {
+    let json = canonical(statement, template)?;
+    Some((
+        json["effect"].clone(),
+        json["principal"].clone(),
+        json["resource"].clone(),
+    ))
+}
+
+/// Whether `new` can replace `old` in place (both must parse).
+pub fn same_shape(old: &str, new: &str, template: bool) -> bool {
+    match (shape(old, template), shape(new, template)) {
         (Some(a), Some(b)) => a == b,
         _ => false,
     }
