@@ -10,7 +10,7 @@ use crate::cli::{DeployArgs, PlainFormat};
 use crate::deploy;
 use crate::error::Error;
 use crate::project::Project;
-use crate::report::Style;
+use crate::report::{self, Style};
 use crate::store::StoreAddress;
 
 /// The terminal a deploy talks to: the plan before the question, the
@@ -18,11 +18,12 @@ use crate::store::StoreAddress;
 struct Terminal {
     progress: bool,
     stdin_is_terminal: bool,
+    style: Style,
 }
 
 impl deploy::Interaction for Terminal {
-    fn show_plan(&self, text: &str) -> Result<(), Error> {
-        crate::output::print(text)
+    fn show_plan(&self, planned: &deploy::Planned) -> Result<(), Error> {
+        crate::output::print(&report::deploy::plan_human(planned, self.style))
     }
 
     fn confirm(&self, label: &str, steps: usize) -> Result<bool, Error> {
@@ -45,6 +46,12 @@ impl deploy::Interaction for Terminal {
     }
 }
 
+/// The plan went to the terminal before the question (people's output,
+/// no `--yes`), so the final report leaves it out.
+fn plan_shown(args: &DeployArgs) -> bool {
+    !args.yes && args.format == PlainFormat::Human
+}
+
 /// A store that could not be brought up to date is a failure, whether it
 /// is the only one or one of a fleet; a declined prompt is a finding.
 fn exit_code(outcome: &deploy::Outcome) -> ExitCode {
@@ -62,6 +69,7 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
     let terminal = Terminal {
         progress: settings.stderr_is_terminal,
         stdin_is_terminal: settings.stdin_is_terminal,
+        style: settings.out,
     };
     let loaded = crate::project::load(&args.dir)?;
     let named = addresses(args, &loaded.project)?;
@@ -70,8 +78,9 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
     let any_avp = addresses
         .iter()
         .any(|a| matches!(a, StoreAddress::Avp { .. }));
-    let mut out = String::new();
-    if let deploy::Gate::Refused(reason) = deploy::gates(&loaded, args, any_avp, style, &mut out)? {
+    let gates = deploy::gates(&loaded, args, any_avp)?;
+    let mut out = report::deploy::gates_human(&gates, style, &args.dir);
+    if let Some(reason) = gates.refused {
         out.push_str(&format!("{} {reason}\n", style.red("deploy refused:")));
         print_or_json(args, &out, json!({"version": 1, "refused": reason}))?;
         return Ok(ExitCode::Findings);
@@ -82,10 +91,11 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
     }
     let project = loaded.project;
     if addresses.len() == 1 {
-        let done = deploy::deploy_one(&project, &addresses[0], args, style, &terminal)?;
-        out.push_str(&done.text);
-        print_or_json(args, &out, json!({"version": 1, "stores": [done.document]}))?;
-        return Ok(exit_code(&done.outcome));
+        let record = deploy::deploy_one(&project, &addresses[0], args, &terminal)?;
+        out.push_str(&report::deploy::human(&record, style, plan_shown(args)));
+        let document = report::deploy::json(&record);
+        print_or_json(args, &out, json!({"version": 1, "stores": [document]}))?;
+        return Ok(exit_code(&record.outcome()));
     }
     let (code, text, results) = deploy_fleet(&project, &addresses, &names, args, style, &terminal)?;
     out.push_str(&text);
@@ -109,14 +119,14 @@ fn deploy_fleet(
             addresses.len()
         )));
     }
-    let results: Vec<Result<deploy::StoreDeploy, Error>> = std::thread::scope(|scope| {
+    let results: Vec<Result<deploy::Record, Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = addresses
             .iter()
             .map(|address| {
                 std::thread::Builder::new()
                     .stack_size(crate::nesting::WORKER_STACK_BYTES)
                     .spawn_scoped(scope, move || {
-                        deploy::deploy_one(project, address, args, style, terminal)
+                        deploy::deploy_one(project, address, args, terminal)
                     })
             })
             .collect();
@@ -142,9 +152,10 @@ fn deploy_fleet(
             None => address.describe(),
         };
         match result {
-            Ok(done) => {
-                worst = worst.worst(exit_code(&done.outcome));
-                let line = match &done.outcome {
+            Ok(record) => {
+                let outcome = record.outcome();
+                worst = worst.worst(exit_code(&outcome));
+                let line = match &outcome {
                     deploy::Outcome::Applied { steps } => {
                         applied += 1;
                         style.green(&format!("applied {}", crate::text::counted(*steps, "step")))
@@ -164,7 +175,7 @@ fn deploy_fleet(
                     }
                 };
                 out.push_str(&format!("  {label}: {line}\n"));
-                let mut value = done.document;
+                let mut value = report::deploy::json(&record);
                 value["name"] = json!(name);
                 values.push(value);
             }

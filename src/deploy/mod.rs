@@ -3,20 +3,25 @@
 
 pub mod apply;
 
-use serde_json::json;
-
 use crate::cli::{DeployArgs, PlainFormat};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::plan::{Side, StepOptions};
 use crate::project::Project;
-use crate::report::Style;
 use crate::store::{Store, StoreAddress, StoreError, ValidationMode};
 
-/// Why a deploy did not happen (exit 1) as opposed to could not (exit 2).
-pub enum Gate {
-    Open,
-    Refused(String),
+/// What the checks before a deploy found.
+#[derive(Debug)]
+pub struct Gates {
+    /// Why the deploy does not happen (exit 1, as opposed to could not:
+    /// those are errors), if it does not.
+    pub refused: Option<String>,
+    /// The validation findings that block it.
+    pub blocking: Vec<Diagnostic>,
+    /// Failed test cases (suite file › case: why), the first ten.
+    pub failing: Vec<String>,
+    /// How many test cases pass; `None` with `--no-tests`.
+    pub passed: Option<usize>,
 }
 
 /// Validation and tests before anything is written.
@@ -24,9 +29,13 @@ pub fn gates(
     loaded: &crate::project::Loaded,
     args: &DeployArgs,
     strict_avp: bool,
-    style: Style,
-    out: &mut String,
-) -> Result<Gate, Error> {
+) -> Result<Gates, Error> {
+    let mut gates = Gates {
+        refused: None,
+        blocking: Vec::new(),
+        failing: Vec::new(),
+        passed: None,
+    };
     let report = crate::validate::validate(loaded);
     if report.diagnostics.iter().any(|d| d.unreadable) {
         return Err(Error::Diagnosed {
@@ -34,9 +43,9 @@ pub fn gates(
             diagnostics: report.diagnostics,
         });
     }
-    let blocking: Vec<&Diagnostic> = report
+    gates.blocking = report
         .diagnostics
-        .iter()
+        .into_iter()
         .filter(|d| {
             d.is_error()
                 || (strict_avp
@@ -44,26 +53,18 @@ pub fn gates(
                     && !args.allow_preflight.contains(&d.code))
         })
         .collect();
-    if !blocking.is_empty() {
-        for d in &blocking {
-            out.push_str(&crate::report::human::render(d, style, &args.dir));
-        }
-        let what = if blocking.iter().all(|d| d.is_error()) {
-            crate::text::counted(blocking.len(), "validation error")
+    if !gates.blocking.is_empty() {
+        let errors = crate::text::counted(gates.blocking.len(), "validation error");
+        let what = if gates.blocking.iter().all(Diagnostic::is_error) {
+            errors
         } else {
-            format!(
-                "{} or AVP pre-flight warnings",
-                crate::text::counted(blocking.len(), "validation error")
-            )
+            format!("{errors} or AVP pre-flight warnings")
         };
-        return Ok(Gate::Refused(format!("{what}; run `avpctl validate`")));
+        gates.refused = Some(format!("{what}; run `avpctl validate`"));
+        return Ok(gates);
     }
     if args.no_tests {
-        out.push_str(&format!(
-            "{} --no-tests: deploying without running the test suites\n",
-            style.yellow("warning:")
-        ));
-        return Ok(Gate::Open);
+        return Ok(gates);
     }
     let tests = crate::testing::run_suites(
         &loaded.project,
@@ -80,40 +81,36 @@ pub fn gates(
     }
     let summary = tests.summary();
     if summary.failed > 0 {
-        let failing: Vec<String> = tests
+        gates.failing = tests
             .outcomes
             .iter()
             .filter(|o| !o.passed())
             .take(10)
             .map(|o| {
                 format!(
-                    "  {} › {}: {}\n",
+                    "{} › {}: {}",
                     tests.suite_file(o).display(),
                     o.check.name,
                     o.failures.join("; ")
                 )
             })
             .collect();
-        out.push_str(&failing.concat());
-        return Ok(Gate::Refused(format!(
+        gates.refused = Some(format!(
             "{} of {} test cases fail; run `avpctl test`",
             summary.failed, summary.total
-        )));
+        ));
+        return Ok(gates);
     }
-    out.push_str(&format!(
-        "{} {} test cases pass\n",
-        style.green("tests:"),
-        summary.total
-    ));
-    Ok(Gate::Open)
+    gates.passed = Some(summary.total);
+    Ok(gates)
 }
 
 /// What a deploy needs from whoever runs it: where the plan is shown
 /// before the question, the question itself, and progress. The core never
 /// touches the terminal; `cmd::deploy` implements this for it.
 pub trait Interaction: Sync {
-    /// Shows the plan so far, before asking (people's output only).
-    fn show_plan(&self, text: &str) -> Result<(), Error>;
+    /// Shows the plan before asking.
+    fn show_plan(&self, planned: &Planned) -> Result<(), Error>;
     /// Asks whether to apply `steps` steps to `label`.
     fn confirm(&self, label: &str, steps: usize) -> Result<bool, Error>;
     /// Step `n` of `total` is being applied.
@@ -141,13 +138,67 @@ pub enum Outcome {
     },
 }
 
-/// A deploy to one store: how it ended, the report for people, and the
-/// store's entry of the JSON document.
+/// The plan for one store, with the test cases whose decision it flips.
 #[derive(Debug)]
-pub struct StoreDeploy {
-    pub outcome: Outcome,
-    pub text: String,
-    pub document: serde_json::Value,
+pub struct Planned {
+    pub label: String,
+    pub plan: crate::plan::Plan,
+    pub flips: Vec<crate::testing::Flip>,
+    /// `--prune`: unmanaged items are deleted, not listed as kept.
+    pub prune: bool,
+}
+
+/// What a deploy to one store did, as data for the reporters.
+#[derive(Debug)]
+pub enum Record {
+    UpToDate {
+        label: String,
+        /// Items of the store the project does not manage, kept.
+        unmanaged: usize,
+    },
+    /// `--dry-run`.
+    Planned(Planned),
+    Declined(Planned),
+    Applied {
+        planned: Planned,
+        applied: Vec<String>,
+        calls: std::collections::BTreeMap<String, usize>,
+    },
+    /// Stopped at `step`; what was applied before it is in the store.
+    Failed {
+        planned: Planned,
+        applied: Vec<String>,
+        step: String,
+        error: StoreError,
+        not_applied: Vec<String>,
+        calls: std::collections::BTreeMap<String, usize>,
+    },
+}
+
+impl Record {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Record::UpToDate { .. } => Outcome::UpToDate,
+            Record::Planned(planned) => Outcome::Planned {
+                steps: planned.plan.steps.count(),
+            },
+            Record::Declined(_) => Outcome::Declined,
+            Record::Applied { applied, .. } => Outcome::Applied {
+                steps: applied.len(),
+            },
+            Record::Failed { error, .. } => Outcome::Failed {
+                error: error.to_string(),
+            },
+        }
+    }
+
+    pub fn label(&self) -> &str {
+        match self {
+            Record::UpToDate { label, .. } => label,
+            Record::Planned(planned) | Record::Declined(planned) => &planned.label,
+            Record::Applied { planned, .. } | Record::Failed { planned, .. } => &planned.label,
+        }
+    }
 }
 
 /// Plans and applies one store.
@@ -155,9 +206,8 @@ pub fn deploy_one(
     project: &Project,
     address: &StoreAddress,
     args: &DeployArgs,
-    style: Style,
     interaction: &dyn Interaction,
-) -> Result<StoreDeploy, Error> {
+) -> Result<Record, Error> {
     let mut store: Box<dyn Store> = match address {
         // A new embedded store validates strictly when there is a schema.
         StoreAddress::Local(path) => {
@@ -171,29 +221,21 @@ pub fn deploy_one(
         StoreAddress::Avp { .. } => crate::store::open(address, &args.aws)?,
     };
     let label = store.describe();
-    let mut out = String::new();
     let fail = |message: String| Error::Store(format!("{label}: {message}"));
     if !args.dry_run {
         store.lock().map_err(|e| fail(e.to_string()))?;
     }
-    let result = plan_and_apply(project, store.as_mut(), args, style, interaction, &mut out);
+    let result = plan_and_apply(project, store.as_mut(), args, interaction);
     store.finish();
-    let (outcome, value) = result?;
-    Ok(StoreDeploy {
-        outcome,
-        text: out,
-        document: json!({"store": label, "result": value}),
-    })
+    result
 }
 
 fn plan_and_apply(
     project: &Project,
     store: &mut dyn Store,
     args: &DeployArgs,
-    style: Style,
     interaction: &dyn Interaction,
-    out: &mut String,
-) -> Result<(Outcome, serde_json::Value), Error> {
+) -> Result<Record, Error> {
     let label = store.describe();
     let fail = |message: String| Error::Store(format!("{label}: {message}"));
     let state = store.read().map_err(|e| fail(e.to_string()))?;
@@ -218,138 +260,53 @@ fn plan_and_apply(
     )
     .map_err(|e| fail(e.to_string()))?;
     if plan.steps.is_empty() {
-        out.push_str(&format!("{label}: up to date, nothing to do\n"));
-        if !plan.unmanaged.is_empty() {
-            out.push_str(&format!(
-                "  ({} item(s) not managed by this project are kept; --prune deletes them)\n",
-                plan.unmanaged.len()
-            ));
-        }
-        return Ok((
-            Outcome::UpToDate,
-            json!({"status": "up-to-date", "steps": []}),
-        ));
+        return Ok(Record::UpToDate {
+            label,
+            unmanaged: plan.unmanaged.len(),
+        });
     }
     let (flips, _) = crate::testing::decision_flips(project, &old.policy_set());
-    out.push_str(&format!("{} {label}\n\n", style.bold("Plan for")));
-    out.push_str(&crate::report::plan::changes_human(
-        &plan.changes,
-        if args.prune { &[] } else { &plan.unmanaged },
-        &flips,
-        style,
-    ));
-    out.push_str(&format!(
-        "{} ({}, in this order):\n",
-        style.bold("Steps"),
-        crate::text::counted(plan.steps.count(), "step")
-    ));
-    out.push_str(&crate::report::plan::steps_human(&plan.steps, style));
-    let planned = json!({
-        "changes": plan.changes.iter().map(crate::report::plan::change_json).collect::<Vec<_>>(),
-        "plan": crate::report::plan::steps_json(&plan.steps),
-        "flips": flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
-    });
+    let planned = Planned {
+        label: label.clone(),
+        plan,
+        flips,
+        prune: args.prune,
+    };
     if args.dry_run {
-        out.push_str("\n--dry-run: nothing applied\n");
-        return Ok((
-            Outcome::Planned {
-                steps: plan.steps.count(),
-            },
-            json!({"status": "planned", "planned": planned}),
-        ));
+        return Ok(Record::Planned(planned));
     }
     if !args.yes {
-        // Everything so far must be on screen before the question (the
-        // JSON document comes whole at the end).
-        let plan_text = std::mem::take(out);
+        // Everything so far must be on screen before the question.
         if args.format == PlainFormat::Human {
-            interaction.show_plan(&plan_text)?;
+            interaction.show_plan(&planned)?;
         }
-        if !interaction.confirm(&label, plan.steps.count())? {
-            out.push_str("not applied\n");
-            return Ok((
-                Outcome::Declined,
-                json!({"status": "declined", "planned": planned}),
-            ));
+        if !interaction.confirm(&label, planned.plan.steps.count())? {
+            return Ok(Record::Declined(planned));
         }
     }
-    let applied = apply::apply_against(store, &plan.steps, &state, &mut |n, total, step| {
-        interaction.progress(n, total, &step.label);
-    });
+    let applied =
+        apply::apply_against(store, &planned.plan.steps, &state, &mut |n, total, step| {
+            interaction.progress(n, total, &step.label);
+        });
     interaction.progress_done();
-    let calls: serde_json::Value = store
+    let calls: std::collections::BTreeMap<String, usize> = store
         .calls()
         .into_iter()
         .filter(|(k, _)| k != "Read")
-        .map(|(k, v)| (k, json!(v)))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
-    match &applied.failed {
-        None => {
-            out.push_str(&format!(
-                "\n{} {} to {label}\n",
-                style.green("Applied"),
-                crate::text::counted(applied.applied.len(), "step")
-            ));
-            Ok((
-                Outcome::Applied {
-                    steps: applied.applied.len(),
-                },
-                json!({"status": "applied", "applied": applied.applied, "calls": calls, "planned": planned}),
-            ))
-        }
-        Some((step, err)) => {
-            if let StoreError::Changed(_) = err {
-                out.push_str(&format!(
-                    "\n{} before step {} of {} ({step}): {err}\n",
-                    style.red("Deploy stopped"),
-                    applied.applied.len() + 1,
-                    plan.steps.count()
-                ));
-            } else {
-                out.push_str(&format!(
-                    "\n{} at step {} of {}: {step}: {err}\n",
-                    style.red("Deploy failed"),
-                    applied.applied.len() + 1,
-                    plan.steps.count()
-                ));
-            }
-            out.push_str(&format!("  applied ({}):\n", applied.applied.len()));
-            for label in &applied.applied {
-                out.push_str(&format!("    ✓ {label}\n"));
-            }
-            out.push_str(&format!(
-                "  not applied ({}):\n",
-                applied.not_applied.len() + 1
-            ));
-            out.push_str(&format!("    ✗ {step}\n"));
-            for label in &applied.not_applied {
-                out.push_str(&format!("    · {label}\n"));
-            }
-            out.push_str(match err {
-                StoreError::Changed(_) => {
-                    "  Nothing more was written. Find out who else writes to this store; a new deploy plans against what it holds now.\n"
-                }
-                StoreError::Vanished(_) => {
-                    "  The policy store does not exist any more: nothing was or can be written to it.\n"
-                }
-                _ => "  The store is consistent; run the deploy again to finish it.\n",
-            });
-            Ok((
-                Outcome::Failed {
-                    error: err.to_string(),
-                },
-                json!({"status": "failed", "applied": applied.applied, "failed": {"step": step, "error": err.to_string(), "kind": failure_kind(err)}, "not_applied": applied.not_applied, "calls": calls}),
-            ))
-        }
-    }
-}
-
-/// Why a deploy stopped, for the JSON report.
-fn failure_kind(err: &StoreError) -> &'static str {
-    match err {
-        StoreError::Changed(_) => "store-changed",
-        StoreError::Vanished(_) => "store-vanished",
-        _ => "step-failed",
-    }
+        .collect();
+    Ok(match applied.failed {
+        None => Record::Applied {
+            planned,
+            applied: applied.applied,
+            calls,
+        },
+        Some((step, error)) => Record::Failed {
+            planned,
+            applied: applied.applied,
+            step,
+            error,
+            not_applied: applied.not_applied,
+            calls,
+        },
+    })
 }

@@ -1,0 +1,186 @@
+//! `avpctl deploy` for people and machines: the plan, and what happened
+//! to each store.
+
+use serde_json::{Value, json};
+
+use crate::deploy::{Gates, Planned, Record};
+use crate::report::Style;
+use crate::store::StoreError;
+
+/// What the checks before a deploy found, as people read it.
+pub fn gates_human(gates: &Gates, style: Style, dir: &std::path::Path) -> String {
+    let mut out = String::new();
+    for d in &gates.blocking {
+        out.push_str(&crate::report::human::render(d, style, dir));
+    }
+    for failing in &gates.failing {
+        out.push_str(&format!("  {}\n", crate::text::one_line(failing)));
+    }
+    match (&gates.refused, gates.passed) {
+        (Some(_), _) => {}
+        (None, Some(passed)) => out.push_str(&format!(
+            "{} {passed} test cases pass\n",
+            style.green("tests:")
+        )),
+        (None, None) => out.push_str(&format!(
+            "{} --no-tests: deploying without running the test suites\n",
+            style.yellow("warning:")
+        )),
+    }
+    out
+}
+
+/// The plan as people read it: what changes (widening first), what flips,
+/// then the numbered steps.
+pub fn plan_human(planned: &Planned, style: Style) -> String {
+    let plan = &planned.plan;
+    let mut out = format!("{} {}\n\n", style.bold("Plan for"), planned.label);
+    out.push_str(&crate::report::plan::changes_human(
+        &plan.changes,
+        if planned.prune { &[] } else { &plan.unmanaged },
+        &planned.flips,
+        style,
+    ));
+    out.push_str(&format!(
+        "{} ({}, in this order):\n",
+        style.bold("Steps"),
+        crate::text::counted(plan.steps.count(), "step")
+    ));
+    out.push_str(&crate::report::plan::steps_human(&plan.steps, style));
+    out
+}
+
+/// What happened to one store; `plan_shown` when the plan was already on
+/// screen before the question.
+pub fn human(record: &Record, style: Style, plan_shown: bool) -> String {
+    let plan = |planned: &Planned| {
+        if plan_shown {
+            String::new()
+        } else {
+            plan_human(planned, style)
+        }
+    };
+    match record {
+        Record::UpToDate { label, unmanaged } => {
+            let mut out = format!("{label}: up to date, nothing to do\n");
+            if *unmanaged > 0 {
+                out.push_str(&format!(
+                    "  ({unmanaged} item(s) not managed by this project are kept; --prune deletes them)\n"
+                ));
+            }
+            out
+        }
+        Record::Planned(planned) => plan_human(planned, style) + "\n--dry-run: nothing applied\n",
+        Record::Declined(planned) => plan(planned) + "not applied\n",
+        Record::Applied {
+            planned, applied, ..
+        } => format!(
+            "{}\n{} {} to {}\n",
+            plan(planned),
+            style.green("Applied"),
+            crate::text::counted(applied.len(), "step"),
+            planned.label
+        ),
+        Record::Failed {
+            planned,
+            applied,
+            step,
+            error,
+            not_applied,
+            ..
+        } => plan(planned) + &failure_human(planned, applied, step, error, not_applied, style),
+    }
+}
+
+/// Exactly what was applied, what failed, and what was not attempted.
+fn failure_human(
+    planned: &Planned,
+    applied: &[String],
+    step: &str,
+    error: &StoreError,
+    not_applied: &[String],
+    style: Style,
+) -> String {
+    let total = planned.plan.steps.count();
+    let mut out = if let StoreError::Changed(_) = error {
+        format!(
+            "\n{} before step {} of {total} ({step}): {error}\n",
+            style.red("Deploy stopped"),
+            applied.len() + 1
+        )
+    } else {
+        format!(
+            "\n{} at step {} of {total}: {step}: {error}\n",
+            style.red("Deploy failed"),
+            applied.len() + 1
+        )
+    };
+    out.push_str(&format!("  applied ({}):\n", applied.len()));
+    for label in applied {
+        out.push_str(&format!("    ✓ {label}\n"));
+    }
+    out.push_str(&format!("  not applied ({}):\n", not_applied.len() + 1));
+    out.push_str(&format!("    ✗ {step}\n"));
+    for label in not_applied {
+        out.push_str(&format!("    · {label}\n"));
+    }
+    out.push_str(match error {
+        StoreError::Changed(_) => {
+            "  Nothing more was written. Find out who else writes to this store; a new deploy plans against what it holds now.\n"
+        }
+        StoreError::Vanished(_) => {
+            "  The policy store does not exist any more: nothing was or can be written to it.\n"
+        }
+        _ => "  The store is consistent; run the deploy again to finish it.\n",
+    });
+    out
+}
+
+/// One store's entry of the deploy document (docs/output.md).
+pub fn json(record: &Record) -> Value {
+    let planned_json = |planned: &Planned| {
+        json!({
+            "changes": planned.plan.changes.iter().map(crate::report::plan::change_json).collect::<Vec<_>>(),
+            "plan": crate::report::plan::steps_json(&planned.plan.steps),
+            "flips": planned.flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
+        })
+    };
+    let result = match record {
+        Record::UpToDate { .. } => json!({"status": "up-to-date", "steps": []}),
+        Record::Planned(planned) => json!({"status": "planned", "planned": planned_json(planned)}),
+        Record::Declined(planned) => {
+            json!({"status": "declined", "planned": planned_json(planned)})
+        }
+        Record::Applied {
+            planned,
+            applied,
+            calls,
+        } => {
+            json!({"status": "applied", "applied": applied, "calls": calls, "planned": planned_json(planned)})
+        }
+        Record::Failed {
+            applied,
+            step,
+            error,
+            not_applied,
+            calls,
+            ..
+        } => json!({
+            "status": "failed",
+            "applied": applied,
+            "failed": {"step": step, "error": error.to_string(), "kind": failure_kind(error)},
+            "not_applied": not_applied,
+            "calls": calls,
+        }),
+    };
+    json!({"store": record.label(), "result": result})
+}
+
+/// Why a deploy stopped, for the JSON report.
+fn failure_kind(error: &StoreError) -> &'static str {
+    match error {
+        StoreError::Changed(_) => "store-changed",
+        StoreError::Vanished(_) => "store-vanished",
+        _ => "step-failed",
+    }
+}
