@@ -1,15 +1,13 @@
 //! `avpctl fmt`: rewriting, check mode, stdin, line endings, bad files, and
 //! idempotency over every Cedar file we have.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
+use crate::common::{self, avpctl, avpctl_in, project, repo};
 use avpctl::config::FmtConfig;
 use avpctl::source::SourceFile;
-use common::{avpctl, avpctl_in, project, repo};
 
 const UGLY: &str =
     "// Owners may view.\npermit(principal,action,resource) when {resource.owner==principal};\n";

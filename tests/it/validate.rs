@@ -1,8 +1,6 @@
 //! `avpctl validate` on good and bad projects: messages, positions, exit codes.
 
-mod common;
-
-use common::{avpctl, fixture, project};
+use crate::common::{self, avpctl, fixture, project};
 use serde_json::Value;
 
 fn validate_json(dir: &std::path::Path, extra: &[&str]) -> (i32, Value) {

@@ -2,11 +2,9 @@
 //! or shown, no input crashes avpctl, and machine-readable output is one
 //! document on every exit code.
 
-mod common;
-
 use std::path::Path;
 
-use common::{avpctl, avpctl_env, project};
+use crate::common::{self, avpctl, avpctl_env, project};
 
 /// A secret that must never reach the output, planted where a hostile
 /// project would point.
@@ -549,6 +547,9 @@ fn machine_formats_print_one_document_on_every_failure() {
 #[test]
 fn every_loader_survives_mutated_input() {
     use avpctl::fuzz::{Mutator, Scratch, Target};
+    // `Scratch::new` configures rayon's pool too, but another test may have
+    // started it first in this shared process.
+    common::in_process();
     let iterations: usize = std::env::var("AVPCTL_FUZZ_ITERATIONS")
         .ok()
         .and_then(|n| n.parse().ok())

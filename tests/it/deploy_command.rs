@@ -1,11 +1,9 @@
 //! `avpctl diff` and `avpctl deploy` on the embedded local store, through
 //! the real binary: plan, apply, idempotency, refusals and bad input.
 
-mod common;
-
 use std::path::Path;
 
-use common::{avpctl_in, copy_dir, example, repo};
+use crate::common::{self, avpctl_in, copy_dir, example, repo};
 
 fn store_file(dir: &Path) -> std::path::PathBuf {
     dir.join(".avpctl/store.json")

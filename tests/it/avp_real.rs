@@ -10,9 +10,7 @@
 //! The store must be a scratch store with STRICT validation: the test
 //! deploys policies-example to it and prunes everything else.
 
-mod common;
-
-use common::{avpctl_env, repo};
+use crate::common::{avpctl_env, repo};
 
 #[test]
 #[ignore = "needs AVPCTL_REAL_AVP_STORE"]

@@ -7,9 +7,7 @@
 //! --include-ignored` (as scripts/test.sh runs it) runs them, and each one
 //! fails, never passes, when cvc5 is missing.
 
-mod common;
-
-use common::{avpctl, avpctl_in, project};
+use crate::common::{self, avpctl, avpctl_in, project};
 use serde_json::Value;
 
 const SCHEMA: &str = r#"namespace App {

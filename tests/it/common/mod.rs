@@ -40,6 +40,21 @@ impl Run {
     }
 }
 
+/// Call first in a test that runs library code in this process which may
+/// use rayon (loading, validation, test runs, fmt, or rayon directly).
+///
+/// avpctl gives its worker threads the stack its nesting budget was
+/// measured with (`avpctl::configure_worker_threads`), and only the first
+/// configuration of rayon's global pool counts. When every integration test
+/// was its own binary, the only such caller in a binary came first; in one
+/// shared process another test could start the pool with rayon's default
+/// 2 MiB stacks, which deep input overflows. Calling this first in every
+/// such test makes the pool avpctl's, whichever test runs first.
+pub fn in_process() {
+    static CONFIGURED: std::sync::Once = std::sync::Once::new();
+    CONFIGURED.call_once(|| avpctl::configure_worker_threads(None));
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -1,11 +1,9 @@
 //! `avpctl test`: the suite format, failure reports, bad input, selection,
 //! coverage and output formats, run on fixture projects.
 
-mod common;
-
 use std::path::Path;
 
-use common::{avpctl, copy_dir, repo};
+use crate::common::{self, avpctl, copy_dir, repo};
 use serde_json::Value;
 
 /// A copy of fixtures/test/base with the given suites in its tests/.
