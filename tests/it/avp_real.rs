@@ -3,7 +3,7 @@
 //! run it by name with AVPCTL_REAL_AVP_STORE naming a store to use, e.g.
 //!
 //!   AVPCTL_REAL_AVP_STORE=avp:PSEXAMPLEabcdefg111111 AWS_PROFILE=sandbox \
-//!     cargo test --test avp_real -- --ignored --nocapture
+//!     cargo test --test it avp_real -- --ignored --nocapture
 //!
 //! Run without AVPCTL_REAL_AVP_STORE it fails rather than passing.
 //!

@@ -72,6 +72,32 @@ pub fn avpctl_in(dir: &Path, args: &[&str]) -> Run {
     run_of(output)
 }
 
+/// Runs avpctl like [`avpctl`], and fails the test if it has not finished
+/// within `limit` (the process is killed). Only for tests whose point is
+/// that avpctl does not hang or take forever on hostile input: the limit
+/// is generous, and a hang fails here instead of stalling the whole run.
+/// No sleeping: the child is waited for on a thread, and the test waits
+/// for that thread's answer at most `limit`.
+pub fn avpctl_within(limit: std::time::Duration, args: &[&str]) -> Run {
+    let mut command = command(&repo(), args);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().expect("avpctl runs");
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(limit) {
+        Ok(output) => run_of(output.expect("avpctl runs")),
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of our own child, not yet reaped
+            // (the waiting thread has not answered).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("avpctl {args:?} did not finish within {limit:?}");
+        }
+    }
+}
+
 pub fn avpctl_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {
     let mut command = command(dir, args);
     for (key, value) in env {
