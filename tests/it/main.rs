@@ -28,6 +28,7 @@ mod deploy_order;
 mod docs;
 mod fmt;
 mod prove;
+mod render;
 mod security;
 mod slicer_property;
 mod test_command;

@@ -7,7 +7,7 @@ use crate::common::{self, avpctl, copy_dir, repo};
 use serde_json::Value;
 
 /// A copy of fixtures/test/base with the given suites in its tests/.
-fn project_with(suites: &[&str]) -> tempfile::TempDir {
+pub(crate) fn project_with(suites: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo().join("fixtures/test/base"), dir.path());
     for extra in ["replay", "bad-entities"] {
