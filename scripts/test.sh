@@ -6,10 +6,10 @@
 # without it, it never passes.
 #
 #   ./scripts/test.sh                      # everything
-#   ./scripts/test.sh --test prove         # extra arguments go to `cargo test`
+#   ./scripts/test.sh --test it prove::    # extra arguments go to `cargo test`
 #   ./scripts/test.sh validate -- --nocapture
 #
-# The opt-in test against a real AVP store (tests/avp_real.rs) is never run
+# The opt-in test against a real AVP store (tests/it/avp_real.rs) is never run
 # here; see docs/avp.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -40,6 +40,21 @@ impl Run {
     }
 }
 
+/// Call first in a test that runs library code in this process which may
+/// use rayon (loading, validation, test runs, fmt, or rayon directly).
+///
+/// avpctl gives its worker threads the stack its nesting budget was
+/// measured with (`avpctl::configure_worker_threads`), and only the first
+/// configuration of rayon's global pool counts. When every integration test
+/// was its own binary, the only such caller in a binary came first; in one
+/// shared process another test could start the pool with rayon's default
+/// 2 MiB stacks, which deep input overflows. Calling this first in every
+/// such test makes the pool avpctl's, whichever test runs first.
+pub fn in_process() {
+    static CONFIGURED: std::sync::Once = std::sync::Once::new();
+    CONFIGURED.call_once(|| avpctl::configure_worker_threads(None));
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -55,6 +70,32 @@ pub fn avpctl(args: &[&str]) -> Run {
 pub fn avpctl_in(dir: &Path, args: &[&str]) -> Run {
     let output = command(dir, args).output().expect("avpctl runs");
     run_of(output)
+}
+
+/// Runs avpctl like [`avpctl`], and fails the test if it has not finished
+/// within `limit` (the process is killed). Only for tests whose point is
+/// that avpctl does not hang or take forever on hostile input: the limit
+/// is generous, and a hang fails here instead of stalling the whole run.
+/// No sleeping: the child is waited for on a thread, and the test waits
+/// for that thread's answer at most `limit`.
+pub fn avpctl_within(limit: std::time::Duration, args: &[&str]) -> Run {
+    let mut command = command(&repo(), args);
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command.spawn().expect("avpctl runs");
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(limit) {
+        Ok(output) => run_of(output.expect("avpctl runs")),
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of our own child, not yet reaped
+            // (the waiting thread has not answered).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("avpctl {args:?} did not finish within {limit:?}");
+        }
+    }
 }
 
 pub fn avpctl_env(dir: &Path, args: &[&str], env: &[(&str, String)]) -> Run {

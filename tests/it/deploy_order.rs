@@ -261,6 +261,7 @@ fn check_round(round: u64, requests: &[Request]) -> usize {
 #[test]
 fn no_intermediate_state_allows_what_neither_side_allows() {
     use rayon::prelude::*;
+    crate::common::in_process();
     let requests = requests();
     let operations: usize = (0..120u64)
         .into_par_iter()

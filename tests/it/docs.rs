@@ -5,9 +5,7 @@
 //! Commands that would modify the repository (fmt without --check) or read
 //! stdin are skipped.
 
-mod common;
-
-use common::{avpctl, repo};
+use crate::common::{avpctl, repo};
 
 struct Example {
     file: String,

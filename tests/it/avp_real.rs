@@ -3,16 +3,14 @@
 //! run it by name with AVPCTL_REAL_AVP_STORE naming a store to use, e.g.
 //!
 //!   AVPCTL_REAL_AVP_STORE=avp:PSEXAMPLEabcdefg111111 AWS_PROFILE=sandbox \
-//!     cargo test --test avp_real -- --ignored --nocapture
+//!     cargo test --test it avp_real -- --ignored --nocapture
 //!
 //! Run without AVPCTL_REAL_AVP_STORE it fails rather than passing.
 //!
 //! The store must be a scratch store with STRICT validation: the test
 //! deploys policies-example to it and prunes everything else.
 
-mod common;
-
-use common::{avpctl_env, repo};
+use crate::common::{avpctl_env, repo};
 
 #[test]
 #[ignore = "needs AVPCTL_REAL_AVP_STORE"]

@@ -1,15 +1,13 @@
 //! `avpctl fmt`: rewriting, check mode, stdin, line endings, bad files, and
 //! idempotency over every Cedar file we have.
 
-mod common;
-
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 
+use crate::common::{self, avpctl, avpctl_in, project, repo};
 use avpctl::config::FmtConfig;
 use avpctl::source::SourceFile;
-use common::{avpctl, avpctl_in, project, repo};
 
 const UGLY: &str =
     "// Owners may view.\npermit(principal,action,resource) when {resource.owner==principal};\n";
@@ -102,15 +100,24 @@ fn crlf_files_keep_their_line_endings() {
 
 #[test]
 fn an_already_formatted_file_is_not_touched() {
+    use std::os::unix::fs::MetadataExt;
     let dir = project(&[("policies/b.cedar", PRETTY)]);
     let path = dir.path().join("policies/b.cedar");
-    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    // A modification time long past instead of a sleep: any write now
+    // would move it, a replacement would change the inode.
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let before = std::fs::metadata(&path).unwrap();
     assert_eq!(avpctl_in(dir.path(), &["fmt"]).code, 0);
-    assert_eq!(
-        std::fs::metadata(&path).unwrap().modified().unwrap(),
-        before
-    );
+    let after = std::fs::metadata(&path).unwrap();
+    assert_eq!(after.modified().unwrap(), long_ago, "not written");
+    assert_eq!(after.ino(), before.ino(), "not replaced");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), PRETTY);
 }
 
 #[cfg(unix)]

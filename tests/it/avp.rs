@@ -8,12 +8,10 @@
 //! ignored. `cargo test -- --include-ignored` (scripts/test.sh) runs them,
 //! and each fails, never passes, when fakecloud is missing.
 
-mod common;
-
 use std::path::Path;
 
-use common::avp::{self, Fault, FaultProxy};
-use common::{Run, avpctl_env, example};
+use crate::common::avp::{self, Fault, FaultProxy};
+use crate::common::{Run, avpctl_env, example};
 
 fn run(dir: &Path, port: u16, args: &[&str]) -> Run {
     let run = avpctl_env(dir, args, &avp::env(port));

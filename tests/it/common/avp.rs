@@ -42,16 +42,53 @@ pub fn fakecloud() -> &'static Fakecloud {
     }
 }
 
+/// Starts the emulator from a thread that lives as long as the test
+/// process. A `static` is never dropped, so `Fakecloud`'s `Drop` does not
+/// run at exit: on Linux the emulator instead asks the kernel for SIGKILL
+/// when the thread that started it ends (`PR_SET_PDEATHSIG`), which is at
+/// the end of the process (a test's own thread would end with its test).
 fn start() -> Result<Fakecloud, String> {
+    let (started, result) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("fakecloud-parent".into())
+        .spawn(move || {
+            let _ = started.send(spawn());
+            loop {
+                std::thread::park();
+            }
+        })
+        .map_err(|err| format!("no thread to start fakecloud from: {err}"))?;
+    result
+        .recv()
+        .map_err(|_| "fakecloud's starter thread ended".to_string())?
+}
+
+fn spawn() -> Result<Fakecloud, String> {
     let Some(binary) = binary().filter(|b| b.is_file()) else {
         return Err(
             "this test needs the fakecloud emulator and it is not installed: run ./scripts/test.sh (it installs it), or set AVPCTL_FAKECLOUD=/path/to/fakecloud".into(),
         );
     };
-    let mut child = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    command
         .args(["--addr", "127.0.0.1:0", "--log-level", "error"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::null());
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl(2) is async-signal-safe; nothing else runs
+        // between fork and exec.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = command
         .spawn()
         .map_err(|err| format!("fakecloud ({}) does not start: {err}", binary.display()))?;
     let stdout = child.stdout.take().ok_or("fakecloud has no stdout")?;

@@ -1,11 +1,9 @@
 //! `avpctl diff` and `avpctl deploy` on the embedded local store, through
 //! the real binary: plan, apply, idempotency, refusals and bad input.
 
-mod common;
-
 use std::path::Path;
 
-use common::{avpctl_in, copy_dir, example, repo};
+use crate::common::{self, avpctl_in, copy_dir, example, repo};
 
 fn store_file(dir: &Path) -> std::path::PathBuf {
     dir.join(".avpctl/store.json")
@@ -41,11 +39,19 @@ fn deploy_then_diff_shows_nothing_and_a_second_deploy_writes_nothing() {
     assert_eq!(diff.code, 0, "{}", diff.stdout);
     assert!(diff.stdout.starts_with("No differences"), "{}", diff.stdout);
 
-    let before = std::fs::metadata(store_file(dir.path()))
+    // Instead of a sleep and a newer modification time: a time long past
+    // (any write now moves it), the inode (a replacement changes it), the
+    // bytes, and the deploy's own report of what it applied.
+    use std::os::unix::fs::MetadataExt;
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(store_file(dir.path()))
         .unwrap()
-        .modified()
+        .set_modified(long_ago)
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    let before = std::fs::metadata(store_file(dir.path())).unwrap();
+    let bytes = std::fs::read(store_file(dir.path())).unwrap();
     let second = deploy(dir.path(), &[]);
     assert_eq!(second.code, 0);
     assert!(
@@ -53,14 +59,15 @@ fn deploy_then_diff_shows_nothing_and_a_second_deploy_writes_nothing() {
         "{}",
         second.stdout
     );
-    assert_eq!(
-        std::fs::metadata(store_file(dir.path()))
-            .unwrap()
-            .modified()
-            .unwrap(),
-        before,
-        "nothing written"
-    );
+    let third = deploy(dir.path(), &["--format", "json"]);
+    assert_eq!(third.code, 0, "{}", third.stdout);
+    let result = &third.json()["stores"][0]["result"];
+    assert_eq!(result["status"], "up-to-date", "{result:#}");
+    assert_eq!(result["steps"], serde_json::json!([]), "{result:#}");
+    let after = std::fs::metadata(store_file(dir.path())).unwrap();
+    assert_eq!(after.modified().unwrap(), long_ago, "nothing written");
+    assert_eq!(after.ino(), before.ino(), "not replaced");
+    assert_eq!(std::fs::read(store_file(dir.path())).unwrap(), bytes);
 }
 
 #[test]
@@ -303,20 +310,27 @@ fn a_lock_file_left_by_a_killed_deploy_does_not_block() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 
     // A process that held the lock and was killed.
-    // -o: the lock is flock's own, not inherited by `sleep`.
+    // -o: the lock is flock's own, not inherited by the command. flock(1)
+    // takes the lock before it starts the command, so the command's first
+    // line means the lock is held: no polling. `cat` ends when its stdin
+    // (ours) closes, so nothing is left running.
+    use std::io::BufRead;
     let Ok(mut child) = std::process::Command::new("flock")
         .arg("-o")
         .arg(dir.path().join(".avpctl/store.json.lock"))
-        .args(["sleep", "30"])
+        .args(["sh", "-c", "echo locked; exec cat"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
         .spawn()
     else {
         panic!("flock(1) (util-linux) is needed by this test");
     };
-    let started = std::time::Instant::now();
-    while lock_is_free(dir.path()) {
-        assert!(started.elapsed().as_secs() < 10, "flock(1) takes the lock");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "locked\n", "flock(1) takes the lock");
+    assert!(!lock_is_free(dir.path()), "flock(1) holds the lock");
     std::fs::remove_file(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
     let blocked = deploy(dir.path(), &["--no-tests"]);
     assert_eq!(blocked.code, 2, "{}", blocked.stdout);
@@ -327,6 +341,7 @@ fn a_lock_file_left_by_a_killed_deploy_does_not_block() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+    drop(child.stdin.take());
     let run = deploy(dir.path(), &["--no-tests"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
 }

@@ -7,9 +7,7 @@
 //! --include-ignored` (as scripts/test.sh runs it) runs them, and each one
 //! fails, never passes, when cvc5 is missing.
 
-mod common;
-
-use common::{avpctl, avpctl_in, project};
+use crate::common::{self, avpctl, avpctl_in, project};
 use serde_json::Value;
 
 const SCHEMA: &str = r#"namespace App {
@@ -33,7 +31,7 @@ const SCHEMA: &str = r#"namespace App {
 /// Fails the test unless cvc5 runs as avpctl will run it (`CVC5`, else
 /// `cvc5` on PATH). The tests that call it are ignored for that reason; run
 /// explicitly without the solver they must fail rather than pass.
-fn require_solver() {
+pub(crate) fn require_solver() {
     let program = std::env::var_os("CVC5").unwrap_or_else(|| "cvc5".into());
     let runs = std::process::Command::new(&program)
         .arg("--version")

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 
 use avpctl::testing::{Options, run_project};
 
-mod common;
-use common::copy_dir;
+use crate::common::{self, copy_dir};
 use rayon::prelude::*;
 
 fn conformance_dir() -> PathBuf {
@@ -81,6 +80,7 @@ type CaseRow = (
 
 #[test]
 fn every_conformance_case_gives_cedars_recorded_answer() {
+    common::in_process();
     let dir = conformance_dir();
     let expected = expectations(&dir);
     let projects = projects(&dir);
@@ -162,6 +162,7 @@ fn flip_expectations(tests: &Path) {
 
 #[test]
 fn every_conformance_case_fails_when_its_expectation_is_flipped() {
+    common::in_process();
     let dir = conformance_dir();
     let scratch = tempfile::tempdir().unwrap();
     let projects = projects(&dir);
