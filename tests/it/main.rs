@@ -19,6 +19,7 @@
 
 mod common;
 
+mod architecture;
 mod avp;
 mod avp_real;
 mod conformance;
@@ -29,6 +30,7 @@ mod docs;
 mod fmt;
 mod prove;
 mod render;
+mod schemas;
 mod security;
 mod slicer_property;
 mod test_command;

@@ -2,11 +2,9 @@
 //! docs/schemas/ (docs/output.md): the schemas are checked against real
 //! output of every command, success and failure alike.
 
-mod common;
-
 use std::path::Path;
 
-use common::{avpctl, avpctl_in, example, repo};
+use crate::common::{avpctl, avpctl_in, example, repo};
 
 fn check(schema_name: &str, document: &str, what: &str) {
     let path = repo().join(format!("docs/schemas/{schema_name}.schema.json"));
