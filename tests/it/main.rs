@@ -1,7 +1,8 @@
 //! Every integration test of avpctl, in one test binary: one module per
 //! area, and the helpers they share in `common/`. One binary links the AWS
 //! SDK, tokio, Cedar and SymCC once instead of once per file (see
-//! docs/performance.md, "Test suite build and run time").
+//! docs/performance.md, "Test suite build and run time"). `render` pins
+//! what people read: insta snapshots of each renderer, in `snapshots/`.
 //!
 //! All tests share one process. What that means for a test:
 //!
