@@ -33,7 +33,7 @@ ensure_fakecloud() {
     echo "error: $root/bin/fakecloud is missing after its installation" >&2
     return 1
   fi
-  # The AVP tests (tests/avp.rs) start it from here.
+  # The AVP tests (tests/it/avp.rs) start it from here.
   export AVPCTL_FAKECLOUD="$root/bin/fakecloud"
 }
 

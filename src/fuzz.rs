@@ -1,6 +1,6 @@
 //! Entry points for fuzzing every loader with arbitrary bytes: the
 //! cargo-fuzz targets in `fuzz/` call them for long runs, and the test
-//! suite calls them on mutated seeds for a bounded time (tests/security.rs).
+//! suite calls them on mutated seeds for a bounded time (tests/it/security.rs).
 //!
 //! Each one writes the input as one file of a small valid project, then
 //! runs what a command would: load, validate, and run the suites. Whatever

@@ -6,7 +6,7 @@
 //! message. avpctl runs Cedar on threads with large stacks
 //! ([`WORKER_STACK_BYTES`]) and refuses, with a location, any text whose
 //! estimated depth exceeds [`MAX_DEPTH`]; tests run every command at the
-//! budget and beyond it (tests/it/limits.rs, docs/security.md).
+//! budget and beyond it (tests/it/security.rs, docs/security.md).
 //!
 //! The estimate is lexical and errs on the deep side: every bracket opens
 //! a level, and within a level every operator (`||`, `.`, `!`, `in`, …)
