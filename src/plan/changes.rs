@@ -639,11 +639,14 @@ fn statement_access(old: &str, new: &str, template: bool) -> (Access, String, bo
         );
     }
     let conditions_equal = a["conditions"] == b["conditions"];
-    let grows = conditions_equal
+    // Conditions are conjunctive: a policy with a subset of another's
+    // conditions applies wherever the other does (an erroring condition
+    // only ever keeps a policy from applying).
+    let grows = conditions_within(&b["conditions"], &a["conditions"])
         && ["principal", "action", "resource"]
             .iter()
             .all(|k| scope_within(&a[*k], &b[*k]));
-    let shrinks = conditions_equal
+    let shrinks = conditions_within(&a["conditions"], &b["conditions"])
         && ["principal", "action", "resource"]
             .iter()
             .all(|k| scope_within(&b[*k], &a[*k]));
@@ -676,6 +679,47 @@ fn statement_access(old: &str, new: &str, template: bool) -> (Access, String, bo
         (false, false) => Access::Changes,
     };
     (access, what.to_string(), replace)
+}
+
+/// Whether every condition of `fewer` is also one of `more` (as a
+/// multiset of conjuncts: each `when` clause split at its top-level `&&`,
+/// in Cedar's JSON form). Dropping a conjunct can only make a policy apply
+/// to more requests: whatever satisfied every conjunct before still does.
+fn conditions_within(fewer: &Value, more: &Value) -> bool {
+    let (Some(fewer), Some(more)) = (conjuncts(fewer), conjuncts(more)) else {
+        return fewer == more;
+    };
+    let mut left: Vec<&Value> = more.iter().collect();
+    fewer.iter().all(
+        |condition| match left.iter().position(|c| *c == condition) {
+            Some(found) => {
+                left.swap_remove(found);
+                true
+            }
+            None => false,
+        },
+    )
+}
+
+/// The conditions of a policy (Cedar's JSON) as conjuncts.
+fn conjuncts(conditions: &Value) -> Option<Vec<Value>> {
+    fn split(body: &Value, out: &mut Vec<Value>) {
+        match body.get("&&") {
+            Some(and) => {
+                split(&and["left"], out);
+                split(&and["right"], out);
+            }
+            None => out.push(serde_json::json!({"when": body})),
+        }
+    }
+    let mut out = Vec::new();
+    for condition in conditions.as_array()? {
+        match condition["kind"].as_str() {
+            Some("when") => split(&condition["body"], &mut out),
+            _ => out.push(condition.clone()),
+        }
+    }
+    Some(out)
 }
 
 /// Whether every request matching scope `inner` matches `outer` (EST form),
@@ -713,6 +757,36 @@ mod tests {
 
     fn access(old: &str, new: &str) -> Access {
         statement_access(old, new, false).0
+    }
+
+    #[test]
+    fn dropping_a_condition_widens_a_permit_and_narrows_a_forbid() {
+        let both =
+            "permit(principal, action, resource) when { principal.a } unless { resource.b };";
+        let one = "permit(principal, action, resource) when { principal.a };";
+        assert_eq!(access(both, one), Access::Widens);
+        assert_eq!(access(one, both), Access::Narrows);
+        let forbid_both = both.replace("permit", "forbid");
+        let forbid_one = one.replace("permit", "forbid");
+        assert_eq!(access(&forbid_both, &forbid_one), Access::Narrows);
+        assert_eq!(access(&forbid_one, &forbid_both), Access::Widens);
+        // A changed condition may do either.
+        let other = "permit(principal, action, resource) when { principal.c };";
+        assert_eq!(access(one, other), Access::Changes);
+        // A conjunct dropped inside one `when` widens as a clause does.
+        let three = "permit(principal, action, resource) when { principal.a && principal.b && principal.c };";
+        let two = "permit(principal, action, resource) when { principal.a && principal.c };";
+        assert_eq!(access(three, two), Access::Widens);
+        assert_eq!(access(two, three), Access::Narrows);
+        // A disjunct is not a conjunct.
+        let either = "permit(principal, action, resource) when { principal.a || principal.b };";
+        assert_eq!(
+            access(
+                either,
+                "permit(principal, action, resource) when { principal.a };"
+            ),
+            Access::Changes
+        );
     }
 
     #[test]

@@ -93,7 +93,10 @@ fn a_changed_condition_is_a_change_and_reformatting_is_not() {
     let change = &report["changes"][0];
     assert_eq!(change["id"], "finance-approval-leads");
     assert_eq!(change["status"], "changed");
-    assert_eq!(change["access"], "changes");
+    assert_eq!(
+        change["access"], "widens",
+        "dropping a conjunct widens a permit"
+    );
     assert!(change["diff"].as_str().unwrap().contains("-"), "{change:#}");
     assert_eq!(
         report["flips"].as_array().unwrap().len(),
