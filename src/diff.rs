@@ -74,7 +74,7 @@ pub fn old_side(
     }
     let text = args.store.as_deref().unwrap_or(DEFAULT_STORE);
     let address = crate::store::resolve_address(text, &project.config, &project.root)?;
-    let address = default_relative_to_project(text, address, &project.root);
+    let address = crate::store::default_relative_to_project(text, address, &project.root);
     store_side(&address, None, args)
 }
 
@@ -91,28 +91,11 @@ pub fn store_side(
     let side = Side::from_store(&state);
     let policy_set = side.policy_set();
     Ok(OldSide {
-        label: match name {
-            Some(name) => format!("{name} ({})", store.describe()),
-            None => store.describe(),
-        },
+        label: crate::store::label(name, store.describe()),
         side,
         policy_set,
         calls: store.calls(),
     })
-}
-
-/// The default store lives in the project, wherever avpctl runs from.
-pub fn default_relative_to_project(
-    text: &str,
-    address: crate::store::StoreAddress,
-    root: &Path,
-) -> crate::store::StoreAddress {
-    match address {
-        crate::store::StoreAddress::Local(path) if text == DEFAULT_STORE => {
-            crate::store::StoreAddress::Local(root.join(path))
-        }
-        other => other,
-    }
 }
 
 /// Extracts the project directory as it is at `revision` into a temporary

@@ -135,7 +135,8 @@ pub fn display_path(path: &Path) -> String {
         .join("/")
 }
 
-fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+/// The nearest character boundary at or before `offset`.
+pub fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }

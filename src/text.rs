@@ -91,12 +91,8 @@ pub fn decision_name(decision: cedar_policy::Decision) -> &'static str {
 
 /// `1 step`, `3 steps`: a count with its noun in the right number (nouns
 /// whose plural is not a plain `s` are not counted this way).
-pub fn counted(count: usize, noun: &str) -> String {
-    if count == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{count} {noun}s")
-    }
+pub fn counted(n: usize, noun: &str) -> String {
+    count(n, noun, &format!("{noun}s"))
 }
 
 /// `1 policy`, `2 policies`: a count with the noun's own singular and plural.

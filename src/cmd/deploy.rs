@@ -147,10 +147,7 @@ fn deploy_fleet(
     let mut worst = ExitCode::Success;
     for ((address, name), result) in addresses.iter().zip(names).zip(results) {
         // A fleet's members are known by the names avpctl.toml gives them.
-        let label = match name {
-            Some(name) => format!("{name} ({})", address.describe()),
-            None => address.describe(),
-        };
+        let label = crate::store::label(name.as_deref(), address.describe());
         match result {
             Ok(record) => {
                 let outcome = record.outcome();

@@ -64,10 +64,7 @@ fn run_against_group(
             ),
         };
         worst = worst.worst(code);
-        let label = match &name {
-            Some(name) => format!("{name} ({})", address.describe()),
-            None => address.describe(),
-        };
+        let label = crate::store::label(name.as_deref(), address.describe());
         match rendered {
             Rendered::Human(text) => {
                 human.push_str(&format!("== {}\n{text}\n", crate::text::one_line(&label)));

@@ -33,6 +33,12 @@ pub fn files_with_extension(
     }
     let canonical_root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
     let relative = |path: &Path| path.strip_prefix(root).unwrap_or(path).to_path_buf();
+    // Where an entry really is, after every link (the containment rule of
+    // crate::files, with the project's canonical path computed once).
+    let inside = |full: &Path| {
+        full.canonicalize()
+            .is_ok_and(|canonical| canonical.starts_with(&canonical_root))
+    };
     let mut entries = WalkDir::new(root.join(dir))
         .follow_links(true)
         .max_depth(MAX_DEPTH + 1)
@@ -50,7 +56,7 @@ pub fn files_with_extension(
         let kind = entry.file_type();
         let named_like_one = path.extension().is_some_and(|e| e == extension);
         if kind.is_dir() {
-            if let Some(problem) = unwalkable(entry.path(), &path, entry.depth(), &canonical_root) {
+            if let Some(problem) = unwalkable(inside(entry.path()), &path, entry.depth()) {
                 diagnostics.push(problem);
                 entries.skip_current_dir();
             }
@@ -59,9 +65,12 @@ pub fn files_with_extension(
         } else if kind.is_file() {
             // A file reached through a link that leaves the project is
             // reported, never read.
-            match crate::files::resolve_inside(root, &path) {
-                Ok(_) => files.push(path),
-                Err(err) => diagnostics.push(Diagnostic::from(&err)),
+            if inside(entry.path()) {
+                files.push(path);
+            } else {
+                diagnostics.push(Diagnostic::from(&Error::OutsideProject {
+                    path: display_path(&path),
+                }));
             }
         } else if let Ok(meta) = entry.metadata() {
             // A FIFO or device named like a policy is reported, never
@@ -80,10 +89,7 @@ pub fn files_with_extension(
 /// Why a directory is not walked: a link to elsewhere (`policies/x ->
 /// /etc`: its files are not the project's), or a tree deeper than
 /// [`MAX_DEPTH`].
-fn unwalkable(full: &Path, path: &Path, depth: usize, canonical_root: &Path) -> Option<Diagnostic> {
-    let inside = full
-        .canonicalize()
-        .is_ok_and(|canonical| canonical.starts_with(canonical_root));
+fn unwalkable(inside: bool, path: &Path, depth: usize) -> Option<Diagnostic> {
     if !inside {
         return Some(Diagnostic::from(&Error::OutsideProject {
             path: display_path(path),

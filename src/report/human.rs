@@ -112,23 +112,18 @@ fn excerpt(location: &crate::source::Location) -> String {
     let line_text = &text[line.clone()];
     let at = location.span.start.clamp(line.start, line.end) - line.start;
     let before: String = {
-        let chars: Vec<char> = line_text[..floor(line_text, at)].chars().collect();
+        let chars: Vec<char> = line_text[..crate::source::floor_char_boundary(line_text, at)]
+            .chars()
+            .collect();
         chars[chars.len().saturating_sub(EXCERPT_CONTEXT)..]
             .iter()
             .collect()
     };
-    let after: String = line_text[floor(line_text, at)..]
+    let after: String = line_text[crate::source::floor_char_boundary(line_text, at)..]
         .chars()
         .take(EXCERPT_CONTEXT)
         .collect();
     crate::text::one_line(&format!("…{before}{after}…")).into_owned()
-}
-
-fn floor(text: &str, mut offset: usize) -> usize {
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    offset
 }
 
 impl fmt::Debug for View<'_> {

@@ -76,13 +76,7 @@ impl AvpStore {
         })
     }
 
-    /// Counts a call, and with `--verbose` logs it with its target, result
-    /// and time (never a credential: the SDK's request is not shown).
-    fn count(&self, operation: &str, n: usize) {
-        crate::output::verbose(|| format!("avp {}: {operation}", self.connection.store_id));
-        self.tally(operation, n);
-    }
-
+    /// Counts a call and runs it, logged (see [`logged`]).
     async fn timed<T, E: std::fmt::Display>(
         &self,
         operation: &str,
@@ -90,21 +84,7 @@ impl AvpStore {
         call: impl std::future::Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
         self.tally(operation, 1);
-        let started = std::time::Instant::now();
-        let result = call.await;
-        crate::output::verbose(|| {
-            let outcome = match &result {
-                Ok(_) => "ok".to_string(),
-                Err(err) => format!("failed: {}", crate::text::clipped(&err.to_string(), 200)),
-            };
-            format!(
-                "avp {}: {operation} {} → {outcome} ({:.0} ms)",
-                self.connection.store_id,
-                crate::text::one_line(target),
-                started.elapsed().as_secs_f64() * 1000.0
-            )
-        });
-        result
+        logged(&self.connection.store_id, operation, target, call).await
     }
 
     fn tally(&self, operation: &str, n: usize) {
@@ -330,6 +310,30 @@ impl AvpStore {
         }
         Ok(policies)
     }
+}
+
+/// Runs one call, and with `--verbose` logs it: operation, target, result
+/// and time (never a credential: the SDK's request is not shown).
+async fn logged<T, E: std::fmt::Display>(
+    store_id: &str,
+    operation: &str,
+    target: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    crate::output::verbose(|| {
+        let outcome = match &result {
+            Ok(_) => "ok".to_string(),
+            Err(err) => format!("failed: {}", crate::text::clipped(&err.to_string(), 200)),
+        };
+        format!(
+            "avp {store_id}: {operation} {} → {outcome} ({:.0} ms)",
+            crate::text::one_line(target),
+            started.elapsed().as_secs_f64() * 1000.0
+        )
+    });
+    result
 }
 
 /// A region the SDK can build an endpoint from. CI systems give an unset
@@ -756,23 +760,9 @@ impl Store for AvpStore {
                 );
                 tasks.spawn(async move {
                     let _permit = limit.acquire_owned().await;
-                    let started = std::time::Instant::now();
                     let (verb, target) = (operation.verb(), operation.target().to_string());
-                    let result = perform(client, store_id.clone(), operation, calls).await;
-                    crate::output::verbose(|| {
-                        let outcome = match &result {
-                            Ok(_) => "ok".to_string(),
-                            Err(err) => {
-                                format!("failed: {}", crate::text::clipped(&err.to_string(), 200))
-                            }
-                        };
-                        format!(
-                            "avp {store_id}: {verb} {} → {outcome} ({:.0} ms)",
-                            crate::text::one_line(&target),
-                            started.elapsed().as_secs_f64() * 1000.0
-                        )
-                    });
-                    (index, result)
+                    let call = perform(client, store_id.clone(), operation, calls);
+                    (index, logged(&store_id, verb, &target, call).await)
                 });
             }
             let mut results: Vec<Option<Result<Option<String>, StoreError>>> =
@@ -810,7 +800,6 @@ impl Store for AvpStore {
                 .map(|&i| request_item(&requests[i]))
                 .collect::<Result<Vec<_>, _>>()?;
             let entities = batch_entities(batch.iter().map(|&i| &requests[i]))?;
-            self.count("BatchIsAuthorized", 1);
             let store_id = self.connection.store_id.clone();
             let call = self
                 .client
@@ -821,7 +810,7 @@ impl Store for AvpStore {
                 .send();
             let out = self
                 .runtime
-                .block_on(call)
+                .block_on(self.timed("BatchIsAuthorized", &store_id, call))
                 .map_err(|e| map_error("BatchIsAuthorized", e))?;
             if out.results().len() != batch.len() {
                 return Err(StoreError::Refused(format!(

@@ -13,7 +13,10 @@ use std::hash::{Hash, Hasher};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use uri::{DEFAULT_STORE, StoreAddress, named_addresses, resolve_address};
+pub use uri::{
+    DEFAULT_STORE, StoreAddress, default_relative_to_project, label, named_addresses,
+    resolve_address,
+};
 
 /// Opens the store at an address.
 pub fn open(

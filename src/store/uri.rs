@@ -55,6 +55,23 @@ pub fn resolve_address(
     })
 }
 
+/// The default store lives in the project, wherever avpctl runs from.
+pub fn default_relative_to_project(text: &str, address: StoreAddress, root: &Path) -> StoreAddress {
+    match address {
+        StoreAddress::Local(path) if text == DEFAULT_STORE => StoreAddress::Local(root.join(path)),
+        other => other,
+    }
+}
+
+/// How reports name a store: by its name in avpctl.toml, with the address
+/// (`tenant-a (avp:PS…)`), or by the address alone.
+pub fn label(name: Option<&str>, described: String) -> String {
+    match name {
+        Some(name) => format!("{name} ({described})"),
+        None => described,
+    }
+}
+
 /// What `--store TEXT` names: a `[store_groups]` entry (each member), or
 /// one store; each with its name in avpctl.toml when it has one. The
 /// default store is relative to the project wherever avpctl runs from.
@@ -71,12 +88,7 @@ pub fn named_addresses(
         .into_iter()
         .map(|member| {
             let address = resolve_address(member, config, project_root)?;
-            let address = match address {
-                StoreAddress::Local(path) if member == DEFAULT_STORE => {
-                    StoreAddress::Local(project_root.join(path))
-                }
-                other => other,
-            };
+            let address = default_relative_to_project(member, address, project_root);
             let name = config
                 .stores
                 .contains_key(member)

@@ -203,10 +203,7 @@ pub fn replay_on(
     let started = std::time::Instant::now();
     let mut store = crate::store::open(address, aws)?;
     remote::replay(project, prepared, &mut report.outcomes, store.as_mut())?;
-    report.store = Some(match name {
-        Some(name) => format!("{name} ({})", store.describe()),
-        None => store.describe(),
-    });
+    report.store = Some(crate::store::label(name, store.describe()));
     // The summary's time covers the store's answers too.
     report.elapsed += started.elapsed();
     Ok(())
