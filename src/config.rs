@@ -28,6 +28,8 @@ pub struct Config {
     pub templates: String,
     pub links: String,
     pub tests: String,
+    /// AVP's identity-source document (docs/identity.md); none when unset.
+    pub identity_source: Option<String>,
     pub fmt: FmtConfig,
     pub stores: BTreeMap<String, StoreConfig>,
     /// Named groups of stores deployed together (the per-tenant model).
@@ -45,6 +47,7 @@ impl Default for Config {
             templates: "templates".into(),
             links: "links.yaml".into(),
             tests: "tests".into(),
+            identity_source: None,
             fmt: FmtConfig::default(),
             stores: BTreeMap::new(),
             store_groups: BTreeMap::new(),

@@ -25,6 +25,7 @@ pub mod error;
 pub mod files;
 pub mod fmt;
 pub mod fuzz;
+pub mod identity;
 pub mod nesting;
 pub mod output;
 pub mod plan;

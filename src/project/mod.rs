@@ -83,6 +83,8 @@ pub struct Project {
     pub root: PathBuf,
     pub config: Config,
     pub schema: Option<ProjectSchema>,
+    /// `identity_source` of avpctl.toml, when it is set and reads.
+    pub identity: Option<crate::identity::ProjectIdentity>,
     /// Static policies and templates in load order (by file path, then
     /// position in the file).
     pub policies: Vec<PolicyEntry>,
@@ -129,6 +131,7 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
     let mut diagnostics = Vec::new();
 
     let schema = load_schema(root, &config, config_file.as_ref(), &mut diagnostics);
+    let identity = load_identity(root, &config, &mut diagnostics);
     if let Some(config_file) = &config_file {
         check_configured_paths(root, &config, config_file, &mut diagnostics);
     }
@@ -209,6 +212,7 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
             root: root.to_path_buf(),
             config,
             schema,
+            identity,
             policies,
             links,
             policy_set,
@@ -233,7 +237,11 @@ fn check_configured_paths(
         ("links", &config.links),
         ("tests", &config.tests),
     ];
-    for (key, path) in keys {
+    let identity = config
+        .identity_source
+        .as_ref()
+        .map(|path| ("identity_source", path));
+    for (key, path) in keys.into_iter().chain(identity) {
         if !config.is_set(key) || root.join(path).exists() {
             continue;
         }
@@ -293,6 +301,36 @@ fn load_schema(
         }
         Err(errors) => {
             diagnostics.extend(errors);
+            None
+        }
+    }
+}
+
+/// The identity source avpctl.toml names (its absence was reported with the
+/// other configured paths).
+fn load_identity(
+    root: &Path,
+    config: &Config,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<crate::identity::ProjectIdentity> {
+    let relative = config.identity_source.as_ref()?;
+    if !root.join(relative).exists() {
+        return None;
+    }
+    let file = match crate::files::read(root, Path::new(relative)) {
+        Ok(file) => file,
+        Err(err) => {
+            diagnostics.push(Diagnostic::from(&err));
+            return None;
+        }
+    };
+    match crate::identity::source::parse(&file) {
+        Ok((identity, warnings)) => {
+            diagnostics.extend(warnings);
+            Some(identity)
+        }
+        Err(problems) => {
+            diagnostics.extend(problems);
             None
         }
     }

@@ -82,7 +82,7 @@ pub fn changes_human(
                 flip.file,
                 flip.check.location.line,
                 flip.check.name,
-                decision_name(flip.check.expect)
+                flip.check.expect.as_str()
             ));
         }
         out.push('\n');
@@ -207,7 +207,7 @@ pub fn flip_json(flip: &Flip) -> Value {
         "name": flip.check.name,
         "old": flip.old.map(decision_name),
         "new": flip.new.map(decision_name),
-        "expected": decision_name(flip.check.expect),
+        "expected": flip.check.expect.as_str(),
     })
 }
 

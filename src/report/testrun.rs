@@ -82,8 +82,20 @@ fn failure_detail(
     let decision = outcome
         .decision
         .map_or("none (not evaluated)", decision_name);
-    out.push_str(&format!("    expected:  {}\n", decision_name(check.expect)));
+    out.push_str(&format!("    expected:  {}\n", check.expect.as_str()));
     out.push_str(&format!("    decision:  {decision}\n"));
+    if let Some(token) = &check.token {
+        out.push_str(&format!(
+            "    token:     {}; the identity source names the principal\n",
+            token.kind.as_str()
+        ));
+    }
+    if let Some(refusal) = &outcome.refusal {
+        out.push_str(&format!(
+            "    refused:   {}\n",
+            one_line(&refusal.to_string())
+        ));
+    }
     if let (Some(store), Some(label)) = (&outcome.store, &report.store) {
         let reasons = if store.reasons.is_empty() {
             "none".to_string()
@@ -319,7 +331,7 @@ fn case_json(report: &RunReport, o: &CaseOutcome) -> Value {
         "line": o.check.location.line,
         "name": o.check.name,
         "status": o.status.as_str(),
-        "expected": decision_name(o.check.expect),
+        "expected": o.check.expect.as_str(),
         "decision": o.decision.map(decision_name),
         "reasons": o.reasons,
         "errors": o.errors.iter().map(|e| e.policy.clone()).collect::<Vec<_>>(),
@@ -370,10 +382,12 @@ mod tests {
             resource: r#"DocApp::Document::"42""#.parse().unwrap(),
             context: serde_json::json!({}),
             entities: CheckEntities::Suite,
-            expect: cedar_policy::Decision::Allow,
+            expect: crate::testing::suite::Expected::Allow,
+            refusal: None,
             reasons: None,
             errors: None,
             validate_request: true,
+            token: None,
         };
         let report = RunReport {
             suites: vec![SuiteInfo { file }],
@@ -386,6 +400,7 @@ mod tests {
                 errors: vec![],
                 failures: vec!["the store decided deny".into()],
                 involved: vec![],
+                refusal: None,
                 store: Some(StoreOutcome {
                     decision: cedar_policy::Decision::Deny,
                     reasons: vec![],

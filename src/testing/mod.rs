@@ -82,9 +82,16 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
     };
     let (files, walk_problems) = suite::suite_files(&project.root, &project.config.tests);
     collected.diagnostics.extend(walk_problems);
+    let identity = project.identity.as_ref().map(|identity| suite::Identity {
+        source: &identity.source,
+        types: project
+            .schema
+            .as_ref()
+            .and_then(crate::identity::schema_types::SchemaTypes::of),
+    });
     let mut suites: Vec<Suite> = Vec::new();
     for relative in files {
-        match suite::load_suite(&project.root, &relative) {
+        match suite::load_suite(&project.root, &relative, identity.as_ref()) {
             Ok(suite) => suites.push(suite),
             Err(problems) => collected.diagnostics.extend(problems),
         }
@@ -99,13 +106,21 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
             if !selected(filters, &file_name, &check.name) {
                 continue;
             }
-            let sources = match &check.entities {
+            let mut sources = match &check.entities {
                 CheckEntities::Suite => suite.entities.clone(),
                 CheckEntities::SuitePlus(extra) => {
                     suite.entities.iter().chain(extra).cloned().collect()
                 }
                 CheckEntities::Own(own) => own.clone(),
             };
+            let mut refusal = None;
+            if let (Some(token), Some(identity)) = (&check.token, &project.identity) {
+                refusal = identity_entities(&mut loader, &sources, &suite.file, &identity.source);
+                match &token.derived {
+                    Ok(derived) => sources.push(derived.clone()),
+                    Err(refused) => refusal = Some(refused.clone()),
+                }
+            }
             let entities = loader.entities(&sources, &suite.file).map_err(|problem| {
                 let message = problem.message.clone();
                 if !collected
@@ -121,11 +136,42 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
                 suite: index,
                 check: Arc::clone(check),
                 entities,
+                refusal,
             });
         }
     }
     collected.warnings = loader.take_warnings();
     collected
+}
+
+/// AVP refuses a with-token request whose entities hold the identity
+/// source's principal or group types (API reference
+/// `API_IsAuthorizedWithToken.html`, `entities`): the token is the only
+/// source of principal data.
+fn identity_entities(
+    loader: &mut entities::EntityLoader<'_>,
+    sources: &[suite::ResolvedSource],
+    suite_file: &crate::source::SourceFile,
+    source: &crate::identity::IdentitySource,
+) -> Option<crate::identity::Refusal> {
+    let given = loader.entities(sources, suite_file).ok()?;
+    let forbidden = [
+        ("PrincipalEntityType", Some(source.principal_type())),
+        ("GroupEntityType", source.group_type()),
+    ];
+    forbidden.into_iter().find_map(|(what, type_name)| {
+        let type_name = type_name?;
+        given
+            .iter()
+            .find(|e| e.uid().type_name().to_string() == type_name)
+            .map(|entity| crate::identity::Refusal {
+                code: "token-identity-entities",
+                message: format!(
+                    "{what} {type_name} cannot be defined in Entities: the case's entity data holds {}",
+                    entity.uid()
+                ),
+            })
+    })
 }
 
 pub fn run_suites(project: &Project, options: &Options) -> RunReport {

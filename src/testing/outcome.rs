@@ -50,6 +50,8 @@ pub struct CaseOutcome {
     /// For a failed case: the principal and resource as the entity data
     /// has them (Cedar JSON), or `None` when the data does not hold them.
     pub involved: Vec<(String, Option<serde_json::Value>)>,
+    /// Why AVP refuses the case's token (no decision then).
+    pub refusal: Option<crate::identity::Refusal>,
     /// The deployed store's answer (`test --store`).
     pub store: Option<StoreOutcome>,
     pub duration: Duration,

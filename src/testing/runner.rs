@@ -19,6 +19,8 @@ pub struct Prepared {
     pub check: Arc<Check>,
     /// `Err` when the entity data could not be built (reported apart).
     pub entities: Result<Arc<Entities>, String>,
+    /// Why AVP refuses the case's token, before any evaluation.
+    pub refusal: Option<crate::identity::Refusal>,
 }
 
 pub struct Runner<'a> {
@@ -82,9 +84,19 @@ impl<'a> Runner<'a> {
             errors: Vec::new(),
             failures: Vec::new(),
             involved: Vec::new(),
+            refusal: None,
             store: None,
             duration: Default::default(),
         };
+        if let Some(refusal) = &prepared.refusal {
+            outcome.failures = refusal_failures(check, refusal);
+            outcome.refusal = Some(refusal.clone());
+            if outcome.failures.is_empty() {
+                outcome.status = Status::Pass;
+            }
+            outcome.duration = started.elapsed();
+            return outcome;
+        }
         let result = match &prepared.entities {
             Ok(entities) => self.authorize(check, entities),
             Err(message) => Err(format!("entity data could not be loaded: {message}")),
@@ -164,10 +176,10 @@ impl<'a> Runner<'a> {
     /// Every way the outcome differs from the expectation.
     fn compare(&self, check: &Check, outcome: &CaseOutcome) -> Vec<String> {
         let mut failures = Vec::new();
-        if outcome.decision != Some(check.expect) {
+        if outcome.decision != check.expect.decision() {
             failures.push(format!(
                 "expected {}, got {}",
-                crate::text::decision_name(check.expect),
+                describe_expectation(check),
                 outcome
                     .decision
                     .map_or("no decision", crate::text::decision_name)
@@ -210,6 +222,32 @@ impl<'a> Runner<'a> {
                 format!("`{id}` is not a policy id of the project{hint}")
             }
         })
+    }
+}
+
+/// How a case whose token AVP refuses differs from its expectation.
+fn refusal_failures(check: &Check, refusal: &crate::identity::Refusal) -> Vec<String> {
+    if check.expect != super::suite::Expected::Refused {
+        return vec![format!(
+            "expected {}, but AVP refuses the token: {refusal}",
+            check.expect.as_str()
+        )];
+    }
+    match &check.refusal {
+        Some(code) if code != refusal.code => vec![format!(
+            "expected the refusal `{code}`, but the token is refused for another reason: {refusal}"
+        )],
+        _ => Vec::new(),
+    }
+}
+
+fn describe_expectation(check: &Check) -> String {
+    match &check.refusal {
+        Some(code) => format!("the token to be refused ({code})"),
+        None if check.expect == super::suite::Expected::Refused => {
+            "the token to be refused".to_string()
+        }
+        None => check.expect.as_str().to_string(),
     }
 }
 

@@ -13,8 +13,16 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use crate::diagnostic::Diagnostic;
+use crate::identity::schema_types::SchemaTypes;
+use crate::identity::{IdentitySource, Refusal, Token, TokenKind};
 use crate::source::{Location, SourceFile, display_path};
 use crate::uid::UidSpec;
+
+/// The project's identity source, for cases that give a token.
+pub struct Identity<'a> {
+    pub source: &'a IdentitySource,
+    pub types: Option<SchemaTypes>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,8 +33,27 @@ struct RawSuite {
     context: Option<Map<String, Value>>,
     #[serde(default)]
     validate_request: Option<bool>,
+    /// The clock token expiry is checked against (docs/identity.md).
+    #[serde(default)]
+    now: Option<Spanned<Clock>>,
     #[serde(default)]
     cases: Vec<Spanned<RawCase>>,
+}
+
+/// A moment as seconds since the epoch or an RFC 3339 timestamp.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Clock {
+    Seconds(i64),
+    Timestamp(String),
+}
+
+/// A token as a case gives it: its claims, or a compact JWT.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawToken {
+    Claims(Map<String, Value>),
+    Jwt(String),
 }
 
 /// An entry of an `entities:` list: a file path, or an entity written inline.
@@ -56,6 +83,12 @@ struct RawCase {
     principals: Option<Vec<Spanned<RawRow>>>,
     /// An AVP IsAuthorized or BatchIsAuthorized input to replay.
     replay: Option<String>,
+    /// Instead of `principal`: a token the identity source turns into one.
+    identity_token: Option<RawToken>,
+    access_token: Option<RawToken>,
+    /// With `expect: refused`, which check refuses the token.
+    refusal: Option<String>,
+    now: Option<Spanned<Clock>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -63,13 +96,25 @@ struct RawCase {
 pub enum Expected {
     Allow,
     Deny,
+    /// AVP answers a `ValidationException`: the token is refused.
+    Refused,
 }
 
 impl Expected {
-    pub fn decision(self) -> Decision {
+    /// The decision expected, `None` for a refused token.
+    pub fn decision(self) -> Option<Decision> {
         match self {
-            Expected::Allow => Decision::Allow,
-            Expected::Deny => Decision::Deny,
+            Expected::Allow => Some(Decision::Allow),
+            Expected::Deny => Some(Decision::Deny),
+            Expected::Refused => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expected::Allow => "allow",
+            Expected::Deny => "deny",
+            Expected::Refused => "refused",
         }
     }
 }
@@ -137,14 +182,31 @@ pub struct Check {
     /// Cedar JSON context (suite defaults merged under the case's own).
     pub context: Value,
     pub entities: CheckEntities,
-    pub expect: Decision,
+    pub expect: Expected,
+    /// With `expect: refused`: the refusal code the case names.
+    pub refusal: Option<String>,
     pub reasons: Option<BTreeSet<String>>,
     pub errors: Option<BTreeSet<String>>,
     pub validate_request: bool,
+    /// A case that gives a token: what the identity source made of it.
+    pub token: Option<TokenCase>,
+}
+
+/// What the identity source made of a case's token.
+#[derive(Debug, Clone)]
+pub struct TokenCase {
+    pub kind: TokenKind,
+    /// The principal and groups it derives (added to the case's entities),
+    /// or why AVP refuses the token.
+    pub derived: Result<ResolvedSource, Refusal>,
 }
 
 /// Reads one suite; `relative` is its path below the project root.
-pub fn load_suite(root: &Path, relative: &Path) -> Result<Suite, Vec<Diagnostic>> {
+pub fn load_suite(
+    root: &Path,
+    relative: &Path,
+    identity: Option<&Identity<'_>>,
+) -> Result<Suite, Vec<Diagnostic>> {
     let file = crate::files::read(root, relative).map_err(|err| vec![Diagnostic::from(&err)])?;
     let raw: Option<RawSuite> =
         crate::yaml::parse(&file).map_err(|err| vec![Diagnostic::from(&err)])?;
@@ -152,6 +214,7 @@ pub fn load_suite(root: &Path, relative: &Path) -> Result<Suite, Vec<Diagnostic>
         entities: Vec::new(),
         context: None,
         validate_request: None,
+        now: None,
         cases: Vec::new(),
     });
     let base = relative.parent().unwrap_or(Path::new(""));
@@ -163,7 +226,10 @@ pub fn load_suite(root: &Path, relative: &Path) -> Result<Suite, Vec<Diagnostic>
         validate_request: raw.validate_request.unwrap_or(true),
         problems: Vec::new(),
         uids: HashMap::new(),
+        identity,
+        now: None,
     };
+    reader.now = raw.now.as_ref().and_then(|clock| reader.clock(clock));
     let entities = raw
         .entities
         .iter()
@@ -207,6 +273,9 @@ struct SuiteReader<'a> {
     /// UIDs already parsed: suites repeat the same few principals and
     /// resources thousands of times, and a clone shares the parsed one.
     uids: HashMap<UidSpec, EntityUid>,
+    identity: Option<&'a Identity<'a>>,
+    /// The suite's clock, seconds since the epoch.
+    now: Option<i64>,
 }
 
 impl SuiteReader<'_> {
@@ -288,6 +357,184 @@ impl SuiteReader<'_> {
         Value::Object(merged)
     }
 
+    fn clock(&mut self, clock: &Spanned<Clock>) -> Option<i64> {
+        use aws_sdk_verifiedpermissions::primitives::{DateTime, DateTimeFormat};
+        match &clock.value {
+            Clock::Seconds(seconds) => Some(*seconds),
+            Clock::Timestamp(text) => match DateTime::from_str(text, DateTimeFormat::DateTime) {
+                Ok(time) => Some(time.secs()),
+                Err(err) => {
+                    let location = crate::yaml::location(self.file, &clock.referenced);
+                    self.problem(
+                        &location,
+                        "bad-now",
+                        format!("`now: {text}` is not a time: {err}"),
+                        "write `now: 2026-12-01T00:00:00Z` or seconds since the epoch",
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    /// The token a case gives instead of a principal, decoded; `Err` when
+    /// it is given wrongly (reported).
+    fn case_token(
+        &mut self,
+        case: &RawCase,
+        location: &Location,
+    ) -> Result<Option<(TokenKind, Map<String, Value>)>, ()> {
+        let (kind, raw) = match (&case.identity_token, &case.access_token) {
+            (None, None) => return Ok(None),
+            (Some(_), Some(_)) => {
+                self.problem(
+                    location,
+                    "bad-token",
+                    format!("case `{}` gives both an `identity_token` and an `access_token`", case.name),
+                    "give one token per case: avpctl evaluates what AVP makes of one token",
+                );
+                return Err(());
+            }
+            (Some(raw), None) => (TokenKind::Identity, raw),
+            (None, Some(raw)) => (TokenKind::Access, raw),
+        };
+        let key = match kind {
+            TokenKind::Identity => "identity_token",
+            TokenKind::Access => "access_token",
+        };
+        if case.principal.is_some() || case.principals.is_some() {
+            self.problem(
+                location,
+                "bad-token",
+                format!("case `{}` gives both `{key}` and a principal", case.name),
+                "the token names the principal: remove `principal`/`principals`",
+            );
+            return Err(());
+        }
+        if self.identity.is_none() {
+            self.problem(
+                location,
+                "no-identity-source",
+                format!("case `{}` gives `{key}`, but the project has no identity source", case.name),
+                "set `identity_source = \"identity-source.json\"` in avpctl.toml (docs/identity.md)",
+            );
+            return Err(());
+        }
+        let claims = match raw {
+            RawToken::Claims(claims) => Ok(claims.clone()),
+            RawToken::Jwt(jwt) => crate::identity::token::decode_jwt(jwt),
+        };
+        match claims {
+            Ok(claims) => Ok(Some((kind, claims))),
+            Err(message) => {
+                self.problem(
+                    location,
+                    "bad-token",
+                    format!("case `{}`: `{key}`: {message}", case.name),
+                    "give the token's claims as a mapping, or a compact JWT (header.payload.signature)",
+                );
+                Err(())
+            }
+        }
+    }
+
+    /// The principal of a request made with `token`, with the token's part
+    /// of the context filled in; the principal is the token's even when
+    /// AVP refuses the token, so reports show whose it was.
+    fn token_request(
+        &mut self,
+        token: &(TokenKind, Map<String, Value>),
+        action: &EntityUid,
+        context: &mut Value,
+        now: Option<i64>,
+        location: &Location,
+    ) -> Option<(EntityUid, TokenCase)> {
+        let identity = self.identity?;
+        let (kind, claims) = token;
+        let token = Token {
+            kind: *kind,
+            claims,
+        };
+        let derived = crate::identity::token::derive(
+            identity.source,
+            identity.types.as_ref(),
+            token,
+            action,
+            now,
+        );
+        let (principal, derived) = match derived {
+            Ok(derived) => {
+                if let (Some(token_context), Value::Object(context)) =
+                    (derived.context_token, &mut *context)
+                {
+                    if context.contains_key("token") {
+                        self.problem(
+                            location,
+                            "bad-token",
+                            "the case gives `context.token` and an access token, which fills it".into(),
+                            "remove `token` from the context: AVP puts the access token's claims there",
+                        );
+                        return None;
+                    }
+                    context.insert("token".into(), token_context);
+                }
+                let text = Value::Array(derived.entities).to_string();
+                (
+                    derived.principal,
+                    Ok(ResolvedSource::Inline(text, location.span.start)),
+                )
+            }
+            Err(refusal) => {
+                let principal = crate::identity::token::principal(identity.source, token)
+                    .or_else(|_| crate::uid::from_parts(identity.source.principal_type(), ""))
+                    .ok()?;
+                (principal, Err(refusal))
+            }
+        };
+        Some((
+            principal,
+            TokenCase {
+                kind: *kind,
+                derived,
+            },
+        ))
+    }
+
+    /// `expect: refused` and `refusal:` belong to token cases, and
+    /// `refusal:` names a check avpctl makes.
+    fn check_refusal(&mut self, case: &RawCase, expect: Expected, token: bool, location: &Location) -> bool {
+        if expect == Expected::Refused && !token {
+            self.problem(
+                location,
+                "bad-expect",
+                format!("case `{}` expects `refused`, which only a case with a token can be", case.name),
+                "give `identity_token` or `access_token`, or expect allow or deny",
+            );
+            return false;
+        }
+        match &case.refusal {
+            Some(_) if expect != Expected::Refused => {
+                self.problem(
+                    location,
+                    "bad-expect",
+                    format!("case `{}` names a `refusal` but does not expect `refused`", case.name),
+                    "write `expect: refused` beside `refusal:`",
+                );
+                false
+            }
+            Some(code) if !crate::identity::token::REFUSAL_CODES.contains(&code.as_str()) => {
+                self.problem(
+                    location,
+                    "bad-expect",
+                    format!("case `{}`: `{code}` is not a refusal avpctl knows", case.name),
+                    &format!("one of: {}", crate::identity::token::REFUSAL_CODES.join(", ")),
+                );
+                false
+            }
+            _ => true,
+        }
+    }
+
     fn case_checks(&mut self, case: RawCase, location: Location) -> Vec<Check> {
         if let Some(replay) = case.replay.clone() {
             return self.replay_checks(case, &replay, location);
@@ -314,8 +561,28 @@ impl SuiteReader<'_> {
         };
         let validate_request = case.validate_request.unwrap_or(self.validate_request);
         let action = self.uid(case.action.as_ref(), "action", &case.name, &location);
+        let Ok(token) = self.case_token(&case, &location) else {
+            return Vec::new();
+        };
+        let now = match &case.now {
+            Some(clock) => self.clock(clock),
+            None => self.now,
+        };
         let Some((rows, by_resource)) = table else {
-            let principal = self.uid(case.principal.as_ref(), "principal", &case.name, &location);
+            let mut context = self.context(case.context.as_ref());
+            let (principal, token) = match (&token, &action) {
+                (Some(token), Some(action)) => {
+                    match self.token_request(token, action, &mut context, now, &location) {
+                        Some((principal, token)) => (Some(principal), Some(token)),
+                        None => return Vec::new(),
+                    }
+                }
+                (Some(_), None) => (None, None),
+                (None, _) => (
+                    self.uid(case.principal.as_ref(), "principal", &case.name, &location),
+                    None,
+                ),
+            };
             let resource = self.uid(case.resource.as_ref(), "resource", &case.name, &location);
             let expect = match case.expect {
                 Some(Expectation::One(expected)) => Some(expected),
@@ -346,26 +613,44 @@ impl SuiteReader<'_> {
             else {
                 return Vec::new();
             };
+            if !self.check_refusal(&case, expect, token.is_some(), &location) {
+                return Vec::new();
+            }
             return vec![Check {
                 name: case.name,
                 location,
                 principal,
                 action,
                 resource,
-                context: self.context(case.context.as_ref()),
+                context,
                 entities,
-                expect: expect.decision(),
+                expect,
+                refusal: case.refusal,
                 reasons: case.reasons.map(|r| r.into_iter().collect()),
                 errors: case.errors.map(|e| e.into_iter().collect()),
                 validate_request,
+                token,
             }];
         };
         // Table form: the fixed side comes from the case, the varying side
         // and the expectation from each row.
-        let fixed = if by_resource {
-            self.uid(case.principal.as_ref(), "principal", &case.name, &location)
-        } else {
-            self.uid(case.resource.as_ref(), "resource", &case.name, &location)
+        let mut table_context = self.context(case.context.as_ref());
+        let mut table_token = None;
+        let fixed = match (&token, &action) {
+            (Some(token), Some(action)) => {
+                let Some((principal, token)) =
+                    self.token_request(token, action, &mut table_context, now, &location)
+                else {
+                    return Vec::new();
+                };
+                table_token = Some(token);
+                Some(principal)
+            }
+            (Some(_), None) => None,
+            (None, _) if by_resource => {
+                self.uid(case.principal.as_ref(), "principal", &case.name, &location)
+            }
+            (None, _) => self.uid(case.resource.as_ref(), "resource", &case.name, &location),
         };
         if case.expect.is_some() {
             self.problem(
@@ -405,7 +690,16 @@ impl SuiteReader<'_> {
             } else {
                 (varying.clone(), fixed.clone())
             };
-            let mut context = self.context(case.context.as_ref());
+            if expected == Expected::Refused && table_token.is_none() {
+                self.problem(
+                    &row_location,
+                    "bad-expect",
+                    format!("a row of case `{}` expects `refused`, which only a case with a token can be", case.name),
+                    "give the case `identity_token` or `access_token`, or expect allow or deny",
+                );
+                continue;
+            }
+            let mut context = table_context.clone();
             if let (Some(own), Value::Object(merged)) = (&row.context, &mut context) {
                 merged.extend(own.clone());
             }
@@ -438,10 +732,12 @@ impl SuiteReader<'_> {
                 resource,
                 context,
                 entities: entities.clone(),
-                expect: expected.decision(),
+                expect: expected,
+                refusal: None,
                 reasons: row.reasons.clone().map(|r| r.into_iter().collect()),
                 errors: row.errors.clone().map(|e| e.into_iter().collect()),
                 validate_request,
+                token: table_token.clone(),
             });
         }
         checks
@@ -460,7 +756,9 @@ impl SuiteReader<'_> {
                 return Vec::new();
             }
         };
-        let requests = match replay_requests(&input) {
+        let requests = match replay_token(&input)
+            .and_then(|token| Ok((token, replay_requests(&input)?)))
+        {
             Ok(requests) => requests,
             Err(message) => {
                 self.problem(
@@ -476,9 +774,19 @@ impl SuiteReader<'_> {
                 return Vec::new();
             }
         };
-        let expected: Vec<Expected> = match case.expect {
-            Some(Expectation::One(one)) => vec![one; requests.len()],
-            Some(Expectation::Many(many)) => many,
+        let (token, requests) = requests;
+        if token.is_some() && self.identity.is_none() {
+            self.problem(
+                &location,
+                "no-identity-source",
+                format!("case `{}` replays a with-token input, but the project has no identity source", case.name),
+                "set `identity_source = \"identity-source.json\"` in avpctl.toml (docs/identity.md)",
+            );
+            return Vec::new();
+        }
+        let expected: Vec<Expected> = match &case.expect {
+            Some(Expectation::One(one)) => vec![*one; requests.len()],
+            Some(Expectation::Many(many)) => many.clone(),
             None => {
                 self.problem(
                     &location,
@@ -505,24 +813,44 @@ impl SuiteReader<'_> {
         }
         let single = requests.len() == 1;
         let validate_request = case.validate_request.unwrap_or(self.validate_request);
+        let now = match &case.now {
+            Some(clock) => self.clock(clock),
+            None => self.now,
+        };
         let own = vec![ResolvedSource::File(relative.clone())];
-        requests
-            .into_iter()
-            .zip(expected)
-            .enumerate()
-            .map(|(i, (request, expected))| Check {
+        let mut checks = Vec::new();
+        for (i, (request, expected)) in requests.into_iter().zip(expected).enumerate() {
+            let mut context = request.context;
+            let (principal, token_case) = match (&token, request.principal) {
+                (Some(token), _) => {
+                    let Some((principal, token_case)) =
+                        self.token_request(token, &request.action, &mut context, now, &location)
+                    else {
+                        return Vec::new();
+                    };
+                    (principal, Some(token_case))
+                }
+                (None, Some(principal)) => (principal, None),
+                (None, None) => return Vec::new(),
+            };
+            if !self.check_refusal(&case, expected, token_case.is_some(), &location) {
+                return Vec::new();
+            }
+            checks.push(Check {
                 name: if single {
                     case.name.clone()
                 } else {
                     format!("{} › request {i}", case.name)
                 },
                 location: location.clone(),
-                principal: request.principal,
+                principal,
                 action: request.action,
                 resource: request.resource,
-                context: request.context,
+                context,
                 entities: CheckEntities::Own(own.clone()),
-                expect: expected.decision(),
+                expect: expected,
+                refusal: if single { case.refusal.clone() } else { None },
+                token: token_case,
                 reasons: if single {
                     case.reasons.clone().map(|r| r.into_iter().collect())
                 } else {
@@ -534,22 +862,41 @@ impl SuiteReader<'_> {
                     None
                 },
                 validate_request,
-            })
-            .collect()
+            });
+        }
+        checks
     }
 }
 
 struct ReplayRequest {
-    principal: EntityUid,
+    /// `None` in a with-token input: the token names the principal.
+    principal: Option<EntityUid>,
     action: EntityUid,
     resource: EntityUid,
     context: Value,
 }
 
+/// The token of an AVP IsAuthorizedWithToken or BatchIsAuthorizedWithToken
+/// input, decoded.
+fn replay_token(input: &Value) -> Result<Option<(TokenKind, Map<String, Value>)>, String> {
+    let token = |key: &str| input.get(key).map(|t| t.as_str().ok_or(format!("`{key}` must be a JWT string")));
+    let (kind, jwt) = match (token("identityToken"), token("accessToken")) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err("the input gives both `identityToken` and `accessToken`; avpctl replays one token per request".into());
+        }
+        (Some(jwt), None) => (TokenKind::Identity, jwt?),
+        (None, Some(jwt)) => (TokenKind::Access, jwt?),
+    };
+    let claims = crate::identity::token::decode_jwt(jwt)?;
+    Ok(Some((kind, claims)))
+}
+
 /// The requests of an AVP IsAuthorized input (one) or BatchIsAuthorized
-/// input (its `requests`, in order).
+/// input (its `requests`, in order), and their *WithToken forms.
 fn replay_requests(input: &Value) -> Result<Vec<ReplayRequest>, String> {
     use crate::avp_json::{context_to_cedar, identifier};
+    let with_token = input.get("identityToken").is_some() || input.get("accessToken").is_some();
     let one = |request: &Value| -> Result<ReplayRequest, String> {
         let uid = |key: &str, type_key: &str, id_key: &str| -> Result<EntityUid, String> {
             let value = request
@@ -558,8 +905,15 @@ fn replay_requests(input: &Value) -> Result<Vec<ReplayRequest>, String> {
             let (t, i) = identifier(value, type_key, id_key)?;
             crate::uid::from_parts(t, i)
         };
+        if with_token && request.get("principal").is_some() {
+            return Err("a with-token request takes its principal from the token: remove `principal`".into());
+        }
         Ok(ReplayRequest {
-            principal: uid("principal", "entityType", "entityId")?,
+            principal: if with_token {
+                None
+            } else {
+                Some(uid("principal", "entityType", "entityId")?)
+            },
             action: uid("action", "actionType", "actionId")?,
             resource: uid("resource", "entityType", "entityId")?,
             context: match request.get("context") {

@@ -50,6 +50,7 @@ pub fn validate(loaded: &Loaded) -> Report {
         );
     }
     diagnostics.extend(preflight(project));
+    diagnostics.extend(crate::identity::rules::check_project(project));
     diagnostics.sort_by_key(Diagnostic::sort_key);
     let stats = Stats {
         files: project.policy_files.len(),
