@@ -15,8 +15,10 @@ use crate::project::Project;
 use crate::source::SourceFile;
 
 static USER_POOL_ARN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^arn:[a-zA-Z0-9-]+:cognito-idp:(([a-zA-Z0-9-]+:\d{12}:userpool/[\w-]+_[0-9a-zA-Z]+))$")
-        .expect("a valid pattern")
+    Regex::new(
+        r"^arn:[a-zA-Z0-9-]+:cognito-idp:(([a-zA-Z0-9-]+:\d{12}:userpool/[\w-]+_[0-9a-zA-Z]+))$",
+    )
+    .expect("a valid pattern")
 });
 static ENTITY_TYPE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^([_a-zA-Z][_a-zA-Z0-9]*::)*[_a-zA-Z][_a-zA-Z0-9]*$").expect("a valid pattern")
@@ -30,11 +32,11 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn refuse(&mut self, path: &[&str], message: String, help: &str) {
-        let mut diagnostic = Diagnostic::error("identity-source", message)
-            .at(locate(self.file, path))
-            .with_help(help);
-        diagnostic.unreadable = true;
-        self.found.push(diagnostic);
+        self.found.push(
+            Diagnostic::error("identity-source", message)
+                .at(locate(self.file, path))
+                .with_help(help),
+        );
     }
 
     fn length(&mut self, path: &[&str], value: &str, min: usize, max: usize) {
@@ -54,7 +56,10 @@ impl Checker<'_> {
         if items.len() < min || items.len() > max {
             self.refuse(
                 path,
-                format!("`{name}` lists {} values; AVP takes {min} to {max}", items.len()),
+                format!(
+                    "`{name}` lists {} values; AVP takes {min} to {max}",
+                    items.len()
+                ),
                 "AVP's API model bounds this list (docs/identity.md)",
             );
         }
@@ -133,26 +138,59 @@ pub fn check(source: &IdentitySource, file: &SourceFile) -> Vec<Diagnostic> {
             }
             if let Some(groups) = &oidc.group_configuration {
                 let path = [at[0], at[1], "groupConfiguration"];
-                checker.length(&[path[0], path[1], path[2], "groupClaim"], &groups.group_claim, 1, usize::MAX);
-                checker.entity_type(&[path[0], path[1], path[2], "groupEntityType"], &groups.group_entity_type);
+                checker.length(
+                    &[path[0], path[1], path[2], "groupClaim"],
+                    &groups.group_claim,
+                    1,
+                    usize::MAX,
+                );
+                checker.entity_type(
+                    &[path[0], path[1], path[2], "groupEntityType"],
+                    &groups.group_entity_type,
+                );
             }
             let selection = [at[0], at[1], "tokenSelection"];
             match &oidc.token_selection {
                 TokenSelection::AccessTokenOnly(access) => {
                     let path = [selection[0], selection[1], selection[2], "accessTokenOnly"];
                     if let Some(claim) = &access.principal_id_claim {
-                        checker.length(&[path[0], path[1], path[2], path[3], "principalIdClaim"], claim, 1, usize::MAX);
+                        checker.length(
+                            &[path[0], path[1], path[2], path[3], "principalIdClaim"],
+                            claim,
+                            1,
+                            usize::MAX,
+                        );
                     }
                     if let Some(audiences) = &access.audiences {
-                        checker.list(&[path[0], path[1], path[2], path[3], "audiences"], audiences, 1, 255);
+                        checker.list(
+                            &[path[0], path[1], path[2], path[3], "audiences"],
+                            audiences,
+                            1,
+                            255,
+                        );
                     }
                 }
                 TokenSelection::IdentityTokenOnly(identity) => {
-                    let path = [selection[0], selection[1], selection[2], "identityTokenOnly"];
+                    let path = [
+                        selection[0],
+                        selection[1],
+                        selection[2],
+                        "identityTokenOnly",
+                    ];
                     if let Some(claim) = &identity.principal_id_claim {
-                        checker.length(&[path[0], path[1], path[2], path[3], "principalIdClaim"], claim, 1, usize::MAX);
+                        checker.length(
+                            &[path[0], path[1], path[2], path[3], "principalIdClaim"],
+                            claim,
+                            1,
+                            usize::MAX,
+                        );
                     }
-                    checker.list(&[path[0], path[1], path[2], path[3], "clientIds"], &identity.client_ids, 0, 1000);
+                    checker.list(
+                        &[path[0], path[1], path[2], path[3], "clientIds"],
+                        &identity.client_ids,
+                        0,
+                        1000,
+                    );
                 }
             }
         }
@@ -210,8 +248,18 @@ fn schema_findings(identity: &ProjectIdentity, types: &SchemaTypes) -> Vec<Diagn
         return found;
     };
     let group_at: &[&str] = match &source.configuration {
-        Configuration::CognitoUserPoolConfiguration(_) => &["configuration", "cognitoUserPoolConfiguration", "groupConfiguration", "groupEntityType"],
-        Configuration::OpenIdConnectConfiguration(_) => &["configuration", "openIdConnectConfiguration", "groupConfiguration", "groupEntityType"],
+        Configuration::CognitoUserPoolConfiguration(_) => &[
+            "configuration",
+            "cognitoUserPoolConfiguration",
+            "groupConfiguration",
+            "groupEntityType",
+        ],
+        Configuration::OpenIdConnectConfiguration(_) => &[
+            "configuration",
+            "openIdConnectConfiguration",
+            "groupConfiguration",
+            "groupEntityType",
+        ],
     };
     if types.entity(group).is_none() {
         found.push(warn(

@@ -116,7 +116,9 @@ impl Reader<'_> {
             ("Long", _) => AttrType::Long,
             ("Boolean" | "Bool", _) => AttrType::Bool,
             ("Set", _) => match ty.get("element") {
-                Some(element) => AttrType::Set(Box::new(self.resolve(namespace, element, depth + 1))),
+                Some(element) => {
+                    AttrType::Set(Box::new(self.resolve(namespace, element, depth + 1)))
+                }
                 None => AttrType::Other,
             },
             ("Record", _) => {
@@ -125,7 +127,9 @@ impl Reader<'_> {
                     attributes
                         .into_iter()
                         .flatten()
-                        .map(|(key, value)| (key.clone(), self.resolve(namespace, value, depth + 1)))
+                        .map(|(key, value)| {
+                            (key.clone(), self.resolve(namespace, value, depth + 1))
+                        })
                         .collect(),
                 )
             }

@@ -203,16 +203,18 @@ pub struct ProjectIdentity {
 pub fn parse(file: &SourceFile) -> Result<(ProjectIdentity, Vec<Diagnostic>), Vec<Diagnostic>> {
     let json_error = |err: serde_json::Error, what: &str| {
         let offset = file.offset_of(err.line(), err.column());
-        let mut diagnostic = Diagnostic::error("identity-source", format!("{what}: {err}"))
+        Diagnostic::error("identity-source", format!("{what}: {err}"))
             .at(file.location(offset..offset))
-            .with_help("write AVP's identity-source shape: {\"principalEntityType\": ..., \"configuration\": {\"cognitoUserPoolConfiguration\": ...} or {\"openIdConnectConfiguration\": ...}} (docs/identity.md)");
-        diagnostic.unreadable = true;
-        diagnostic
+            .with_help("write AVP's identity-source shape: {\"principalEntityType\": ..., \"configuration\": {\"cognitoUserPoolConfiguration\": ...} or {\"openIdConnectConfiguration\": ...}} (docs/identity.md)")
     };
     crate::strict_json::from_str(file.text())
         .map_err(|err| vec![json_error(err, "the identity source is not valid JSON")])?;
-    let source: IdentitySource = serde_json::from_str(file.text())
-        .map_err(|err| vec![json_error(err, "the identity source does not have AVP's shape")])?;
+    let source: IdentitySource = serde_json::from_str(file.text()).map_err(|err| {
+        vec![json_error(
+            err,
+            "the identity source does not have AVP's shape",
+        )]
+    })?;
     let problems = super::rules::check(&source, file);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(problems);

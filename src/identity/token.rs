@@ -218,7 +218,10 @@ fn accept(source: &IdentitySource, token: Token<'_>, now: Option<i64>) -> Result
         if selected != kind {
             return Err(refuse(
                 "token-not-selected",
-                format!("this OIDC identity source takes {}s only (tokenSelection)", selected.as_str()),
+                format!(
+                    "this OIDC identity source takes {}s only (tokenSelection)",
+                    selected.as_str()
+                ),
             ));
         }
     }
@@ -234,7 +237,12 @@ fn accept(source: &IdentitySource, token: Token<'_>, now: Option<i64>) -> Result
                 format!("the token's issuer `{iss}` is not the identity source's `{issuer}`"),
             ));
         }
-        None => return Err(refuse("token-issuer", "the token has no `iss` claim".into())),
+        None => {
+            return Err(refuse(
+                "token-issuer",
+                "the token has no `iss` claim".into(),
+            ));
+        }
     }
     if let Configuration::CognitoUserPoolConfiguration(_) = &source.configuration {
         let token_use = claims.get("token_use").and_then(Value::as_str);
@@ -275,7 +283,9 @@ fn reserved_claims(claims: &Map<String, Value>) -> Result<(), Refusal> {
     match (prefixed, literal) {
         (true, Some(name)) => Err(refuse(
             "token-reserved-claim",
-            format!("the token has a claim named `{name}` beside `cognito:`/`custom:` claims, which AVP refuses"),
+            format!(
+                "the token has a claim named `{name}` beside `cognito:`/`custom:` claims, which AVP refuses"
+            ),
         )),
         _ => Ok(()),
     }
@@ -286,8 +296,12 @@ fn reserved_claims(claims: &Map<String, Value>) -> Result<(), Refusal> {
 fn audience(source: &IdentitySource, token: Token<'_>) -> Result<(), Refusal> {
     let claims = token.claims;
     let (claim, allowed): (&str, &[String]) = match (&source.configuration, token.kind) {
-        (Configuration::CognitoUserPoolConfiguration(c), TokenKind::Identity) => ("aud", &c.client_ids),
-        (Configuration::CognitoUserPoolConfiguration(c), TokenKind::Access) => ("client_id", &c.client_ids),
+        (Configuration::CognitoUserPoolConfiguration(c), TokenKind::Identity) => {
+            ("aud", &c.client_ids)
+        }
+        (Configuration::CognitoUserPoolConfiguration(c), TokenKind::Access) => {
+            ("client_id", &c.client_ids)
+        }
         (Configuration::OpenIdConnectConfiguration(o), _) => match &o.token_selection {
             TokenSelection::IdentityTokenOnly(i) => ("aud", &i.client_ids),
             TokenSelection::AccessTokenOnly(a) => {
@@ -312,7 +326,11 @@ fn audience(source: &IdentitySource, token: Token<'_>) -> Result<(), Refusal> {
         "token-audience",
         format!(
             "the token's `{claim}` ({}) is none of the identity source's {}",
-            if values.is_empty() { "missing".to_string() } else { values.join(", ") },
+            if values.is_empty() {
+                "missing".to_string()
+            } else {
+                values.join(", ")
+            },
             allowed.join(", ")
         ),
     ))
@@ -338,9 +356,10 @@ fn principal_id_claim(source: &IdentitySource) -> &str {
 fn group_claim(source: &IdentitySource) -> Option<&str> {
     match &source.configuration {
         Configuration::CognitoUserPoolConfiguration(_) => Some("cognito:groups"),
-        Configuration::OpenIdConnectConfiguration(oidc) => {
-            oidc.group_configuration.as_ref().map(|g| g.group_claim.as_str())
-        }
+        Configuration::OpenIdConnectConfiguration(oidc) => oidc
+            .group_configuration
+            .as_ref()
+            .map(|g| g.group_claim.as_str()),
     }
 }
 
@@ -362,7 +381,11 @@ fn group_names(value: &Value) -> Vec<String> {
 fn group_names_strict(value: Option<&Value>) -> Vec<String> {
     match value {
         Some(Value::String(text)) => vec![text.clone()],
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -398,19 +421,361 @@ fn cedar_value(value: &Value, declared: Option<&AttrType>) -> Option<Value> {
         // userguide `cognito-map-token-to-schema.html` declares the
         // space-separated `scope` claim as a Set<String>.
         (Value::String(text), Some(AttrType::Set(_))) => Some(Value::Array(
-            text.split_whitespace().map(|s| Value::String(s.into())).collect(),
+            text.split_whitespace()
+                .map(|s| Value::String(s.into()))
+                .collect(),
         )),
         (Value::Array(items), declared) => {
             let element = match declared {
                 Some(AttrType::Set(element)) => Some(element.as_ref()),
                 _ => None,
             };
-            Some(Value::Array(items.iter().filter_map(|i| cedar_value(i, element)).collect()))
+            Some(Value::Array(
+                items
+                    .iter()
+                    .filter_map(|i| cedar_value(i, element))
+                    .collect(),
+            ))
         }
         (Value::Object(fields), declared) => {
             let record = declared.filter(|d| matches!(d, AttrType::Record(_)));
             Some(Value::Object(attributes(fields.iter(), record)))
         }
         (value, _) => Some(value.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn source(json: Value) -> IdentitySource {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn cognito() -> IdentitySource {
+        source(json!({
+            "principalEntityType": "App::User",
+            "configuration": {"cognitoUserPoolConfiguration": {
+                "userPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_EXAMPLE",
+                "clientIds": ["app-client-1"],
+                "groupConfiguration": {"groupEntityType": "App::Group"}
+            }}
+        }))
+    }
+
+    fn oidc(selection: Value) -> IdentitySource {
+        source(json!({
+            "principalEntityType": "App::User",
+            "configuration": {"openIdConnectConfiguration": {
+                "issuer": "https://auth.example.com",
+                "entityIdPrefix": "Corp",
+                "groupConfiguration": {"groupClaim": "roles", "groupEntityType": "App::Group"},
+                "tokenSelection": selection
+            }}
+        }))
+    }
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    fn id_claims() -> Map<String, Value> {
+        claims(json!({
+            "sub": "1111", "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE",
+            "aud": "app-client-1", "token_use": "id", "cognito:groups": ["admins", "staff"],
+            "cognito:username": "alice", "level": 3, "ratio": 0.5, "nothing": null
+        }))
+    }
+
+    fn action() -> EntityUid {
+        r#"App::Action::"view""#.parse().unwrap()
+    }
+
+    fn run(
+        source: &IdentitySource,
+        kind: TokenKind,
+        claims: &Map<String, Value>,
+    ) -> Result<Derived, Refusal> {
+        derive(source, None, Token { kind, claims }, &action(), None)
+    }
+
+    fn refusal(
+        source: &IdentitySource,
+        kind: TokenKind,
+        claims: &Map<String, Value>,
+    ) -> &'static str {
+        run(source, kind, claims).expect_err("refused").code
+    }
+
+    #[test]
+    fn a_cognito_id_token_names_the_principal_and_groups_by_pool_id() {
+        let derived = run(&cognito(), TokenKind::Identity, &id_claims()).unwrap();
+        assert_eq!(
+            derived.principal.to_string(),
+            r#"App::User::"us-east-1_EXAMPLE|1111""#
+        );
+        let principal = &derived.entities[0];
+        assert_eq!(
+            principal["parents"],
+            json!([{"type": "App::Group", "id": "us-east-1_EXAMPLE|admins"}, {"type": "App::Group", "id": "us-east-1_EXAMPLE|staff"}])
+        );
+        // Claims keep their names; the groups claim is not an attribute;
+        // fractions and nulls have no Cedar value.
+        let attrs = principal["attrs"].as_object().unwrap();
+        assert_eq!(attrs["cognito:username"], "alice");
+        assert_eq!(attrs["level"], 3);
+        assert!(!attrs.contains_key("cognito:groups"));
+        assert!(!attrs.contains_key("ratio") && !attrs.contains_key("nothing"));
+        assert_eq!(
+            derived.entities.len(),
+            3,
+            "the principal and its two groups"
+        );
+        assert_eq!(derived.context_token, None);
+    }
+
+    #[test]
+    fn a_cognito_access_token_fills_context_token_not_attributes() {
+        let mut claims = id_claims();
+        claims.insert("token_use".into(), json!("access"));
+        claims.remove("aud");
+        claims.insert("client_id".into(), json!("app-client-1"));
+        claims.insert("scope".into(), json!("docs/read docs/write"));
+        let derived = run(&cognito(), TokenKind::Access, &claims).unwrap();
+        assert_eq!(derived.entities[0]["attrs"], json!({}));
+        assert_eq!(derived.entities[0]["parents"].as_array().unwrap().len(), 2);
+        let token = derived.context_token.unwrap();
+        assert_eq!(token["client_id"], "app-client-1");
+        // Without a schema the scope stays the string it is.
+        assert_eq!(token["scope"], "docs/read docs/write");
+        assert!(token.get("cognito:groups").is_none());
+    }
+
+    #[test]
+    fn a_declared_set_splits_the_scope_and_undeclared_claims_are_left_out() {
+        let (fragment, _) = cedar_policy::SchemaFragment::from_cedarschema_str(
+            r#"namespace App { entity Group; entity User in [Group] { "cognito:username"?: String };
+               entity Doc; action view appliesTo { principal: User, resource: Doc,
+               context: { token?: { scope: Set<String> } } }; }"#,
+        )
+        .unwrap();
+        let types = SchemaTypes::from_json(&fragment.to_json_value().unwrap());
+        let id = derive(
+            &cognito(),
+            Some(&types),
+            Token {
+                kind: TokenKind::Identity,
+                claims: &id_claims(),
+            },
+            &action(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            id.entities[0]["attrs"],
+            json!({"cognito:username": "alice"})
+        );
+        let mut access = id_claims();
+        access.insert("token_use".into(), json!("access"));
+        access.insert("client_id".into(), json!("app-client-1"));
+        access.insert("scope".into(), json!("docs/read docs/write"));
+        let access = derive(
+            &cognito(),
+            Some(&types),
+            Token {
+                kind: TokenKind::Access,
+                claims: &access,
+            },
+            &action(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            access.context_token,
+            Some(json!({"scope": ["docs/read", "docs/write"]}))
+        );
+    }
+
+    #[test]
+    fn cognito_checks_refuse_what_avp_refuses() {
+        let source = cognito();
+        let with = |key: &str, value: Value| {
+            let mut claims = id_claims();
+            claims.insert(key.into(), value);
+            claims
+        };
+        let without = |key: &str| {
+            let mut claims = id_claims();
+            claims.remove(key);
+            claims
+        };
+        assert_eq!(
+            refusal(
+                &source,
+                TokenKind::Identity,
+                &with(
+                    "iss",
+                    json!("https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OTHER")
+                )
+            ),
+            "token-issuer"
+        );
+        assert_eq!(
+            refusal(&source, TokenKind::Identity, &without("iss")),
+            "token-issuer"
+        );
+        assert_eq!(
+            refusal(&source, TokenKind::Identity, &with("aud", json!("other"))),
+            "token-audience"
+        );
+        assert_eq!(
+            refusal(
+                &source,
+                TokenKind::Identity,
+                &with("token_use", json!("access"))
+            ),
+            "token-use"
+        );
+        assert_eq!(
+            refusal(&source, TokenKind::Access, &id_claims()),
+            "token-use"
+        );
+        assert_eq!(
+            refusal(&source, TokenKind::Identity, &without("sub")),
+            "token-principal-claim"
+        );
+        for reserved in ["cognito", "custom", "dev"] {
+            assert_eq!(
+                refusal(&source, TokenKind::Identity, &with(reserved, json!("x"))),
+                "token-reserved-claim",
+                "{reserved}"
+            );
+        }
+        // Without prefixed claims a claim named `dev` is an ordinary claim.
+        let plain = claims(
+            json!({"sub": "1", "iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE", "aud": "app-client-1", "token_use": "id", "dev": true}),
+        );
+        assert!(run(&source, TokenKind::Identity, &plain).is_ok());
+        // An empty client list checks no client.
+        let mut open = source.clone();
+        if let Configuration::CognitoUserPoolConfiguration(c) = &mut open.configuration {
+            c.client_ids.clear();
+        }
+        assert!(run(&open, TokenKind::Identity, &with("aud", json!("other"))).is_ok());
+    }
+
+    #[test]
+    fn expiry_is_checked_only_against_a_clock() {
+        let claims = {
+            let mut c = id_claims();
+            c.insert("exp".into(), json!(1_000));
+            c
+        };
+        let token = Token {
+            kind: TokenKind::Identity,
+            claims: &claims,
+        };
+        assert!(derive(&cognito(), None, token, &action(), None).is_ok());
+        assert!(derive(&cognito(), None, token, &action(), Some(999)).is_ok());
+        assert_eq!(
+            derive(&cognito(), None, token, &action(), Some(1_000))
+                .unwrap_err()
+                .code,
+            "token-expired"
+        );
+    }
+
+    #[test]
+    fn oidc_prefixes_ids_reads_every_group_form_and_takes_one_token_kind() {
+        let source =
+            oidc(json!({"identityTokenOnly": {"principalIdClaim": "email", "clientIds": ["web"]}}));
+        let base = json!({"email": "a@example.com", "iss": "https://auth.example.com", "aud": ["x", "web"]});
+        let groups_of = |roles: Value| {
+            let mut claims = claims(base.clone());
+            claims.insert("roles".into(), roles);
+            let derived = run(&source, TokenKind::Identity, &claims).unwrap();
+            assert_eq!(
+                derived.principal.to_string(),
+                r#"App::User::"Corp|a@example.com""#
+            );
+            derived.entities[0]["parents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(groups_of(json!("one")), ["Corp|one"]);
+        assert_eq!(groups_of(json!("one two")), ["Corp|one", "Corp|two"]);
+        assert_eq!(
+            groups_of(json!(["one two", "three"])),
+            ["Corp|one two", "Corp|three"]
+        );
+        assert_eq!(
+            refusal(&source, TokenKind::Access, &claims(base.clone())),
+            "token-not-selected"
+        );
+        let mut wrong = claims(base);
+        wrong.insert("aud".into(), json!("mobile"));
+        assert_eq!(
+            refusal(&source, TokenKind::Identity, &wrong),
+            "token-audience"
+        );
+    }
+
+    #[test]
+    fn an_oidc_access_token_falls_back_to_client_id_for_its_audience() {
+        let source = oidc(json!({"accessTokenOnly": {"audiences": ["https://api.example.com"]}}));
+        let token = |extra: Value| {
+            let mut claims = claims(json!({"sub": "u1", "iss": "https://auth.example.com/"}));
+            claims.extend(extra.as_object().unwrap().clone());
+            claims
+        };
+        assert!(
+            run(
+                &source,
+                TokenKind::Access,
+                &token(json!({"aud": "https://api.example.com"}))
+            )
+            .is_ok()
+        );
+        assert!(
+            run(
+                &source,
+                TokenKind::Access,
+                &token(json!({"client_id": "https://api.example.com"}))
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            refusal(
+                &source,
+                TokenKind::Access,
+                &token(
+                    json!({"aud": "https://other.example.com", "client_id": "https://api.example.com"})
+                )
+            ),
+            "token-audience"
+        );
+    }
+
+    #[test]
+    fn a_jwt_payload_is_read_and_a_malformed_one_explained() {
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"1"}"#);
+        assert_eq!(
+            decode_jwt(&format!("e30.{payload}.sig")).unwrap()["sub"],
+            "1"
+        );
+        assert!(decode_jwt("only.two").unwrap_err().contains("three parts"));
+        assert!(decode_jwt("a.!!!.c").unwrap_err().contains("base64url"));
+        let list = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b"[1]");
+        assert!(
+            decode_jwt(&format!("a.{list}.c"))
+                .unwrap_err()
+                .contains("not a JSON object")
+        );
     }
 }

@@ -390,7 +390,10 @@ impl SuiteReader<'_> {
                 self.problem(
                     location,
                     "bad-token",
-                    format!("case `{}` gives both an `identity_token` and an `access_token`", case.name),
+                    format!(
+                        "case `{}` gives both an `identity_token` and an `access_token`",
+                        case.name
+                    ),
                     "give one token per case: avpctl evaluates what AVP makes of one token",
                 );
                 return Err(());
@@ -502,12 +505,21 @@ impl SuiteReader<'_> {
 
     /// `expect: refused` and `refusal:` belong to token cases, and
     /// `refusal:` names a check avpctl makes.
-    fn check_refusal(&mut self, case: &RawCase, expect: Expected, token: bool, location: &Location) -> bool {
+    fn check_refusal(
+        &mut self,
+        case: &RawCase,
+        expect: Expected,
+        token: bool,
+        location: &Location,
+    ) -> bool {
         if expect == Expected::Refused && !token {
             self.problem(
                 location,
                 "bad-expect",
-                format!("case `{}` expects `refused`, which only a case with a token can be", case.name),
+                format!(
+                    "case `{}` expects `refused`, which only a case with a token can be",
+                    case.name
+                ),
                 "give `identity_token` or `access_token`, or expect allow or deny",
             );
             return false;
@@ -517,7 +529,10 @@ impl SuiteReader<'_> {
                 self.problem(
                     location,
                     "bad-expect",
-                    format!("case `{}` names a `refusal` but does not expect `refused`", case.name),
+                    format!(
+                        "case `{}` names a `refusal` but does not expect `refused`",
+                        case.name
+                    ),
                     "write `expect: refused` beside `refusal:`",
                 );
                 false
@@ -526,8 +541,14 @@ impl SuiteReader<'_> {
                 self.problem(
                     location,
                     "bad-expect",
-                    format!("case `{}`: `{code}` is not a refusal avpctl knows", case.name),
-                    &format!("one of: {}", crate::identity::token::REFUSAL_CODES.join(", ")),
+                    format!(
+                        "case `{}`: `{code}` is not a refusal avpctl knows",
+                        case.name
+                    ),
+                    &format!(
+                        "one of: {}",
+                        crate::identity::token::REFUSAL_CODES.join(", ")
+                    ),
                 );
                 false
             }
@@ -756,24 +777,23 @@ impl SuiteReader<'_> {
                 return Vec::new();
             }
         };
-        let requests = match replay_token(&input)
-            .and_then(|token| Ok((token, replay_requests(&input)?)))
-        {
-            Ok(requests) => requests,
-            Err(message) => {
-                self.problem(
-                    &location,
-                    "bad-replay",
-                    format!(
-                        "case `{}`: {}: {message}",
-                        case.name,
-                        display_path(&relative)
-                    ),
-                    "give an AVP IsAuthorized or BatchIsAuthorized input as JSON",
-                );
-                return Vec::new();
-            }
-        };
+        let requests =
+            match replay_token(&input).and_then(|token| Ok((token, replay_requests(&input)?))) {
+                Ok(requests) => requests,
+                Err(message) => {
+                    self.problem(
+                        &location,
+                        "bad-replay",
+                        format!(
+                            "case `{}`: {}: {message}",
+                            case.name,
+                            display_path(&relative)
+                        ),
+                        "give an AVP IsAuthorized or BatchIsAuthorized input as JSON",
+                    );
+                    return Vec::new();
+                }
+            };
         let (token, requests) = requests;
         if token.is_some() && self.identity.is_none() {
             self.problem(
@@ -879,7 +899,11 @@ struct ReplayRequest {
 /// The token of an AVP IsAuthorizedWithToken or BatchIsAuthorizedWithToken
 /// input, decoded.
 fn replay_token(input: &Value) -> Result<Option<(TokenKind, Map<String, Value>)>, String> {
-    let token = |key: &str| input.get(key).map(|t| t.as_str().ok_or(format!("`{key}` must be a JWT string")));
+    let token = |key: &str| {
+        input
+            .get(key)
+            .map(|t| t.as_str().ok_or(format!("`{key}` must be a JWT string")))
+    };
     let (kind, jwt) = match (token("identityToken"), token("accessToken")) {
         (None, None) => return Ok(None),
         (Some(_), Some(_)) => {
@@ -906,7 +930,10 @@ fn replay_requests(input: &Value) -> Result<Vec<ReplayRequest>, String> {
             crate::uid::from_parts(t, i)
         };
         if with_token && request.get("principal").is_some() {
-            return Err("a with-token request takes its principal from the token: remove `principal`".into());
+            return Err(
+                "a with-token request takes its principal from the token: remove `principal`"
+                    .into(),
+            );
         }
         Ok(ReplayRequest {
             principal: if with_token {

@@ -29,6 +29,7 @@ mod deploy_faults;
 mod deploy_order;
 mod docs;
 mod fmt;
+mod identity;
 mod prove;
 mod render;
 mod schemas;

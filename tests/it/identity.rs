@@ -1,0 +1,422 @@
+//! Identity sources (docs/identity.md): the document and its checks in
+//! `validate`, token cases in `test`, with-token replays.
+
+use std::path::Path;
+
+use crate::common::{self, avpctl, copy_dir, fixture};
+use serde_json::Value;
+
+const POOL_ISSUER: &str = "https://cognito-idp.us-east-2.amazonaws.com/us-east-2_EXAMPLE";
+
+/// A copy of a fixture under fixtures/identity/, to change.
+fn copy_of(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("identity").join(name), dir.path());
+    dir
+}
+
+fn write(dir: &Path, path: &str, text: &str) {
+    let full = dir.join(path);
+    std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+    std::fs::write(full, text).unwrap();
+}
+
+fn test_json(dir: &Path) -> (i32, Value) {
+    let run = avpctl(&["test", dir.to_str().unwrap(), "--format", "json"]);
+    (run.code, run.json())
+}
+
+fn validate_json(dir: &Path) -> (i32, Value) {
+    let run = avpctl(&["validate", dir.to_str().unwrap(), "--format", "json"]);
+    (run.code, run.json())
+}
+
+fn codes(report: &Value) -> Vec<String> {
+    report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn case<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case `{name}` in {report:#}"))
+}
+
+#[test]
+fn the_cognito_and_oidc_fixtures_validate_and_pass() {
+    for (name, cases) in [("cognito", 12), ("oidc", 7)] {
+        let dir = fixture("identity").join(name);
+        let run = avpctl(&["validate", dir.to_str().unwrap(), "--deny-warnings"]);
+        assert_eq!(run.code, 0, "{name}: {}{}", run.stdout, run.stderr);
+        let (code, report) = test_json(&dir);
+        assert_eq!(code, 0, "{name}: {report:#}");
+        assert_eq!(report["summary"]["passed"], cases, "{name}");
+    }
+}
+
+#[test]
+fn reports_show_the_principal_the_token_derives() {
+    let (_, report) = test_json(&fixture("identity/cognito"));
+    let alice = case(
+        &report,
+        "alice's ID token lets her view the inventory through her claims",
+    );
+    assert_eq!(
+        alice["principal"],
+        r#"MyCorp::User::"us-east-2_EXAMPLE|91eb4550-XXX""#
+    );
+}
+
+/// The silent mismatch of the issue: a policy that names a group by its
+/// bare name never matches a token's group, and `validate` says why.
+#[test]
+fn a_group_named_without_the_pool_prefix_never_matches_and_is_flagged() {
+    let dir = copy_of("cognito");
+    let policy = dir.path().join("policies/owners-update.cedar");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    std::fs::write(
+        &policy,
+        text.replace("us-east-2_EXAMPLE|Store-Owner-Role", "Store-Owner-Role"),
+    )
+    .unwrap();
+    let (code, report) = test_json(dir.path());
+    assert_eq!(code, 1, "{report:#}");
+    let owner = case(
+        &report,
+        "a store owner by Cognito group updates her own store, not another › MyCorp::Store::\"dallas\"",
+    );
+    assert_eq!(owner["decision"], "deny");
+    let (_, validated) = validate_json(dir.path());
+    let warning = validated["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "identity-unreachable-id")
+        .unwrap_or_else(|| panic!("{validated:#}"));
+    assert_eq!(warning["severity"], "warning");
+    assert_eq!(warning["file"], "policies/owners-update.cedar");
+    assert_eq!(warning["policy"], "owners-update");
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"MyCorp::UserGroup::"Store-Owner-Role""#),
+        "{warning:#}"
+    );
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("us-east-2_EXAMPLE|")
+    );
+}
+
+#[test]
+fn constraints_of_avps_api_model_are_located_errors() {
+    let cases = [
+        (
+            r#"{"principalEntityType": "A::User", "configuration": {"cognitoUserPoolConfiguration": {"userPoolArn": "arn:aws:s3:::bucket"}}}"#,
+            "not a Cognito user pool ARN",
+            (1, 102),
+        ),
+        (
+            r#"{"principalEntityType": "A::User", "configuration": {"openIdConnectConfiguration": {"issuer": "http://id.example.com", "tokenSelection": {"accessTokenOnly": {}}}}}"#,
+            "does not start with https://",
+            (1, 95),
+        ),
+        (
+            r#"{"principalEntityType": "A::User", "configuration": {"openIdConnectConfiguration": {"issuer": "https://id.example.com", "tokenSelection": {"accessTokenOnly": {"audiences": []}}}}}"#,
+            "`audiences` lists 0 values; AVP takes 1 to 255",
+            (1, 173),
+        ),
+        (
+            r#"{"principalEntityType": "A::User", "policyStoreId": "PS1", "configuration": {"cognitoUserPoolConfiguration": {"userPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_X"}}}"#,
+            "names a policy store",
+            (1, 53),
+        ),
+        (
+            r#"{"principalEntityType": "A::User", "configuration": {"cognitoUserPoolConfiguration": {"userPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_X", "groupConfiguration": {"groupEntityType": "not a type"}}}}"#,
+            "`not a type` is not an entity type name",
+            (1, 211),
+        ),
+    ];
+    for (document, message, (line, column)) in cases {
+        let dir = common::project(&[
+            (
+                "avpctl.toml",
+                "identity_source = \"identity-source.json\"\n",
+            ),
+            ("identity-source.json", document),
+            ("policies/p.cedar", "permit(principal, action, resource);\n"),
+        ]);
+        let (code, report) = validate_json(dir.path());
+        assert_eq!(code, 1, "{report:#}");
+        let found = report["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["code"] == "identity-source")
+            .unwrap_or_else(|| panic!("{document}: {report:#}"));
+        assert!(
+            found["message"].as_str().unwrap().contains(message),
+            "{found:#}"
+        );
+        assert_eq!(found["file"], "identity-source.json");
+        assert_eq!(
+            (
+                found["line"].as_u64().unwrap(),
+                found["column"].as_u64().unwrap()
+            ),
+            (line, column),
+            "{found:#}"
+        );
+    }
+}
+
+#[test]
+fn a_document_not_in_avps_shape_is_refused_with_its_line_and_column() {
+    let dir = common::project(&[
+        (
+            "avpctl.toml",
+            "identity_source = \"identity-source.json\"\n",
+        ),
+        (
+            "identity-source.json",
+            "{\n  \"principalEntityType\": \"A::User\",\n  \"configuration\": {\n    \"cognitoUserPoolConfiguration\": {\"userPoolArn\": \"x\", \"clientId\": []}\n  }\n}\n",
+        ),
+        ("policies/p.cedar", "permit(principal, action, resource);\n"),
+    ]);
+    let (code, report) = validate_json(dir.path());
+    assert_eq!(code, 1, "{report:#}");
+    let found = &report["diagnostics"][0];
+    assert_eq!(found["code"], "identity-source");
+    assert!(
+        found["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `clientId`"),
+        "{found:#}"
+    );
+    assert_eq!(found["line"], 4);
+    // A test run cannot go on without the identity source.
+    let run = avpctl(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn the_schema_must_declare_the_types_the_identity_source_fills() {
+    let dir = copy_of("cognito");
+    write(
+        dir.path(),
+        "schema.cedarschema",
+        "namespace MyCorp { entity UserGroup; entity User; entity Store { code: String };\n action ViewInventory, GetStoreInventory, UpdateInventory appliesTo { principal: User, resource: Store }; }\n",
+    );
+    std::fs::remove_dir_all(dir.path().join("policies")).unwrap();
+    write(
+        dir.path(),
+        "policies/p.cedar",
+        "permit(principal, action, resource);\n",
+    );
+    let (_, report) = validate_json(dir.path());
+    assert!(
+        codes(&report).contains(&"identity-group-not-parent".to_string()),
+        "{report:#}"
+    );
+    let json = std::fs::read_to_string(dir.path().join("identity-source.json")).unwrap();
+    std::fs::write(
+        dir.path().join("identity-source.json"),
+        json.replace("\"MyCorp::User\"", "\"MyCorp::Person\""),
+    )
+    .unwrap();
+    let (_, report) = validate_json(dir.path());
+    let undeclared = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "identity-type-undeclared")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(
+        undeclared["line"], 2,
+        "at principalEntityType: {undeclared:#}"
+    );
+}
+
+#[test]
+fn a_missing_principal_type_is_a_warning_naming_avps_default() {
+    let dir = copy_of("cognito");
+    let json = std::fs::read_to_string(dir.path().join("identity-source.json")).unwrap();
+    std::fs::write(
+        dir.path().join("identity-source.json"),
+        json.replace("\"principalEntityType\": \"MyCorp::User\",", ""),
+    )
+    .unwrap();
+    let (code, report) = validate_json(dir.path());
+    assert_eq!(code, 0, "a warning: AVP accepts it");
+    let warning = report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "identity-principal-type")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("AWS::Cognito")
+    );
+}
+
+fn suite_problem(suite: &str) -> Value {
+    let dir = copy_of("cognito");
+    write(dir.path(), "tests/tokens.yaml", suite);
+    let run = avpctl(&["test", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    run.json()["diagnostics"][0].clone()
+}
+
+#[test]
+fn token_cases_given_wrongly_are_located_errors() {
+    let token =
+        format!("{{sub: \"1\", iss: \"{POOL_ISSUER}\", aud: 1example23456789, token_use: id}}");
+    let cases = [
+        (
+            format!("cases:\n  - name: both\n    identity_token: {token}\n    access_token: {token}\n    action: MyCorp::Action::\"ViewInventory\"\n    resource: MyCorp::Store::\"dallas\"\n    expect: deny\n"),
+            "bad-token",
+            "gives both an `identity_token` and an `access_token`",
+        ),
+        (
+            format!("cases:\n  - name: principal too\n    identity_token: {token}\n    principal: MyCorp::User::\"x\"\n    action: MyCorp::Action::\"ViewInventory\"\n    resource: MyCorp::Store::\"dallas\"\n    expect: deny\n"),
+            "bad-token",
+            "gives both `identity_token` and a principal",
+        ),
+        (
+            "cases:\n  - name: not a jwt\n    identity_token: abc.def\n    action: MyCorp::Action::\"ViewInventory\"\n    resource: MyCorp::Store::\"dallas\"\n    expect: deny\n".to_string(),
+            "bad-token",
+            "three parts",
+        ),
+        (
+            "cases:\n  - name: refused without token\n    principal: MyCorp::User::\"x\"\n    action: MyCorp::Action::\"ViewInventory\"\n    resource: MyCorp::Store::\"dallas\"\n    expect: refused\n".to_string(),
+            "bad-expect",
+            "only a case with a token can be",
+        ),
+        (
+            format!("cases:\n  - name: unknown code\n    identity_token: {token}\n    action: MyCorp::Action::\"ViewInventory\"\n    resource: MyCorp::Store::\"dallas\"\n    expect: refused\n    refusal: token-bogus\n"),
+            "bad-expect",
+            "`token-bogus` is not a refusal avpctl knows",
+        ),
+        (
+            format!("now: yesterday\ncases:\n  - name: bad clock\n    identity_token: {token}\n    action: MyCorp::Action::\"ViewInventory\"\n    resource: MyCorp::Store::\"dallas\"\n    expect: deny\n"),
+            "bad-now",
+            "`now: yesterday` is not a time",
+        ),
+    ];
+    for (suite, code, message) in cases {
+        let problem = suite_problem(&suite);
+        assert_eq!(problem["code"], code, "{problem:#}");
+        assert!(
+            problem["message"].as_str().unwrap().contains(message),
+            "{problem:#}"
+        );
+        assert_eq!(problem["file"], "tests/tokens.yaml");
+        assert!(problem["line"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn a_token_case_needs_an_identity_source() {
+    let dir = common::example();
+    write(
+        dir.path(),
+        "tests/token.yaml",
+        "cases:\n  - name: t\n    identity_token: {sub: \"1\"}\n    action: DocApp::Action::\"viewDocument\"\n    resource: DocApp::Document::\"42\"\n    expect: deny\n",
+    );
+    let run = avpctl(&["test", dir.path().to_str().unwrap(), "--format", "json"]);
+    assert_eq!(run.code, 2);
+    let problem = &run.json()["diagnostics"][0];
+    assert_eq!(problem["code"], "no-identity-source");
+    assert_eq!(problem["line"], 2);
+}
+
+#[test]
+fn a_refusal_where_a_decision_was_expected_fails_with_the_reason() {
+    let dir = copy_of("cognito");
+    write(
+        dir.path(),
+        "tests/tokens.yaml",
+        "cases:\n  - name: wrong pool\n    identity_token: {sub: \"1\", iss: \"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OTHER\", aud: 1example23456789, token_use: id}\n    action: MyCorp::Action::\"ViewInventory\"\n    resource: MyCorp::Store::\"dallas\"\n    expect: deny\n",
+    );
+    let run = avpctl(&["test", dir.path().to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("expected deny, but AVP refuses the token: the token's issuer `https://cognito-idp.us-east-1.amazonaws.com/us-east-1_OTHER` is not the identity source's `https://cognito-idp.us-east-2.amazonaws.com/us-east-2_EXAMPLE` (token-issuer)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("token:     ID token"), "{}", run.stdout);
+}
+
+#[test]
+fn with_token_replays_derive_the_principal_and_refuse_identity_entities() {
+    let dir = copy_of("cognito");
+    let jwt = |claims: Value| {
+        use base64::Engine;
+        let encode =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.sig",
+            encode(&serde_json::json!({"alg": "none"})),
+            encode(&claims)
+        )
+    };
+    let token = jwt(serde_json::json!({
+        "sub": "1", "iss": POOL_ISSUER, "client_id": "1example23456789", "token_use": "access",
+        "scope": "MyAPI/mydata.write"
+    }));
+    let store = serde_json::json!({"entityList": [{"identifier": {"entityType": "MyCorp::Store", "entityId": "dallas"}, "attributes": {"code": {"string": "petstore-dallas"}}}]});
+    write(
+        dir.path(),
+        "tests/replays/batch.json",
+        &serde_json::json!({
+            "policyStoreId": "PS1",
+            "accessToken": token,
+            "entities": store,
+            "requests": [
+                {"action": {"actionType": "MyCorp::Action", "actionId": "GetStoreInventory"}, "resource": {"entityType": "MyCorp::Store", "entityId": "dallas"}},
+                {"action": {"actionType": "MyCorp::Action", "actionId": "ViewInventory"}, "resource": {"entityType": "MyCorp::Store", "entityId": "dallas"}}
+            ]
+        })
+        .to_string(),
+    );
+    let mut with_user = store.clone();
+    with_user["entityList"].as_array_mut().unwrap().push(serde_json::json!({"identifier": {"entityType": "MyCorp::User", "entityId": "us-east-2_EXAMPLE|1"}}));
+    write(
+        dir.path(),
+        "tests/replays/with-user.json",
+        &serde_json::json!({
+            "accessToken": token,
+            "entities": with_user,
+            "action": {"actionType": "MyCorp::Action", "actionId": "GetStoreInventory"},
+            "resource": {"entityType": "MyCorp::Store", "entityId": "dallas"}
+        })
+        .to_string(),
+    );
+    write(
+        dir.path(),
+        "tests/tokens.yaml",
+        "cases:\n  - name: batch\n    replay: replays/batch.json\n    expect: [allow, deny]\n  - name: principal data in entities\n    replay: replays/with-user.json\n    expect: refused\n    refusal: token-identity-entities\n",
+    );
+    let (code, report) = test_json(dir.path());
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["passed"], 3);
+    assert_eq!(
+        case(&report, "batch › request 0")["principal"],
+        r#"MyCorp::User::"us-east-2_EXAMPLE|1""#
+    );
+}
