@@ -184,3 +184,44 @@ fn failure_kind(error: &StoreError) -> &'static str {
         _ => "step-failed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Plan, Steps};
+
+    fn planned() -> Planned {
+        Planned {
+            label: "local:s.json".into(),
+            plan: Plan {
+                changes: Vec::new(),
+                unmanaged: Vec::new(),
+                steps: Steps::default(),
+            },
+            flips: Vec::new(),
+            prune: false,
+        }
+    }
+
+    /// The entries no command-line test reaches without an emulator: a
+    /// deploy that stopped part-way, and one declined at the prompt.
+    #[test]
+    fn a_failed_and_a_declined_deploy_have_their_documented_keys() {
+        let failed = Record::Failed {
+            planned: planned(),
+            applied: vec!["put the schema".into()],
+            step: "create policy `a`".into(),
+            error: StoreError::Changed("someone else wrote".into()),
+            not_applied: vec!["create policy `b`".into()],
+            calls: [("PutSchema".to_string(), 1)].into_iter().collect(),
+        };
+        assert_eq!(
+            serde_json::to_string(&json(&failed)).unwrap(),
+            r#"{"store":"local:s.json","result":{"status":"failed","applied":["put the schema"],"failed":{"step":"create policy `a`","error":"someone else wrote","kind":"store-changed"},"not_applied":["create policy `b`"],"calls":{"PutSchema":1}}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&json(&Record::Declined(planned()))).unwrap(),
+            r#"{"store":"local:s.json","result":{"status":"declined","planned":{"changes":[],"plan":{"steps":[],"warnings":[]},"flips":[]}}}"#
+        );
+    }
+}
