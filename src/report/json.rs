@@ -178,11 +178,67 @@ impl<'w> Streamed<'w> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::failure::{MachineFormat, render};
+
+    fn first_key(document: &str) -> (String, serde_json::Value) {
+        let value: serde_json::Value = serde_json::from_str(document)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {document}"));
+        let (key, value) = value.as_object().unwrap().iter().next().unwrap();
+        (key.clone(), value.clone())
+    }
 
     fn streamed(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> String {
         let mut out = Vec::new();
         write(&mut out).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// Every top-level document, however it is built, starts with
+    /// `"version": 1`.
+    #[test]
+    fn every_document_starts_with_version_1() {
+        use crate::report::{deploy, diff, fmt, testrun, validate};
+        let report = crate::validate::Report {
+            diagnostics: Vec::new(),
+            notes: Vec::new(),
+            stats: Default::default(),
+        };
+        let found = crate::diff::Comparison {
+            changes: Vec::new(),
+            flips: Vec::new(),
+            proof: None,
+        };
+        let old = crate::diff::OldSide {
+            label: "old".into(),
+            side: Default::default(),
+            policy_set: cedar_policy::PolicySet::new(),
+            calls: Default::default(),
+        };
+        let run = crate::testing::outcome::RunReport::default();
+        let documents = [
+            ("validate", pretty(&validate::json(&report))),
+            ("fmt", pretty(&fmt::json(&[], true))),
+            ("diff", pretty(&diff::json(&found, &old, "new"))),
+            ("diff-group", pretty(&diff::group_json(Vec::new()))),
+            (
+                "deploy",
+                pretty(&deploy::document::<deploy::StoreJson>(Vec::new())),
+            ),
+            ("refused deploy", pretty(&deploy::refused("no"))),
+            ("failure", render(MachineFormat::Json, "test", &[])),
+            ("test", streamed(|out| testrun::write_json(&run, out))),
+            (
+                "test-group",
+                streamed(|out| testrun::write_group_json(&[], out)),
+            ),
+        ];
+        for (name, document) in documents {
+            assert_eq!(
+                first_key(&document),
+                ("version".to_string(), serde_json::json!(1)),
+                "{name}: {document}"
+            );
+        }
     }
 
     #[test]
