@@ -93,7 +93,11 @@ fn principal_suite(root: &Path, requests: &[Request], users: usize, docs: usize)
     for g in 0..20 {
         entities.push(serde_json::json!({"uid": {"type": "Bench::Group", "id": format!("{POOL}|g{g}")}, "attrs": {}, "parents": []}));
     }
-    write(root, "entities.json", &serde_json::Value::Array(entities).to_string());
+    write(
+        root,
+        "entities.json",
+        &serde_json::Value::Array(entities).to_string(),
+    );
     let mut suite = String::from("entities: [../entities.json]\ncases:\n");
     for (i, r) in requests.iter().enumerate() {
         suite.push_str(&format!(
@@ -107,7 +111,11 @@ fn principal_suite(root: &Path, requests: &[Request], users: usize, docs: usize)
 /// The same requests as ID-token cases: the claims carry the groups and
 /// attributes.
 fn token_suite(root: &Path, requests: &[Request], docs: usize) {
-    write(root, "entities.json", &serde_json::Value::Array(docs_json(docs)).to_string());
+    write(
+        root,
+        "entities.json",
+        &serde_json::Value::Array(docs_json(docs)).to_string(),
+    );
     let mut suite = String::from("entities: [../entities.json]\ncases:\n");
     for (i, r) in requests.iter().enumerate() {
         let groups = user_groups(r.user);
@@ -143,10 +151,12 @@ fn timed_run(root: &Path) -> (std::time::Duration, Option<u64>, Vec<String>) {
         .map(|c| c["decision"].as_str().unwrap_or("none").to_string())
         .collect();
     let mut lines = text.lines().map(str::to_string).collect::<Vec<_>>();
-    let mut n = 0;
-    for line in lines.iter_mut().filter(|l| l.contains("EXPECT")) {
+    for (n, line) in lines
+        .iter_mut()
+        .filter(|l| l.contains("EXPECT"))
+        .enumerate()
+    {
         *line = line.replace("EXPECT", &decisions[n]);
-        n += 1;
     }
     std::fs::write(&suite_path, lines.join("\n") + "\n").unwrap();
     let (time, (peak, report)) = common::best_of(3, || {
@@ -191,8 +201,14 @@ fn main() {
         "a token case decides as its principal case does"
     );
     let allowed = token_decisions.iter().filter(|d| *d == "allow").count();
-    let mib = |kb: Option<u64>| kb.map_or("n/a".to_string(), |kb| format!("{:.1} MiB", kb as f64 / 1024.0));
-    println!("token-case benchmark ({cases} cases, {users} users, {policies} policies; {allowed} allowed; best of 3)");
+    let mib = |kb: Option<u64>| {
+        kb.map_or("n/a".to_string(), |kb| {
+            format!("{:.1} MiB", kb as f64 / 1024.0)
+        })
+    };
+    println!(
+        "token-case benchmark ({cases} cases, {users} users, {policies} policies; {allowed} allowed; best of 3)"
+    );
     println!(
         "  principal cases, avpctl test whole process:  {:>8.1} ms, peak {}",
         principal_time.as_secs_f64() * 1000.0,

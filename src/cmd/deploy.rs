@@ -3,8 +3,6 @@
 
 use std::io::{BufRead, Write};
 
-use serde_json::json;
-
 use super::{ExitCode, Settings};
 use crate::cli::{DeployArgs, PlainFormat};
 use crate::deploy;
@@ -82,7 +80,7 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
     let mut out = report::deploy::gates_human(&gates, style, &args.dir);
     if let Some(reason) = gates.refused {
         out.push_str(&format!("{} {reason}\n", style.red("deploy refused:")));
-        print_or_json(args, &out, json!({"version": 1, "refused": reason}))?;
+        print_or_json(args, &out, &report::deploy::refused(&reason))?;
         return Ok(ExitCode::Findings);
     }
     // What the gates said goes out now, before any plan or prompt.
@@ -93,15 +91,27 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
     if addresses.len() == 1 {
         let record = deploy::deploy_one(&project, &addresses[0], args, &terminal)?;
         out.push_str(&report::deploy::human(&record, style, plan_shown(args)));
-        let document = report::deploy::json(&record);
-        print_or_json(args, &out, json!({"version": 1, "stores": [document]}))?;
+        let document = report::deploy::document(vec![report::deploy::json(&record)]);
+        print_or_json(args, &out, &document)?;
         return Ok(exit_code(&record.outcome()));
     }
     let (code, text, results) = deploy_fleet(&project, &addresses, &names, args, style, &terminal)?;
     out.push_str(&text);
-    print_or_json(args, &out, json!({"version": 1, "stores": results}))?;
+    let stores = addresses
+        .iter()
+        .zip(&names)
+        .zip(&results)
+        .map(|((address, name), result)| match result {
+            Ok(record) => report::deploy::fleet_json(record, name.as_deref()),
+            Err(err) => report::deploy::fleet_not_started(address.describe(), name.as_deref(), err),
+        })
+        .collect();
+    print_or_json(args, &out, &report::deploy::document(stores))?;
     Ok(code)
 }
+
+/// A fleet member's deploy: its record, or why it could not start.
+type Deployed = Result<deploy::Record, Error>;
 
 /// One project to many stores (one store per tenant): all at once, a line
 /// per store and a summary; one store failing does not stop the others.
@@ -112,14 +122,14 @@ fn deploy_fleet(
     args: &DeployArgs,
     style: Style,
     terminal: &Terminal,
-) -> Result<(ExitCode, String, Vec<serde_json::Value>), Error> {
+) -> Result<(ExitCode, String, Vec<Deployed>), Error> {
     if !args.yes && !args.dry_run {
         return Err(Error::Usage(format!(
             "deploying to {} stores needs --yes (or --dry-run to only plan): avpctl does not prompt once per store",
             addresses.len()
         )));
     }
-    let results: Vec<Result<deploy::Record, Error>> = std::thread::scope(|scope| {
+    let results: Vec<Deployed> = std::thread::scope(|scope| {
         let handles: Vec<_> = addresses
             .iter()
             .map(|address| {
@@ -142,10 +152,9 @@ fn deploy_fleet(
             .collect()
     });
     let mut out = String::new();
-    let mut values = Vec::new();
     let (mut applied, mut current, mut failed) = (0, 0, 0);
     let mut worst = ExitCode::Success;
-    for ((address, name), result) in addresses.iter().zip(names).zip(results) {
+    for ((address, name), result) in addresses.iter().zip(names).zip(&results) {
         // A fleet's members are known by the names avpctl.toml gives them.
         let label = crate::store::label(name.as_deref(), address.describe());
         match result {
@@ -172,9 +181,6 @@ fn deploy_fleet(
                     }
                 };
                 out.push_str(&format!("  {label}: {line}\n"));
-                let mut value = report::deploy::json(&record);
-                value["name"] = json!(name);
-                values.push(value);
             }
             Err(err) => {
                 failed += 1;
@@ -183,7 +189,6 @@ fn deploy_fleet(
                     "  {label}: {}\n",
                     style.red(&format!("failed: {err}"))
                 ));
-                values.push(json!({"store": address.describe(), "name": name, "result": {"status": "failed", "failed": {"error": err.to_string()}}}));
             }
         }
     }
@@ -199,13 +204,17 @@ fn deploy_fleet(
     ));
     // A store that failed is a failure, the same as for one store; a store
     // that only declined or found something is its own code.
-    Ok((worst, out, values))
+    Ok((worst, out, results))
 }
 
-fn print_or_json(args: &DeployArgs, text: &str, value: serde_json::Value) -> Result<(), Error> {
+fn print_or_json(
+    args: &DeployArgs,
+    text: &str,
+    document: &impl serde::Serialize,
+) -> Result<(), Error> {
     match args.format {
         PlainFormat::Human => crate::output::print(text),
-        PlainFormat::Json => crate::output::print(&format!("{value:#}\n")),
+        PlainFormat::Json => crate::output::print(&report::json::pretty(document)),
     }
 }
 

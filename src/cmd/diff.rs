@@ -1,14 +1,14 @@
 //! `avpctl diff`: the project against a store (or every store of a group),
 //! another directory or a git revision.
 
-use serde_json::json;
-
 use super::{ExitCode, Settings};
 use crate::cli::{DiffArgs, PlainFormat};
-use crate::diff::OldSide;
+use crate::diff::{Comparison, OldSide};
 use crate::error::Error;
+use crate::plan::Side;
 use crate::project::Project;
 use crate::report;
+use crate::report::diff::{GroupDiff, GroupMember};
 
 pub fn run(args: &DiffArgs, settings: &Settings) -> Result<ExitCode, Error> {
     let project = crate::diff::load_clean(&args.dir)?;
@@ -21,18 +21,13 @@ pub fn run(args: &DiffArgs, settings: &Settings) -> Result<ExitCode, Error> {
     }
     let mut scratch = None;
     let old = crate::diff::old_side(args, &project, &mut scratch)?;
-    let (code, rendered) = diff_one(args, settings, &project, &old)?;
-    crate::output::print(&match rendered {
-        Rendered::Human(text) => text,
-        Rendered::Json(value) => format!("{value:#}\n"),
+    let (code, found) = diff_one(args, &project, &old)?;
+    let new_label = new_label(args);
+    crate::output::print(&match args.format {
+        PlainFormat::Human => report::diff::human(&found, &old, &new_label, settings.out),
+        PlainFormat::Json => report::json::pretty(&report::diff::json(&found, &old, &new_label)),
     })?;
     Ok(code)
-}
-
-/// A diff as people or machines read it.
-enum Rendered {
-    Human(String),
-    Json(serde_json::Value),
 }
 
 /// `diff --store GROUP`: the project against each member in turn, each
@@ -45,63 +40,92 @@ fn run_against_group(
 ) -> Result<ExitCode, Error> {
     let mut worst = ExitCode::Success;
     let mut human = String::new();
-    let mut documents = Vec::new();
+    let mut diffs = Vec::new();
+    let new_label = new_label(args);
     let members = group
         .iter()
         .map(|member| crate::store::named_addresses(member, &project.config, &project.root))
         .collect::<Result<Vec<_>, _>>()?;
     for (name, address) in members.into_iter().flatten() {
-        let (code, rendered) = match crate::diff::store_side(&address, name.as_deref(), args)
-            .and_then(|old| diff_one(args, settings, project, &old))
-        {
-            Ok(done) => done,
-            Err(err) => (
-                ExitCode::Failure,
-                match args.format {
-                    PlainFormat::Json => Rendered::Json(json!({"error": err.to_string()})),
-                    PlainFormat::Human => Rendered::Human(format!("error: {err}\n")),
-                },
-            ),
-        };
+        let compared = crate::diff::store_side(&address, name.as_deref(), args)
+            .and_then(|old| Ok((diff_one(args, project, &old)?, old)));
+        let code = compared
+            .as_ref()
+            .map_or(ExitCode::Failure, |((code, _), _)| *code);
         worst = worst.worst(code);
-        let label = crate::store::label(name.as_deref(), address.describe());
-        match rendered {
-            Rendered::Human(text) => {
+        match args.format {
+            PlainFormat::Human => {
+                let text = match &compared {
+                    Ok(((_, found), old)) => {
+                        report::diff::human(found, old, &new_label, settings.out)
+                    }
+                    Err(err) => format!("error: {err}\n"),
+                };
+                let label = crate::store::label(name.as_deref(), address.describe());
                 human.push_str(&format!("== {}\n{text}\n", crate::text::one_line(&label)));
             }
-            Rendered::Json(diff) => documents.push(json!({
-                "name": name,
-                "store": address.describe(),
-                "exit_code": u8::from(code),
-                "diff": diff,
-            })),
+            PlainFormat::Json => {
+                let kept = compared.map(|((_, found), old)| (found, reported(old)));
+                diffs.push((name, address, code, kept));
+            }
         }
     }
     crate::output::print(&match args.format {
         PlainFormat::Human => human,
-        PlainFormat::Json => format!("{:#}\n", json!({"version": 1, "stores": documents})),
+        PlainFormat::Json => {
+            let stores = diffs
+                .iter()
+                .map(|(name, address, code, kept)| GroupMember {
+                    name: name.as_deref(),
+                    store: address.describe(),
+                    exit_code: u8::from(*code),
+                    diff: match kept {
+                        Ok((found, old)) => {
+                            GroupDiff::Diff(Box::new(report::diff::json(found, old, &new_label)))
+                        }
+                        Err(err) => GroupDiff::Error {
+                            error: err.to_string(),
+                        },
+                    },
+                })
+                .collect();
+            report::json::pretty(&report::diff::group_json(stores))
+        }
     })?;
     Ok(worst)
 }
 
-/// Findings when `--deny-widening` meets a widening, or `--exit-code` a
-/// difference.
+/// The new side as the report names it: the project directory.
+fn new_label(args: &DiffArgs) -> String {
+    args.dir.display().to_string()
+}
+
+/// What a group member's diff document reports of its store: the label,
+/// the calls, unmanaged items and duplicate names. The store's policies,
+/// the bulk of it, are let go before the next store is read.
+fn reported(old: OldSide) -> OldSide {
+    OldSide {
+        label: old.label,
+        side: Side {
+            unmanaged: old.side.unmanaged,
+            duplicates: old.side.duplicates,
+            ..Side::default()
+        },
+        policy_set: cedar_policy::PolicySet::new(),
+        calls: old.calls,
+    }
+}
+
+/// The comparison, with findings when `--deny-widening` meets a widening,
+/// or `--exit-code` a difference.
 fn diff_one(
     args: &DiffArgs,
-    settings: &Settings,
     project: &Project,
     old: &OldSide,
-) -> Result<(ExitCode, Rendered), Error> {
+) -> Result<(ExitCode, Comparison), Error> {
     let found = crate::diff::compare(args, project, old)?;
-    let new_label = args.dir.display().to_string();
-    let rendered = match args.format {
-        PlainFormat::Human => {
-            Rendered::Human(report::diff::human(&found, old, &new_label, settings.out))
-        }
-        PlainFormat::Json => Rendered::Json(report::diff::json(&found, old, &new_label)),
-    };
     let code = ExitCode::findings_if(
         (args.deny_widening && found.may_widen()) || (args.exit_code && found.differs(old)),
     );
-    Ok((code, rendered))
+    Ok((code, found))
 }

@@ -21,7 +21,7 @@ pub fn run(args: &FmtArgs, settings: &Settings) -> Result<ExitCode, Error> {
     let outcomes = crate::fmt::format_paths(args)?;
     let out = match args.format {
         PlainFormat::Human => report::fmt::human(&outcomes, args.check, settings.out),
-        PlainFormat::Json => format!("{:#}\n", report::fmt::json(&outcomes, args.check)),
+        PlainFormat::Json => report::json::pretty(&report::fmt::json(&outcomes, args.check)),
     };
     crate::output::print(&out)?;
     Ok(exit_code(&outcomes))

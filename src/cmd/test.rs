@@ -6,6 +6,7 @@ use crate::cli::{TestArgs, TestFormat};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
 use crate::project::Project;
+use crate::report::testrun::GroupMember;
 use crate::testing::outcome::RunReport;
 use crate::testing::runner::Prepared;
 use crate::testing::{self, Options};
@@ -133,7 +134,7 @@ fn run_against_fleet(
         ));
     }
     let mut worst = ExitCode::Success;
-    let mut documents = Vec::new();
+    let mut entries = Vec::new();
     for (name, address) in stores {
         let mut report = local.clone();
         let code = match testing::replay_on(
@@ -159,16 +160,16 @@ fn run_against_fleet(
         worst = worst.worst(code);
         match args.format {
             TestFormat::Json => {
-                let mut text = Vec::new();
-                crate::report::testrun::write_json(&report, &mut text)
+                let member = GroupMember {
+                    name: name.as_deref(),
+                    store: address.describe(),
+                    exit_code: u8::from(code),
+                    report: &report,
+                };
+                let mut entry = Vec::new();
+                crate::report::testrun::write_group_entry(&member, &mut entry)
                     .map_err(|err| Error::io("report", err))?;
-                documents.push(format!(
-                    "{{\"name\": {}, \"store\": {}, \"exit_code\": {}, \"report\": {}}}",
-                    serde_json::json!(name),
-                    serde_json::json!(address.describe()),
-                    u8::from(code),
-                    String::from_utf8_lossy(&text).trim_end()
-                ));
+                entries.push(entry);
             }
             _ => {
                 let label = report.store.clone().unwrap_or_default();
@@ -178,10 +179,7 @@ fn run_against_fleet(
         }
     }
     if args.format == TestFormat::Json {
-        crate::output::print(&format!(
-            "{{\"version\": 1, \"stores\": [\n{}\n]}}\n",
-            documents.join(",\n")
-        ))?;
+        crate::output::stream(|out| crate::report::testrun::write_group_json(&entries, out))?;
     }
     Ok(worst)
 }

@@ -18,7 +18,7 @@ pub fn run(args: &ValidateArgs, settings: &Settings) -> Result<ExitCode, Error> 
     }
     let out = match args.format {
         ValidateFormat::Human => report::validate::human(&found, settings.out, &args.dir),
-        ValidateFormat::Json => format!("{:#}\n", report::json::validate_report(&found)),
+        ValidateFormat::Json => report::json::pretty(&report::validate::json(&found)),
         ValidateFormat::Github => report::github::annotations(&found.diagnostics, &args.dir),
         ValidateFormat::Sarif => {
             format!("{:#}\n", report::sarif::log(&found.diagnostics, &args.dir))

@@ -5,8 +5,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::project::{ProjectSchema, SchemaFormat};
-
 /// A declared type, with common types expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttrType {
@@ -39,14 +37,13 @@ pub struct SchemaTypes {
 const MAX_EXPANSION: usize = 32;
 
 impl SchemaTypes {
-    pub fn of(schema: &ProjectSchema) -> Option<SchemaTypes> {
-        let json = match schema.format {
-            SchemaFormat::Json => crate::strict_json::from_str(schema.file.text()).ok()?,
-            SchemaFormat::Cedar => {
-                let (fragment, _) =
-                    cedar_policy::SchemaFragment::from_cedarschema_str(schema.file.text()).ok()?;
-                fragment.to_json_value().ok()?
-            }
+    /// From a schema's text, in Cedar's JSON form or its own syntax.
+    pub fn of(text: &str, json_form: bool) -> Option<SchemaTypes> {
+        let json = if json_form {
+            crate::strict_json::from_str(text).ok()?
+        } else {
+            let (fragment, _) = cedar_policy::SchemaFragment::from_cedarschema_str(text).ok()?;
+            fragment.to_json_value().ok()?
         };
         Some(SchemaTypes::from_json(&json))
     }

@@ -1,10 +1,15 @@
 //! `avpctl deploy` for people and machines: the plan, and what happened
 //! to each store.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use crate::deploy::{Gates, Planned, Record};
+use crate::error::Error;
 use crate::report::Style;
+use crate::report::json::Version;
+use crate::report::plan::{self, ChangeJson, FlipJson, StepsJson};
 use crate::store::StoreError;
 
 /// What the checks before a deploy found, as people read it.
@@ -136,28 +141,139 @@ fn failure_human(
     out
 }
 
-/// One store's entry of the deploy document (docs/output.md).
-pub fn json(record: &Record) -> Value {
-    let planned_json = |planned: &Planned| {
-        json!({
-            "changes": planned.plan.changes.iter().map(crate::report::plan::change_json).collect::<Vec<_>>(),
-            "plan": crate::report::plan::steps_json(&planned.plan.steps),
-            "flips": planned.flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
-        })
-    };
+/// The deploy document (docs/output.md): an entry per store, a
+/// [`StoreJson`] for one store, a [`FleetJson`] for each of a fleet.
+#[derive(Serialize)]
+pub struct DeployDocument<T> {
+    version: Version,
+    stores: Vec<T>,
+}
+
+pub fn document<T: Serialize>(stores: Vec<T>) -> DeployDocument<T> {
+    DeployDocument {
+        version: Version,
+        stores,
+    }
+}
+
+/// The deploy document of a deploy the gates refused.
+#[derive(Serialize)]
+pub struct RefusedDocument<'a> {
+    version: Version,
+    refused: &'a str,
+}
+
+pub fn refused(reason: &str) -> RefusedDocument<'_> {
+    RefusedDocument {
+        version: Version,
+        refused: reason,
+    }
+}
+
+/// What happened to one store.
+#[derive(Serialize)]
+pub struct StoreJson<'a> {
+    store: &'a str,
+    result: ResultJson<'a>,
+}
+
+/// A fleet's store: its entry with its name in avpctl.toml after it; or,
+/// when its deploy could not start (the store could not be opened or
+/// read), the error, the name before it. The two orders are the ones the
+/// document has always had.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum FleetJson<'a> {
+    Deployed {
+        #[serde(flatten)]
+        entry: StoreJson<'a>,
+        name: Option<&'a str>,
+    },
+    NotStarted {
+        store: String,
+        name: Option<&'a str>,
+        result: NotStartedJson,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+enum ResultJson<'a> {
+    /// `steps` is always empty.
+    UpToDate {
+        steps: [(); 0],
+    },
+    Planned {
+        planned: PlannedJson<'a>,
+    },
+    Declined {
+        planned: PlannedJson<'a>,
+    },
+    Applied {
+        applied: &'a [String],
+        calls: &'a BTreeMap<String, usize>,
+        planned: PlannedJson<'a>,
+    },
+    Failed {
+        applied: &'a [String],
+        failed: FailedJson<'a>,
+        not_applied: &'a [String],
+        calls: &'a BTreeMap<String, usize>,
+    },
+}
+
+#[derive(Serialize)]
+struct PlannedJson<'a> {
+    changes: Vec<ChangeJson<'a>>,
+    plan: StepsJson<'a>,
+    flips: Vec<FlipJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct FailedJson<'a> {
+    step: &'a str,
+    error: String,
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "status", rename = "failed")]
+pub struct NotStartedJson {
+    failed: ErrorJson,
+}
+
+#[derive(Serialize)]
+struct ErrorJson {
+    error: String,
+}
+
+fn planned_json(planned: &Planned) -> PlannedJson<'_> {
+    PlannedJson {
+        changes: planned.plan.changes.iter().map(plan::change_json).collect(),
+        plan: plan::steps_json(&planned.plan.steps),
+        flips: planned.flips.iter().map(plan::flip_json).collect(),
+    }
+}
+
+/// One store's entry of the deploy document.
+pub fn json(record: &Record) -> StoreJson<'_> {
     let result = match record {
-        Record::UpToDate { .. } => json!({"status": "up-to-date", "steps": []}),
-        Record::Planned(planned) => json!({"status": "planned", "planned": planned_json(planned)}),
-        Record::Declined(planned) => {
-            json!({"status": "declined", "planned": planned_json(planned)})
-        }
+        Record::UpToDate { .. } => ResultJson::UpToDate { steps: [] },
+        Record::Planned(planned) => ResultJson::Planned {
+            planned: planned_json(planned),
+        },
+        Record::Declined(planned) => ResultJson::Declined {
+            planned: planned_json(planned),
+        },
         Record::Applied {
             planned,
             applied,
             calls,
-        } => {
-            json!({"status": "applied", "applied": applied, "calls": calls, "planned": planned_json(planned)})
-        }
+        } => ResultJson::Applied {
+            applied,
+            calls,
+            planned: planned_json(planned),
+        },
         Record::Failed {
             applied,
             step,
@@ -165,15 +281,42 @@ pub fn json(record: &Record) -> Value {
             not_applied,
             calls,
             ..
-        } => json!({
-            "status": "failed",
-            "applied": applied,
-            "failed": {"step": step, "error": error.to_string(), "kind": failure_kind(error)},
-            "not_applied": not_applied,
-            "calls": calls,
-        }),
+        } => ResultJson::Failed {
+            applied,
+            failed: FailedJson {
+                step,
+                error: error.to_string(),
+                kind: failure_kind(error),
+            },
+            not_applied,
+            calls,
+        },
     };
-    json!({"store": record.label(), "result": result})
+    StoreJson {
+        store: record.label(),
+        result,
+    }
+}
+
+/// A fleet's store that was deployed (whatever came of it).
+pub fn fleet_json<'a>(record: &'a Record, name: Option<&'a str>) -> FleetJson<'a> {
+    FleetJson::Deployed {
+        entry: json(record),
+        name,
+    }
+}
+
+/// A fleet's store whose deploy could not start.
+pub fn fleet_not_started<'a>(store: String, name: Option<&'a str>, error: &Error) -> FleetJson<'a> {
+    FleetJson::NotStarted {
+        store,
+        name,
+        result: NotStartedJson {
+            failed: ErrorJson {
+                error: error.to_string(),
+            },
+        },
+    }
 }
 
 /// Why a deploy stopped, for the JSON report.
@@ -182,5 +325,46 @@ fn failure_kind(error: &StoreError) -> &'static str {
         StoreError::Changed(_) => "store-changed",
         StoreError::Vanished(_) => "store-vanished",
         _ => "step-failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Plan, Steps};
+
+    fn planned() -> Planned {
+        Planned {
+            label: "local:s.json".into(),
+            plan: Plan {
+                changes: Vec::new(),
+                unmanaged: Vec::new(),
+                steps: Steps::default(),
+            },
+            flips: Vec::new(),
+            prune: false,
+        }
+    }
+
+    /// The entries no command-line test reaches without an emulator: a
+    /// deploy that stopped part-way, and one declined at the prompt.
+    #[test]
+    fn a_failed_and_a_declined_deploy_have_their_documented_keys() {
+        let failed = Record::Failed {
+            planned: planned(),
+            applied: vec!["put the schema".into()],
+            step: "create policy `a`".into(),
+            error: StoreError::Changed("someone else wrote".into()),
+            not_applied: vec!["create policy `b`".into()],
+            calls: [("PutSchema".to_string(), 1)].into_iter().collect(),
+        };
+        assert_eq!(
+            serde_json::to_string(&json(&failed)).unwrap(),
+            r#"{"store":"local:s.json","result":{"status":"failed","applied":["put the schema"],"failed":{"step":"create policy `a`","error":"someone else wrote","kind":"store-changed"},"not_applied":["create policy `b`"],"calls":{"PutSchema":1}}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&json(&Record::Declined(planned()))).unwrap(),
+            r#"{"store":"local:s.json","result":{"status":"declined","planned":{"changes":[],"plan":{"steps":[],"warnings":[]},"flips":[]}}}"#
+        );
     }
 }

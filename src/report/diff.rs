@@ -1,9 +1,14 @@
 //! `avpctl diff` for people and machines.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use crate::diff::{Comparison, OldSide};
 use crate::report::Style;
+use crate::report::json::Version;
+use crate::report::plan::{self, ChangeJson, CountsJson, FlipJson, UnmanagedJson};
+use crate::report::proof::ProofJson;
 
 /// The diff as people read it: the changes (widening first), unmanaged
 /// items, decision flips, duplicate names, then the proof.
@@ -47,24 +52,93 @@ pub fn human(found: &Comparison, old: &OldSide, new_label: &str, style: Style) -
 }
 
 /// The diff document (docs/output.md).
-pub fn json(found: &Comparison, old: &OldSide, new_label: &str) -> Value {
-    json!({
-        "version": 1,
-        "old": old.label,
-        "new": new_label,
-        "summary": {
-            "counts": crate::report::plan::summary_counts(&found.changes),
-            "flips": found.flips.len(),
-            "unmanaged": old.side.unmanaged.len(),
-            "duplicates": old.side.duplicates.len(),
+#[derive(Serialize)]
+pub struct DiffDocument<'a> {
+    version: Version,
+    old: &'a str,
+    new: &'a str,
+    summary: DiffSummary,
+    duplicates: Vec<DuplicateJson<'a>>,
+    changes: Vec<ChangeJson<'a>>,
+    unmanaged: Vec<UnmanagedJson<'a>>,
+    flips: Vec<FlipJson<'a>>,
+    store_calls: &'a BTreeMap<String, usize>,
+    proof: Option<ProofJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct DiffSummary {
+    counts: CountsJson,
+    flips: usize,
+    unmanaged: usize,
+    duplicates: usize,
+}
+
+/// A managed name more than one store item carries.
+#[derive(Serialize)]
+struct DuplicateJson<'a> {
+    kind: &'static str,
+    name: &'a str,
+    store_ids: &'a [String],
+}
+
+pub fn json<'a>(found: &'a Comparison, old: &'a OldSide, new_label: &'a str) -> DiffDocument<'a> {
+    let side = &old.side;
+    DiffDocument {
+        version: Version,
+        old: &old.label,
+        new: new_label,
+        summary: DiffSummary {
+            counts: plan::summary_counts(&found.changes),
+            flips: found.flips.len(),
+            unmanaged: side.unmanaged.len(),
+            duplicates: side.duplicates.len(),
         },
-        "duplicates": old.side.duplicates.iter().map(|d| json!({"kind": d.kind, "name": d.name, "store_ids": d.store_ids})).collect::<Vec<_>>(),
-        "changes": found.changes.iter().map(crate::report::plan::change_json).collect::<Vec<_>>(),
-        "unmanaged": old.side.unmanaged.iter().map(crate::report::plan::unmanaged_json).collect::<Vec<_>>(),
-        "flips": found.flips.iter().map(crate::report::plan::flip_json).collect::<Vec<_>>(),
-        "store_calls": old.calls,
-        "proof": found.proof.as_ref().map(crate::report::proof::json),
-    })
+        duplicates: side
+            .duplicates
+            .iter()
+            .map(|d| DuplicateJson {
+                kind: d.kind,
+                name: &d.name,
+                store_ids: &d.store_ids,
+            })
+            .collect(),
+        changes: found.changes.iter().map(plan::change_json).collect(),
+        unmanaged: side.unmanaged.iter().map(plan::unmanaged_json).collect(),
+        flips: found.flips.iter().map(plan::flip_json).collect(),
+        store_calls: &old.calls,
+        proof: found.proof.as_ref().map(crate::report::proof::json),
+    }
+}
+
+/// The diff-group document (`diff --store GROUP`, docs/output.md).
+#[derive(Serialize)]
+pub struct DiffGroupDocument<'a> {
+    version: Version,
+    stores: Vec<GroupMember<'a>>,
+}
+
+/// A store of the group: its diff document, or why there is none.
+#[derive(Serialize)]
+pub struct GroupMember<'a> {
+    pub name: Option<&'a str>,
+    pub store: String,
+    pub exit_code: u8,
+    pub diff: GroupDiff<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum GroupDiff<'a> {
+    Diff(Box<DiffDocument<'a>>),
+    Error { error: String },
+}
+
+pub fn group_json(stores: Vec<GroupMember<'_>>) -> DiffGroupDocument<'_> {
+    DiffGroupDocument {
+        version: Version,
+        stores,
+    }
 }
 
 /// Duplicate managed names: drift the store has whatever the project says.

@@ -5,9 +5,11 @@
 
 use std::path::Path;
 
+use serde::Serialize;
 use serde_json::json;
 
 use crate::diagnostic::Diagnostic;
+use crate::report::json::{DiagnosticJson, Version};
 
 /// The machine-readable formats, whatever the subcommand calls them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,19 +43,35 @@ pub fn render(format: MachineFormat, command: &str, diagnostics: &[Diagnostic]) 
     }
 }
 
+/// The failure document (docs/output.md): the first problem as `error`,
+/// every problem in `diagnostics`.
+#[derive(Serialize)]
+struct FailureDocument<'a> {
+    version: Version,
+    command: &'a str,
+    error: ErrorJson<'a>,
+    diagnostics: Vec<DiagnosticJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ErrorJson<'a> {
+    code: Option<&'a str>,
+    message: Option<&'a str>,
+    help: Option<&'a str>,
+}
+
 fn json_document(command: &str, diagnostics: &[Diagnostic]) -> String {
     let first = diagnostics.first();
-    let document = json!({
-        "version": 1,
-        "command": command,
-        "error": {
-            "code": first.map(|d| d.code.as_str()),
-            "message": first.map(|d| d.message.as_str()),
-            "help": first.and_then(|d| d.help.as_deref()),
+    crate::report::json::pretty(&FailureDocument {
+        version: Version,
+        command,
+        error: ErrorJson {
+            code: first.map(|d| d.code.as_str()),
+            message: first.map(|d| d.message.as_str()),
+            help: first.and_then(|d| d.help.as_deref()),
         },
-        "diagnostics": diagnostics.iter().map(crate::report::json::diagnostic).collect::<Vec<_>>(),
-    });
-    format!("{document:#}\n")
+        diagnostics: crate::report::json::diagnostics(diagnostics),
+    })
 }
 
 fn sarif_document(diagnostics: &[Diagnostic]) -> String {

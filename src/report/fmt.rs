@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::fmt::{FileOutcome, FileStatus};
 use crate::report::Style;
+use crate::report::json::{DiagnosticJson, Version};
 use crate::source::display_path;
 
 pub fn colour_diff(diff: &str, style: Style) -> String {
@@ -39,8 +40,7 @@ pub fn human(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
             }
         }
     }
-    let count =
-        |wanted: fn(&FileStatus) -> bool| outcomes.iter().filter(|o| wanted(&o.status)).count();
+    let count = |wanted| tally(outcomes, wanted);
     let changed = count(|s| matches!(s, FileStatus::Reformatted | FileStatus::WouldReformat));
     let unchanged = count(|s| matches!(s, FileStatus::Unchanged));
     let failed = count(|s| matches!(s, FileStatus::Failed(_)));
@@ -67,32 +67,65 @@ pub fn human(outcomes: &[FileOutcome], check: bool, style: Style) -> String {
     out
 }
 
-pub fn json(outcomes: &[FileOutcome], check: bool) -> serde_json::Value {
-    let files: Vec<serde_json::Value> = outcomes
+/// How many files have a status `wanted` accepts.
+fn tally(outcomes: &[FileOutcome], wanted: fn(&FileStatus) -> bool) -> usize {
+    outcomes.iter().filter(|o| wanted(&o.status)).count()
+}
+
+/// The fmt document (docs/output.md).
+#[derive(Serialize)]
+pub struct FmtDocument<'a> {
+    version: Version,
+    check: bool,
+    summary: FmtSummary,
+    files: Vec<FileJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct FmtSummary {
+    files: usize,
+    changed: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+/// A file: `diff` only when it changes, `diagnostics` only when it could
+/// not be formatted or was skipped.
+#[derive(Serialize)]
+struct FileJson<'a> {
+    file: String,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diff: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    diagnostics: Option<Vec<DiagnosticJson<'a>>>,
+}
+
+pub fn json(outcomes: &[FileOutcome], check: bool) -> FmtDocument<'_> {
+    let files = outcomes
         .iter()
-        .map(|o| {
-            let mut file = json!({"file": display_path(&o.path), "status": o.status.as_str()});
-            if !o.diff.is_empty() {
-                file["diff"] = json!(o.diff);
-            }
-            if let FileStatus::Failed(diagnostics) | FileStatus::Skipped(diagnostics) = &o.status {
-                file["diagnostics"] = diagnostics
-                    .iter()
-                    .map(crate::report::json::diagnostic)
-                    .collect();
-            }
-            file
+        .map(|o| FileJson {
+            file: display_path(&o.path),
+            status: o.status.as_str(),
+            diff: Some(o.diff.as_str()).filter(|diff| !diff.is_empty()),
+            diagnostics: match &o.status {
+                FileStatus::Failed(diagnostics) | FileStatus::Skipped(diagnostics) => {
+                    Some(crate::report::json::diagnostics(diagnostics))
+                }
+                _ => None,
+            },
         })
         .collect();
-    json!({
-        "version": 1,
-        "check": check,
-        "summary": {
-            "files": outcomes.len(),
-            "changed": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Reformatted | FileStatus::WouldReformat)).count(),
-            "failed": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Failed(_))).count(),
-            "skipped": outcomes.iter().filter(|o| matches!(o.status, FileStatus::Skipped(_))).count(),
+    let count = |wanted| tally(outcomes, wanted);
+    FmtDocument {
+        version: Version,
+        check,
+        summary: FmtSummary {
+            files: outcomes.len(),
+            changed: count(|s| matches!(s, FileStatus::Reformatted | FileStatus::WouldReformat)),
+            failed: count(|s| matches!(s, FileStatus::Failed(_))),
+            skipped: count(|s| matches!(s, FileStatus::Skipped(_))),
         },
-        "files": files,
-    })
+        files,
+    }
 }

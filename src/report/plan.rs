@@ -1,6 +1,7 @@
-//! Diffs and deploy plans for people and as JSON.
+//! Diffs and deploy plans for people, and the parts of the diff and deploy
+//! documents that describe them.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::plan::changes::{Environment, SchemaEnvironments};
 use crate::plan::{Access, Change, Steps, Unmanaged};
@@ -123,15 +124,6 @@ fn environment_lines(envs: &SchemaEnvironments, style: Style) -> String {
     out
 }
 
-fn environment_json(env: &Environment) -> Value {
-    json!({
-        "principal": env.principal,
-        "action": env.action,
-        "resource": env.resource,
-        "permits": env.permits,
-    })
-}
-
 fn change_line(change: &Change, style: Style) -> String {
     let sign = match change.status.sign() {
         "+" => style.green("+"),
@@ -140,16 +132,7 @@ fn change_line(change: &Change, style: Style) -> String {
     };
     let effect = change
         .effect
-        .map(|e| {
-            format!(
-                " ({})",
-                if e == cedar_policy::Effect::Permit {
-                    "permit"
-                } else {
-                    "forbid"
-                }
-            )
-        })
+        .map(|e| format!(" ({})", effect_name(e)))
         .unwrap_or_default();
     let mut line = format!(
         "  {sign} {:<8} {}{effect}",
@@ -166,49 +149,131 @@ fn change_line(change: &Change, style: Style) -> String {
     line
 }
 
-pub fn summary_counts(changes: &[Change]) -> Value {
+fn effect_name(effect: cedar_policy::Effect) -> &'static str {
+    match effect {
+        cedar_policy::Effect::Permit => "permit",
+        cedar_policy::Effect::Forbid => "forbid",
+    }
+}
+
+/// How many changes there are, by what they do to access.
+#[derive(Serialize)]
+pub struct CountsJson {
+    changes: usize,
+    widens: usize,
+    narrows: usize,
+    changes_either_way: usize,
+    neutral: usize,
+}
+
+pub fn summary_counts(changes: &[Change]) -> CountsJson {
     let count = |a: Access| changes.iter().filter(|c| c.access == a).count();
-    json!({
-        "changes": changes.len(),
-        "widens": count(Access::Widens),
-        "narrows": count(Access::Narrows),
-        "changes_either_way": count(Access::Changes),
-        "neutral": count(Access::Neutral),
-    })
+    CountsJson {
+        changes: changes.len(),
+        widens: count(Access::Widens),
+        narrows: count(Access::Narrows),
+        changes_either_way: count(Access::Changes),
+        neutral: count(Access::Neutral),
+    }
 }
 
-pub fn change_json(change: &Change) -> Value {
-    json!({
-        "kind": change.kind.as_str(),
-        "id": change.id,
-        "status": change.status.as_str(),
-        "access": change.access.as_str(),
-        "effect": change.effect.map(|e| if e == cedar_policy::Effect::Permit { "permit" } else { "forbid" }),
-        "detail": change.detail,
-        "diff": change.diff,
-        "replace": change.replace,
-        "environments": change.environments.as_ref().map(|envs| json!({
-            "added": envs.added.iter().map(environment_json).collect::<Vec<_>>(),
-            "removed": envs.removed.iter().map(environment_json).collect::<Vec<_>>(),
-            "shapes_changed": envs.shapes_changed,
-            "unknown": envs.unknown,
-        })),
-    })
+/// A change, in the diff and deploy documents; `environments` only for a
+/// changed schema (`null` otherwise).
+#[derive(Serialize)]
+pub struct ChangeJson<'a> {
+    kind: &'static str,
+    id: &'a str,
+    status: &'static str,
+    access: &'static str,
+    effect: Option<&'static str>,
+    detail: Option<&'a str>,
+    diff: Option<&'a str>,
+    replace: bool,
+    environments: Option<EnvironmentsJson<'a>>,
 }
 
-pub fn unmanaged_json(item: &Unmanaged) -> Value {
-    json!({"kind": item.kind, "store_id": item.store_id, "name": item.name, "summary": item.summary})
+#[derive(Serialize)]
+struct EnvironmentsJson<'a> {
+    added: Vec<EnvironmentJson<'a>>,
+    removed: Vec<EnvironmentJson<'a>>,
+    shapes_changed: bool,
+    unknown: Option<&'a str>,
 }
 
-pub fn flip_json(flip: &Flip) -> Value {
-    json!({
-        "file": flip.file,
-        "line": flip.check.location.line,
-        "name": flip.check.name,
-        "old": flip.old.map(decision_name),
-        "new": flip.new.map(decision_name),
-        "expected": flip.check.expect.as_str(),
-    })
+#[derive(Serialize)]
+struct EnvironmentJson<'a> {
+    principal: &'a str,
+    action: &'a str,
+    resource: &'a str,
+    permits: &'a [String],
+}
+
+fn environment_json(env: &Environment) -> EnvironmentJson<'_> {
+    EnvironmentJson {
+        principal: &env.principal,
+        action: &env.action,
+        resource: &env.resource,
+        permits: &env.permits,
+    }
+}
+
+pub fn change_json(change: &Change) -> ChangeJson<'_> {
+    ChangeJson {
+        kind: change.kind.as_str(),
+        id: &change.id,
+        status: change.status.as_str(),
+        access: change.access.as_str(),
+        effect: change.effect.map(effect_name),
+        detail: change.detail.as_deref(),
+        diff: change.diff.as_deref(),
+        replace: change.replace,
+        environments: change.environments.as_ref().map(|envs| EnvironmentsJson {
+            added: envs.added.iter().map(environment_json).collect(),
+            removed: envs.removed.iter().map(environment_json).collect(),
+            shapes_changed: envs.shapes_changed,
+            unknown: envs.unknown.as_deref(),
+        }),
+    }
+}
+
+/// An item of the store the project does not manage.
+#[derive(Serialize)]
+pub struct UnmanagedJson<'a> {
+    kind: &'static str,
+    store_id: &'a str,
+    name: Option<&'a str>,
+    summary: &'a str,
+}
+
+pub fn unmanaged_json(item: &Unmanaged) -> UnmanagedJson<'_> {
+    UnmanagedJson {
+        kind: item.kind,
+        store_id: &item.store_id,
+        name: item.name.as_deref(),
+        summary: &item.summary,
+    }
+}
+
+/// A test case whose decision the change flips.
+#[derive(Serialize)]
+pub struct FlipJson<'a> {
+    file: &'a str,
+    line: usize,
+    name: &'a str,
+    old: Option<&'static str>,
+    new: Option<&'static str>,
+    expected: &'static str,
+}
+
+pub fn flip_json(flip: &Flip) -> FlipJson<'_> {
+    FlipJson {
+        file: &flip.file,
+        line: flip.check.location.line,
+        name: &flip.check.name,
+        old: flip.old.map(decision_name),
+        new: flip.new.map(decision_name),
+        expected: flip.check.expect.as_str(),
+    }
 }
 
 /// The steps of a deploy, numbered, wave by wave.
@@ -232,12 +297,34 @@ pub fn steps_human(steps: &Steps, style: Style) -> String {
     out
 }
 
-pub fn steps_json(steps: &Steps) -> Value {
-    let list: Vec<Value> = steps
-        .waves
-        .iter()
-        .enumerate()
-        .flat_map(|(wave, (_, steps))| steps.iter().map(move |s| json!({"wave": wave + 1, "operation": s.operation.verb(), "label": s.label})))
-        .collect();
-    json!({"steps": list, "warnings": steps.warnings})
+/// The steps of a deploy, each with its wave (from 1), and the warnings.
+#[derive(Serialize)]
+pub struct StepsJson<'a> {
+    steps: Vec<StepJson<'a>>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+struct StepJson<'a> {
+    wave: usize,
+    operation: &'static str,
+    label: &'a str,
+}
+
+pub fn steps_json(steps: &Steps) -> StepsJson<'_> {
+    StepsJson {
+        steps: steps
+            .waves
+            .iter()
+            .enumerate()
+            .flat_map(|(wave, (_, steps))| {
+                steps.iter().map(move |s| StepJson {
+                    wave: wave + 1,
+                    operation: s.operation.verb(),
+                    label: &s.label,
+                })
+            })
+            .collect(),
+        warnings: &steps.warnings,
+    }
 }

@@ -1,7 +1,8 @@
 //! The proof of a diff, per request environment, for people and as JSON.
 
 use cedar_policy::Decision;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::prove::{Counterexample, EnvResult, Presence, Proof, Verdict, case_yaml, request_yaml};
 use crate::report::Style;
@@ -113,35 +114,80 @@ fn reasons(example: &Counterexample) -> String {
     )
 }
 
-fn example_json(example: &Counterexample) -> Value {
-    json!({
-        "principal": example.principal.to_string(),
-        "action": example.action.to_string(),
-        "resource": example.resource.to_string(),
-        "context": example.context,
-        "entities": example.entities,
-        "old_decision": decision_text(example.old),
-        "new_decision": decision_text(example.new),
-        "old_reasons": example.old_reasons,
-        "new_reasons": example.new_reasons,
-    })
+/// The proof in the diff document (docs/output.md, docs/prove.md).
+#[derive(Serialize)]
+pub struct ProofJson<'a> {
+    may_widen: bool,
+    seconds: f64,
+    envs: Vec<EnvJson<'a>>,
 }
 
-pub fn json(proof: &Proof) -> Value {
-    json!({
-        "may_widen": proof.may_widen(),
-        "seconds": proof.duration.as_secs_f64(),
-        "envs": proof.envs.iter().map(|e| json!({
-            "principal": e.principal,
-            "action": e.action,
-            "resource": e.resource,
-            "in_schema": e.presence.as_str(),
-            "verdict": e.verdict.as_str(),
-            "unknown_reason": match &e.verdict { Verdict::Unknown(why) => Some(why.clone()), _ => None },
-            "solved": e.solved,
-            "seconds": e.duration.as_secs_f64(),
-            "newly_allowed": e.newly_allowed.as_ref().map(example_json),
-            "newly_denied": e.newly_denied.as_ref().map(example_json),
-        })).collect::<Vec<_>>(),
-    })
+/// One request environment's verdict.
+#[derive(Serialize)]
+struct EnvJson<'a> {
+    principal: &'a str,
+    action: &'a str,
+    resource: &'a str,
+    in_schema: &'static str,
+    verdict: &'static str,
+    unknown_reason: Option<&'a str>,
+    solved: bool,
+    seconds: f64,
+    newly_allowed: Option<ExampleJson<'a>>,
+    newly_denied: Option<ExampleJson<'a>>,
+}
+
+/// A request that shows the change; its context and entities as the
+/// solver found them.
+#[derive(Serialize)]
+struct ExampleJson<'a> {
+    principal: String,
+    action: String,
+    resource: String,
+    context: &'a Value,
+    entities: &'a [Value],
+    old_decision: &'static str,
+    new_decision: &'static str,
+    old_reasons: &'a [String],
+    new_reasons: &'a [String],
+}
+
+fn example_json(example: &Counterexample) -> ExampleJson<'_> {
+    ExampleJson {
+        principal: example.principal.to_string(),
+        action: example.action.to_string(),
+        resource: example.resource.to_string(),
+        context: &example.context,
+        entities: &example.entities,
+        old_decision: decision_text(example.old),
+        new_decision: decision_text(example.new),
+        old_reasons: &example.old_reasons,
+        new_reasons: &example.new_reasons,
+    }
+}
+
+pub fn json(proof: &Proof) -> ProofJson<'_> {
+    ProofJson {
+        may_widen: proof.may_widen(),
+        seconds: proof.duration.as_secs_f64(),
+        envs: proof
+            .envs
+            .iter()
+            .map(|e| EnvJson {
+                principal: &e.principal,
+                action: &e.action,
+                resource: &e.resource,
+                in_schema: e.presence.as_str(),
+                verdict: e.verdict.as_str(),
+                unknown_reason: match &e.verdict {
+                    Verdict::Unknown(why) => Some(why),
+                    _ => None,
+                },
+                solved: e.solved,
+                seconds: e.duration.as_secs_f64(),
+                newly_allowed: e.newly_allowed.as_ref().map(example_json),
+                newly_denied: e.newly_denied.as_ref().map(example_json),
+            })
+            .collect(),
+    }
 }

@@ -1,12 +1,14 @@
 //! Test-run reports for people (in the style of cargo-nextest) and as JSON
 //! (docs/output.md).
 
+use std::io::{self, Write};
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::project::Project;
 use crate::report::Style;
+use crate::report::json::{Layout, Streamed};
 use crate::testing::coverage::{Coverage, ItemKind};
 use crate::testing::outcome::{CaseOutcome, RunReport};
 use crate::text::decision_name;
@@ -288,74 +290,203 @@ fn summary_line(report: &RunReport, style: Style, listed: bool) -> String {
     out
 }
 
-/// Writes the JSON report (docs/output.md) case by case, so a run of a
-/// hundred thousand cases never holds its whole report in memory.
-pub fn write_json(report: &RunReport, out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    let summary = report.summary();
-    let head = json!({
-        "total": summary.total,
-        "passed": summary.passed,
-        "failed": summary.failed,
-        "skipped": report.skipped,
-        "duration_ms": report.elapsed.as_secs_f64() * 1000.0,
-        "store": report.store,
-    });
-    writeln!(
-        out,
-        "{{\n\"version\": 1,\n\"summary\": {head},\n\"cases\": ["
+/// Writes the test document (docs/output.md) case by case, so a run of a
+/// hundred thousand cases never holds its whole report in memory: the
+/// summary, each case and the tail are typed values, written one by one.
+pub fn write_json(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+    write_document(report, out)?;
+    writeln!(out)
+}
+
+/// The test document without its final newline.
+fn write_document(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
+    let mut document = Streamed::document(out, Layout::Lines)?;
+    document.field("summary", &summary_json(report))?;
+    document.list("cases", &report.outcomes, |out, outcome| {
+        Ok(serde_json::to_writer(out, &case_json(report, outcome))?)
+    })?;
+    document.field(
+        "diagnostics",
+        &crate::report::json::diagnostics(report.diagnostics.iter().chain(&report.warnings)),
     )?;
-    for (i, outcome) in report.outcomes.iter().enumerate() {
-        let separator = if i + 1 == report.outcomes.len() {
-            ""
-        } else {
-            ","
-        };
-        writeln!(out, "{}{separator}", case_json(report, outcome))?;
-    }
-    let diagnostics: Vec<Value> = report
-        .diagnostics
-        .iter()
-        .chain(&report.warnings)
-        .map(crate::report::json::diagnostic)
-        .collect();
-    write!(out, "],\n\"diagnostics\": {}", Value::Array(diagnostics))?;
     if let Some(coverage) = &report.coverage {
-        write!(out, ",\n\"coverage\": {}", coverage_json(coverage))?;
+        document.field("coverage", &coverage_json(coverage))?;
     }
-    writeln!(out, "\n}}")
+    document.end()
 }
 
-fn case_json(report: &RunReport, o: &CaseOutcome) -> Value {
-    json!({
-        "file": report.suite_file(o).display(),
-        "line": o.check.location.line,
-        "name": o.check.name,
-        "status": o.status.as_str(),
-        "expected": o.check.expect.as_str(),
-        "decision": o.decision.map(decision_name),
-        "reasons": o.reasons,
-        "errors": o.errors.iter().map(|e| e.policy.clone()).collect::<Vec<_>>(),
-        "error_messages": o.errors.iter().map(|e| json!({"policy": e.policy, "message": e.message})).collect::<Vec<_>>(),
-        "failures": o.failures,
-        "principal": o.check.principal.to_string(),
-        "action": o.check.action.to_string(),
-        "resource": o.check.resource.to_string(),
-        "duration_ms": o.duration.as_secs_f64() * 1000.0,
-        "store_decision": o.store.as_ref().map(|s| decision_name(s.decision)),
-        "store_reasons": o.store.as_ref().map(|s| s.reasons.clone()),
-        "store_errors": o.store.as_ref().map(|s| s.errors.clone()),
-    })
+/// One store's run in the test-group document (`test --store GROUP`).
+pub struct GroupMember<'a> {
+    pub name: Option<&'a str>,
+    pub store: String,
+    pub exit_code: u8,
+    pub report: &'a RunReport,
 }
 
-fn coverage_json(coverage: &Coverage) -> Value {
-    json!({
-        "percent": coverage.percent(),
-        "items": coverage.items.iter().map(|i| json!({
-            "id": i.id, "kind": i.kind.as_str(), "determined": i.determined, "errored": i.errored, "exercised": i.exercised(),
-        })).collect::<Vec<_>>(),
-        "untested_request_envs": coverage.untested_envs.iter().map(|(p, a, r)| json!({"principal": p, "action": a, "resource": r})).collect::<Vec<_>>(),
-        "request_envs": coverage.total_envs,
-    })
+/// A store's entry of the test-group document, its test document inside.
+pub fn write_group_entry(member: &GroupMember<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let mut entry = Streamed::object(out, Layout::Inline)?;
+    entry.field("name", &member.name)?;
+    entry.field("store", &member.store)?;
+    entry.field("exit_code", &member.exit_code)?;
+    entry.field_with("report", |out| write_document(member.report, out))?;
+    entry.end()
+}
+
+/// The test-group document (docs/output.md) around the entries
+/// [`write_group_entry`] wrote, an entry a line. Each store's run is
+/// written as soon as it is done: the group holds text, not every run.
+pub fn write_group_json(entries: &[Vec<u8>], out: &mut dyn Write) -> io::Result<()> {
+    let mut document = Streamed::document(out, Layout::Inline)?;
+    document.list("stores", entries, |out, entry| out.write_all(entry))?;
+    document.end()?;
+    writeln!(out)
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    total: usize,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+    duration_ms: f64,
+    store: Option<&'a str>,
+}
+
+fn summary_json(report: &RunReport) -> SummaryJson<'_> {
+    let summary = report.summary();
+    SummaryJson {
+        total: summary.total,
+        passed: summary.passed,
+        failed: summary.failed,
+        skipped: report.skipped,
+        duration_ms: report.elapsed.as_secs_f64() * 1000.0,
+        store: report.store.as_deref(),
+    }
+}
+
+#[derive(Serialize)]
+struct CaseJson<'a> {
+    file: String,
+    line: usize,
+    name: &'a str,
+    status: &'static str,
+    expected: &'static str,
+    decision: Option<&'static str>,
+    reasons: &'a [String],
+    errors: Vec<&'a str>,
+    error_messages: Vec<PolicyErrorJson<'a>>,
+    failures: &'a [String],
+    principal: String,
+    action: String,
+    resource: String,
+    duration_ms: f64,
+    store_decision: Option<&'static str>,
+    store_reasons: Option<&'a [String]>,
+    store_errors: Option<&'a [String]>,
+    /// `identity` or `access` for a case that gives a token.
+    token: Option<&'static str>,
+    refusal: Option<RefusalJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct RefusalJson<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct PolicyErrorJson<'a> {
+    policy: &'a str,
+    message: &'a str,
+}
+
+fn case_json<'a>(report: &RunReport, o: &'a CaseOutcome) -> CaseJson<'a> {
+    CaseJson {
+        file: report.suite_file(o).display(),
+        line: o.check.location.line,
+        name: &o.check.name,
+        status: o.status.as_str(),
+        expected: o.check.expect.as_str(),
+        decision: o.decision.map(decision_name),
+        reasons: &o.reasons,
+        errors: o.errors.iter().map(|e| e.policy.as_str()).collect(),
+        error_messages: o
+            .errors
+            .iter()
+            .map(|e| PolicyErrorJson {
+                policy: &e.policy,
+                message: &e.message,
+            })
+            .collect(),
+        failures: &o.failures,
+        principal: o.check.principal.to_string(),
+        action: o.check.action.to_string(),
+        resource: o.check.resource.to_string(),
+        duration_ms: o.duration.as_secs_f64() * 1000.0,
+        store_decision: o.store.as_ref().map(|s| decision_name(s.decision)),
+        store_reasons: o.store.as_ref().map(|s| s.reasons.as_slice()),
+        store_errors: o.store.as_ref().map(|s| s.errors.as_slice()),
+        token: o.check.token.as_ref().map(|t| match t.kind {
+            crate::identity::TokenKind::Identity => "identity",
+            crate::identity::TokenKind::Access => "access",
+        }),
+        refusal: o.refusal.as_ref().map(|r| RefusalJson {
+            code: r.code,
+            message: &r.message,
+        }),
+    }
+}
+
+#[derive(Serialize)]
+struct CoverageJson<'a> {
+    percent: f64,
+    items: Vec<CoverageItemJson<'a>>,
+    untested_request_envs: Vec<RequestEnvJson<'a>>,
+    request_envs: usize,
+}
+
+#[derive(Serialize)]
+struct CoverageItemJson<'a> {
+    id: &'a str,
+    kind: &'static str,
+    determined: usize,
+    errored: usize,
+    exercised: bool,
+}
+
+#[derive(Serialize)]
+struct RequestEnvJson<'a> {
+    principal: &'a str,
+    action: &'a str,
+    resource: &'a str,
+}
+
+fn coverage_json(coverage: &Coverage) -> CoverageJson<'_> {
+    CoverageJson {
+        percent: coverage.percent(),
+        items: coverage
+            .items
+            .iter()
+            .map(|i| CoverageItemJson {
+                id: &i.id,
+                kind: i.kind.as_str(),
+                determined: i.determined,
+                errored: i.errored,
+                exercised: i.exercised(),
+            })
+            .collect(),
+        untested_request_envs: coverage
+            .untested_envs
+            .iter()
+            .map(|(principal, action, resource)| RequestEnvJson {
+                principal,
+                action,
+                resource,
+            })
+            .collect(),
+        request_envs: coverage.total_envs,
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-//! `avpctl validate` for people: each finding with its snippet, the notes,
-//! then one summary line.
+//! `avpctl validate` for people (each finding with its snippet, the notes,
+//! then one summary line) and as JSON.
 
 use std::path::Path;
 
+use serde::Serialize;
+
 use crate::report::Style;
+use crate::report::json::{DiagnosticJson, Version};
 use crate::text::{count, plural};
 use crate::validate::Report;
 
@@ -35,4 +38,41 @@ pub fn human(report: &Report, style: Style, dir: &Path) -> String {
         style.bold("validate:")
     ));
     out
+}
+
+/// The validate document (docs/output.md).
+#[derive(Serialize)]
+pub struct ValidateDocument<'a> {
+    version: Version,
+    summary: ValidateSummary,
+    notes: &'a [String],
+    diagnostics: Vec<DiagnosticJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ValidateSummary {
+    errors: usize,
+    warnings: usize,
+    files: usize,
+    policies: usize,
+    templates: usize,
+    links: usize,
+}
+
+pub fn json(report: &Report) -> ValidateDocument<'_> {
+    let counts = report.counts();
+    let stats = report.stats;
+    ValidateDocument {
+        version: Version,
+        summary: ValidateSummary {
+            errors: counts.errors,
+            warnings: counts.warnings,
+            files: stats.files,
+            policies: stats.policies,
+            templates: stats.templates,
+            links: stats.links,
+        },
+        notes: &report.notes,
+        diagnostics: crate::report::json::diagnostics(&report.diagnostics),
+    }
 }

@@ -84,10 +84,12 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
     collected.diagnostics.extend(walk_problems);
     let identity = project.identity.as_ref().map(|identity| suite::Identity {
         source: &identity.source,
-        types: project
-            .schema
-            .as_ref()
-            .and_then(crate::identity::schema_types::SchemaTypes::of),
+        types: project.schema.as_ref().and_then(|schema| {
+            crate::identity::schema_types::SchemaTypes::of(
+                schema.file.text(),
+                schema.format == crate::project::SchemaFormat::Json,
+            )
+        }),
     });
     let mut suites: Vec<Suite> = Vec::new();
     for relative in files {

@@ -192,6 +192,9 @@ pub struct Check {
     pub token: Option<TokenCase>,
 }
 
+/// A token as a case or replay gives it: its kind and its claims.
+type GivenToken = (TokenKind, Map<String, Value>);
+
 /// What the identity source made of a case's token.
 #[derive(Debug, Clone)]
 pub struct TokenCase {
@@ -383,7 +386,7 @@ impl SuiteReader<'_> {
         &mut self,
         case: &RawCase,
         location: &Location,
-    ) -> Result<Option<(TokenKind, Map<String, Value>)>, ()> {
+    ) -> Result<Option<GivenToken>, ()> {
         let (kind, raw) = match (&case.identity_token, &case.access_token) {
             (None, None) => return Ok(None),
             (Some(_), Some(_)) => {
@@ -446,7 +449,7 @@ impl SuiteReader<'_> {
     /// AVP refuses the token, so reports show whose it was.
     fn token_request(
         &mut self,
-        token: &(TokenKind, Map<String, Value>),
+        token: &GivenToken,
         action: &EntityUid,
         context: &mut Value,
         now: Option<i64>,
@@ -898,7 +901,7 @@ struct ReplayRequest {
 
 /// The token of an AVP IsAuthorizedWithToken or BatchIsAuthorizedWithToken
 /// input, decoded.
-fn replay_token(input: &Value) -> Result<Option<(TokenKind, Map<String, Value>)>, String> {
+fn replay_token(input: &Value) -> Result<Option<GivenToken>, String> {
     let token = |key: &str| {
         input
             .get(key)

@@ -2,6 +2,7 @@
 //! running it — syntax, schema, strict typing, links, and what Amazon
 //! Verified Permissions would refuse.
 
+mod identity;
 mod preflight;
 
 use cedar_policy::{Policy, PolicyId, PolicySet, ValidationMode, ValidationResult, Validator};
@@ -50,7 +51,7 @@ pub fn validate(loaded: &Loaded) -> Report {
         );
     }
     diagnostics.extend(preflight(project));
-    diagnostics.extend(crate::identity::rules::check_project(project));
+    diagnostics.extend(identity::check_project(project));
     diagnostics.sort_by_key(Diagnostic::sort_key);
     let stats = Stats {
         files: project.policy_files.len(),
