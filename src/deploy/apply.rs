@@ -167,7 +167,9 @@ fn expect_own_writes(ours: &mut Expected, operations: &[Operation], now: &StoreS
             Operation::PutSchema { .. } => ours.schema = true,
             Operation::UpdateTemplate { id, .. }
             | Operation::UpdatePolicy { id, .. }
-            | Operation::DeletePolicy { id } => {
+            | Operation::DeletePolicy { id }
+            | Operation::UpdateIdentitySource { id, .. }
+            | Operation::DeleteIdentitySource { id } => {
                 ours.ids.insert(id.clone());
             }
             Operation::DeleteTemplate { id } => {
@@ -179,7 +181,9 @@ fn expect_own_writes(ours: &mut Expected, operations: &[Operation], now: &StoreS
                     }
                 }
             }
-            Operation::CreatePolicy { .. } | Operation::CreateTemplate { .. } => {}
+            Operation::CreatePolicy { .. }
+            | Operation::CreateTemplate { .. }
+            | Operation::CreateIdentitySource { .. } => {}
         }
     }
 }

@@ -173,6 +173,143 @@ impl IdentitySource {
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
     }
+
+    /// The same source as AVP holds it: defaults spelt out, read-only
+    /// keys gone. Two sources that AVP treats alike compare equal so.
+    pub fn normalized(&self) -> IdentitySource {
+        let default_claim = |claim: &Option<String>| {
+            claim
+                .clone()
+                .filter(|c| !c.is_empty() && c != DEFAULT_PRINCIPAL_ID_CLAIM)
+        };
+        let configuration = match &self.configuration {
+            Configuration::CognitoUserPoolConfiguration(c) => {
+                Configuration::CognitoUserPoolConfiguration(Cognito {
+                    user_pool_arn: c.user_pool_arn.clone(),
+                    client_ids: c.client_ids.clone(),
+                    group_configuration: c
+                        .group_configuration
+                        .clone()
+                        .filter(|g| g.group_entity_type != DEFAULT_COGNITO_GROUP_TYPE),
+                    issuer: None,
+                })
+            }
+            Configuration::OpenIdConnectConfiguration(o) => {
+                Configuration::OpenIdConnectConfiguration(Oidc {
+                    token_selection: match &o.token_selection {
+                        TokenSelection::AccessTokenOnly(a) => {
+                            TokenSelection::AccessTokenOnly(AccessTokenOnly {
+                                principal_id_claim: default_claim(&a.principal_id_claim),
+                                audiences: a.audiences.clone().filter(|a| !a.is_empty()),
+                            })
+                        }
+                        TokenSelection::IdentityTokenOnly(i) => {
+                            TokenSelection::IdentityTokenOnly(IdentityTokenOnly {
+                                principal_id_claim: default_claim(&i.principal_id_claim),
+                                client_ids: i.client_ids.clone(),
+                            })
+                        }
+                    },
+                    ..o.clone()
+                })
+            }
+        };
+        IdentitySource::from_parts(self.principal_type(), configuration)
+    }
+
+    /// A source as a store returns it (`principalEntityType` is always set
+    /// there).
+    pub fn from_parts(principal_entity_type: &str, configuration: Configuration) -> IdentitySource {
+        IdentitySource {
+            principal_entity_type: Some(principal_entity_type.to_string()),
+            configuration,
+            identity_source_id: None,
+            created_date: None,
+            last_updated_date: None,
+            details: None,
+            policy_store_id: None,
+        }
+    }
+}
+
+/// Which tokens a changed identity source accepts, against the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The same principals from the same tokens, and more tokens accepted.
+    More,
+    /// The same principals, fewer tokens accepted.
+    Fewer,
+    /// Other principals, groups or attributes: any decision may change.
+    Different,
+}
+
+/// How `new` differs from `old`, and a phrase saying so.
+pub fn compare(old: &IdentitySource, new: &IdentitySource) -> (Reach, String) {
+    let (old, new) = (old.normalized(), new.normalized());
+    if !old.same_kind(&new) {
+        return (
+            Reach::Different,
+            format!("{} → {}: deleted and created again", old.kind(), new.kind()),
+        );
+    }
+    if old.principal_type() != new.principal_type() || old.group_type() != new.group_type() {
+        return (
+            Reach::Different,
+            "the principal or group type changes every token-derived decision".into(),
+        );
+    }
+    let (old_allowed, new_allowed) = (accepted(&old), accepted(&new));
+    let mut old_rest = old.clone();
+    let mut new_rest = new.clone();
+    clear_accepted(&mut old_rest);
+    clear_accepted(&mut new_rest);
+    if old_rest != new_rest {
+        return (
+            Reach::Different,
+            "the issuer, pool, prefix or claims change the principals tokens become".into(),
+        );
+    }
+    // An empty list accepts every client (userguide cognito-validation.html).
+    let within = |a: &[String], b: &[String]| {
+        b.is_empty() || (!a.is_empty() && a.iter().all(|x| b.contains(x)))
+    };
+    if within(&old_allowed, &new_allowed) {
+        (
+            Reach::More,
+            "accepts tokens of more clients or audiences".into(),
+        )
+    } else if within(&new_allowed, &old_allowed) {
+        (
+            Reach::Fewer,
+            "accepts tokens of fewer clients or audiences".into(),
+        )
+    } else {
+        (
+            Reach::Different,
+            "accepts tokens of other clients or audiences".into(),
+        )
+    }
+}
+
+/// The client ids or audiences a source checks tokens against.
+fn accepted(source: &IdentitySource) -> Vec<String> {
+    match &source.configuration {
+        Configuration::CognitoUserPoolConfiguration(c) => c.client_ids.clone(),
+        Configuration::OpenIdConnectConfiguration(o) => match &o.token_selection {
+            TokenSelection::AccessTokenOnly(a) => a.audiences.clone().unwrap_or_default(),
+            TokenSelection::IdentityTokenOnly(i) => i.client_ids.clone(),
+        },
+    }
+}
+
+fn clear_accepted(source: &mut IdentitySource) {
+    match &mut source.configuration {
+        Configuration::CognitoUserPoolConfiguration(c) => c.client_ids.clear(),
+        Configuration::OpenIdConnectConfiguration(o) => match &mut o.token_selection {
+            TokenSelection::AccessTokenOnly(a) => a.audiences = None,
+            TokenSelection::IdentityTokenOnly(i) => i.client_ids.clear(),
+        },
+    }
 }
 
 /// `arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_EXAMPLE`

@@ -9,6 +9,7 @@ use super::side::{Body, Side};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ItemKind {
     Schema,
+    IdentitySource,
     Template,
     Policy,
     Link,
@@ -18,6 +19,7 @@ impl ItemKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ItemKind::Schema => "schema",
+            ItemKind::IdentitySource => "identity-source",
             ItemKind::Template => "template",
             ItemKind::Policy => "policy",
             ItemKind::Link => "link",
@@ -145,6 +147,9 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
     if let Some(change) = schema_change(old, new) {
         changes.push(change);
     }
+    if let Some(change) = identity_change(old, new) {
+        changes.push(change);
+    }
     let template_ids: std::collections::BTreeSet<&String> =
         old.templates.keys().chain(new.templates.keys()).collect();
     for id in template_ids {
@@ -162,6 +167,68 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
     // What widens access leads the report.
     changes.sort_by(|a, b| (a.access, a.kind, &a.id).cmp(&(b.access, b.kind, &b.id)));
     changes
+}
+
+/// The identity source's change, when the new side manages it. Which
+/// tokens AVP accepts, and what principal they become, is access: a new
+/// source lets tokens in (widens), a removed one shuts them out (narrows).
+/// A changed principal or group type, pool, issuer or prefix changes every
+/// token-derived decision; more client ids or audiences only let more
+/// tokens in, fewer only keep some out.
+fn identity_change(old: &Side, new: &Side) -> Option<Change> {
+    if !new.manages_identity {
+        return None;
+    }
+    let text = |side: &Side| {
+        side.identity
+            .as_ref()
+            .map(|i| serde_json::to_string_pretty(&i.source.to_json()).unwrap_or_default())
+    };
+    let (status, access, detail, replace) = match (&old.identity, &new.identity) {
+        (None, None) => return None,
+        (Some(a), Some(b)) if a.source == b.source => return None,
+        (None, Some(b)) => (
+            Status::Added,
+            Access::Widens,
+            format!("{}: tokens become principals", b.source.kind()),
+            false,
+        ),
+        (Some(a), None) => (
+            Status::Removed,
+            Access::Narrows,
+            format!("{}: token requests are refused", a.source.kind()),
+            false,
+        ),
+        (Some(a), Some(b)) => {
+            let (access, detail) = crate::identity::source::compare(&a.source, &b.source);
+            (
+                Status::Changed,
+                access_of(access),
+                detail,
+                !a.source.same_kind(&b.source),
+            )
+        }
+    };
+    let (old_text, new_text) = (text(old).unwrap_or_default(), text(new).unwrap_or_default());
+    Some(Change {
+        kind: ItemKind::IdentitySource,
+        id: "identity-source".into(),
+        status,
+        access,
+        effect: None,
+        detail: Some(detail),
+        diff: Some(text_diff(&old_text, &new_text, "identity-source")),
+        replace,
+        environments: None,
+    })
+}
+
+fn access_of(reach: crate::identity::source::Reach) -> Access {
+    match reach {
+        crate::identity::source::Reach::More => Access::Widens,
+        crate::identity::source::Reach::Fewer => Access::Narrows,
+        crate::identity::source::Reach::Different => Access::Changes,
+    }
 }
 
 /// By meaning; texts Cedar cannot parse (a store's leftovers) are the

@@ -133,6 +133,17 @@ pub struct Side {
     pub in_flight: Vec<InFlight>,
     /// Managed names carried by more than one store item (a store side only).
     pub duplicates: Vec<Duplicate>,
+    /// The identity source, with the store's id on a store side.
+    pub identity: Option<SideIdentity>,
+    /// A project manages the store's identity source only when avpctl.toml
+    /// sets `identity_source`; a store side always says what it holds.
+    pub manages_identity: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SideIdentity {
+    pub source: crate::identity::IdentitySource,
+    pub store_id: Option<String>,
 }
 
 impl Side {
@@ -144,6 +155,11 @@ impl Side {
                     .ok()
                     .and_then(|(fragment, _)| fragment.to_json_value().ok()),
             }),
+            identity: project.identity.as_ref().map(|identity| SideIdentity {
+                source: identity.source.normalized(),
+                store_id: None,
+            }),
+            manages_identity: project.config.identity_source.is_some(),
             ..Side::default()
         };
         for entry in &project.policies {
@@ -199,6 +215,11 @@ impl Side {
     pub fn from_store(state: &StoreState) -> Side {
         let mut side = Side {
             schema: state.schema.clone(),
+            identity: state.identity_source.as_ref().map(|stored| SideIdentity {
+                source: stored.source.normalized(),
+                store_id: Some(stored.id.clone()),
+            }),
+            manages_identity: true,
             ..Side::default()
         };
         side.duplicates = duplicates(state);

@@ -16,6 +16,11 @@ use crate::store::{NewDefinition, Operation, TemplateRef, ValidationMode, manage
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Wave {
     SchemaFirst,
+    /// A source of the other kind goes before its replacement is made:
+    /// between the two, tokens are refused (access only narrows).
+    DeleteIdentitySource,
+    /// After the schema, which declares the types it fills in.
+    IdentitySource,
     CreateTemplates,
     CreateForbids,
     DeletePermits,
@@ -110,6 +115,7 @@ pub fn plan_steps(old: &Side, new: &Side, options: StepOptions) -> Result<Steps,
     policies(old, new, &replaced_templates, &mut b);
     unmanaged(old, options, &mut b);
     schema(old, new, options, &mut b)?;
+    identity(old, new, &mut b);
     Ok(Steps {
         waves: b.waves.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
         warnings: b.warnings,
@@ -597,6 +603,57 @@ fn schema(old: &Side, new: &Side, options: StepOptions, b: &mut Builder) -> Resu
         "put the new schema".into(),
     );
     Ok(())
+}
+
+/// The identity source: created, updated in place within its kind, or
+/// deleted and created again when the kind changes (userguide
+/// `cognito-edit.html`: "You can't change the type of identity source").
+fn identity(old: &Side, new: &Side, b: &mut Builder) {
+    if !new.manages_identity {
+        return;
+    }
+    let create = |b: &mut Builder, source: &crate::identity::IdentitySource| {
+        b.push(
+            Wave::IdentitySource,
+            Operation::CreateIdentitySource {
+                source: source.clone(),
+            },
+            format!("create the identity source ({})", source.kind()),
+        );
+    };
+    let delete = |b: &mut Builder, id: &str, why: &str| {
+        b.push(
+            Wave::DeleteIdentitySource,
+            Operation::DeleteIdentitySource { id: id.to_string() },
+            format!("delete the identity source {id}{why}"),
+        );
+    };
+    match (&old.identity, &new.identity) {
+        (None, None) => {}
+        (None, Some(new)) => create(b, &new.source),
+        (Some(old), None) => delete(b, old.store_id.as_deref().unwrap_or_default(), ""),
+        (Some(old), Some(new)) if old.source == new.source => {}
+        (Some(old), Some(new)) => {
+            let id = old.store_id.clone().unwrap_or_default();
+            if old.source.same_kind(&new.source) {
+                b.push(
+                    Wave::IdentitySource,
+                    Operation::UpdateIdentitySource {
+                        id: id.clone(),
+                        source: new.source.clone(),
+                    },
+                    format!("update the identity source {id} in place"),
+                );
+            } else {
+                let why = format!(
+                    " (a {}; AVP cannot change the kind of an identity source)",
+                    old.source.kind()
+                );
+                delete(b, &id, &why);
+                create(b, &new.source);
+            }
+        }
+    }
 }
 
 fn validates(schema: &Value, set: &PolicySet) -> bool {

@@ -147,11 +147,19 @@ impl AvpStore {
         };
         let templates = self.read_templates().await?;
         let policies = self.read_policies().await?;
+        let identity_source = self
+            .timed(
+                "ListIdentitySources",
+                id,
+                super::avp_identity::read(&self.client, id),
+            )
+            .await?;
         Ok(StoreState {
             schema,
             validation_mode,
             policies,
             templates,
+            identity_source,
         })
     }
 
@@ -719,6 +727,19 @@ async fn perform_call(
             Err(err) if is_not_found(&err) => Ok(Outcome::AlreadyGone),
             Err(err) => Err(map_error(&format!("policy {id}"), err)),
         },
+        Operation::CreateIdentitySource { source } => {
+            super::avp_identity::create(client, &store_id, &source)
+                .await
+                .map(|id| Outcome::Done(Some(id)))
+        }
+        Operation::UpdateIdentitySource { id, source } => {
+            super::avp_identity::update(client, &store_id, &id, &source).await?;
+            Ok(Outcome::Done(None))
+        }
+        Operation::DeleteIdentitySource { id } => {
+            super::avp_identity::delete(client, &store_id, &id).await?;
+            Ok(Outcome::Done(None))
+        }
     }
 }
 

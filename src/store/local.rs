@@ -16,8 +16,8 @@ use cedar_policy::{Policy, PolicySet, Schema, Template, ValidationMode as CedarM
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Definition, NewDefinition, Operation, Store, StoreError, StoreState, StoredPolicy,
-    StoredTemplate, TemplateRef, ValidationMode,
+    Definition, NewDefinition, Operation, Store, StoreError, StoreState, StoredIdentitySource,
+    StoredPolicy, StoredTemplate, TemplateRef, ValidationMode,
 };
 
 pub const FORMAT: &str = "avpctl-local-store";
@@ -565,6 +565,40 @@ pub fn apply_to(
             state.policies.retain(|p| &p.id != id);
             Ok(None)
         }
+        Operation::CreateIdentitySource { source } => {
+            if let Some(existing) = &state.identity_source {
+                return Err(StoreError::QuotaExceeded(format!(
+                    "the store has an identity source ({}) and AVP allows one per store (userguide quotas.html)",
+                    existing.id
+                )));
+            }
+            let id = new_id("IS");
+            state.identity_source = Some(StoredIdentitySource {
+                id: id.clone(),
+                source: source.normalized(),
+            });
+            Ok(Some(id))
+        }
+        Operation::UpdateIdentitySource { id, source } => {
+            let Some(existing) = state.identity_source.as_mut().filter(|e| &e.id == id) else {
+                return Err(StoreError::NotFound(format!("identity source {id}")));
+            };
+            if !existing.source.same_kind(source) {
+                return Err(StoreError::Refused(format!(
+                    "identity source {id} is a {}; AVP cannot change the kind of an identity source in place: delete it and create another (userguide cognito-edit.html)",
+                    existing.source.kind()
+                )));
+            }
+            existing.source = source.normalized();
+            Ok(None)
+        }
+        Operation::DeleteIdentitySource { id } => {
+            match &state.identity_source {
+                Some(existing) if &existing.id == id => state.identity_source = None,
+                _ => return Err(StoreError::NotFound(format!("identity source {id}"))),
+            }
+            Ok(None)
+        }
     }
 }
 
@@ -681,4 +715,63 @@ fn same_shape(old: &str, new: &str, label: &str, template: bool) -> Result<(), S
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(json: serde_json::Value) -> crate::identity::IdentitySource {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn cognito() -> crate::identity::IdentitySource {
+        source(
+            serde_json::json!({"principalEntityType": "A::User", "configuration": {"cognitoUserPoolConfiguration": {"userPoolArn": "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_X"}}}),
+        )
+    }
+
+    fn oidc() -> crate::identity::IdentitySource {
+        source(
+            serde_json::json!({"principalEntityType": "A::User", "configuration": {"openIdConnectConfiguration": {"issuer": "https://id.example.com", "tokenSelection": {"accessTokenOnly": {}}}}}),
+        )
+    }
+
+    /// AVP's rules for identity sources: one per store (userguide
+    /// quotas.html), no change of kind in place (cognito-edit.html), and
+    /// updates and deletes of a source that exists.
+    #[test]
+    fn identity_sources_keep_avps_rules() {
+        let mut state = StoreState::empty();
+        let mut next = 1;
+        let create = |source| Operation::CreateIdentitySource { source };
+        let id = apply_to(&mut state, &mut next, &create(cognito()))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            apply_to(&mut state, &mut next, &create(oidc())),
+            Err(StoreError::QuotaExceeded(_))
+        ));
+        let update = |id: &str, source| Operation::UpdateIdentitySource {
+            id: id.to_string(),
+            source,
+        };
+        assert!(matches!(
+            apply_to(&mut state, &mut next, &update(&id, oidc())),
+            Err(StoreError::Refused(message)) if message.contains("cannot change the kind")
+        ));
+        assert!(matches!(
+            apply_to(&mut state, &mut next, &update("IS-other", cognito())),
+            Err(StoreError::NotFound(_))
+        ));
+        apply_to(&mut state, &mut next, &update(&id, cognito())).unwrap();
+        let delete = |id: &str| Operation::DeleteIdentitySource { id: id.to_string() };
+        assert!(matches!(
+            apply_to(&mut state, &mut next, &delete("IS-other")),
+            Err(StoreError::NotFound(_))
+        ));
+        apply_to(&mut state, &mut next, &delete(&id)).unwrap();
+        assert_eq!(state.identity_source, None);
+        apply_to(&mut state, &mut next, &create(oidc())).unwrap();
+    }
 }

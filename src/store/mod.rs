@@ -4,6 +4,7 @@
 //! `diff`/`deploy` never know which one they talk to.
 
 pub mod avp;
+mod avp_identity;
 pub mod local;
 mod uri;
 
@@ -72,6 +73,9 @@ pub struct StoreState {
     pub validation_mode: ValidationMode,
     pub policies: Vec<StoredPolicy>,
     pub templates: Vec<StoredTemplate>,
+    /// AVP allows one per store (userguide `quotas.html`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_source: Option<StoredIdentitySource>,
 }
 
 impl StoreState {
@@ -81,8 +85,16 @@ impl StoreState {
             validation_mode: ValidationMode::Strict,
             policies: Vec::new(),
             templates: Vec::new(),
+            identity_source: None,
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredIdentitySource {
+    /// The store's own id (AVP's `identitySourceId`).
+    pub id: String,
+    pub source: crate::identity::IdentitySource,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +176,12 @@ impl StoreState {
                     template.name.clone(),
                     hash_of(&(&template.description, &template.statement)),
                 ),
+            );
+        }
+        if let Some(identity) = &self.identity_source {
+            items.insert(
+                ("identity source", identity.id.clone()),
+                (None, hash_of(&identity.source.to_json().to_string())),
             );
         }
         Fingerprint {
@@ -271,6 +289,18 @@ pub enum Operation {
     DeletePolicy {
         id: String,
     },
+    CreateIdentitySource {
+        source: crate::identity::IdentitySource,
+    },
+    /// AVP updates a source in place only within its kind (Cognito or
+    /// OIDC); a change of kind is a delete and a create.
+    UpdateIdentitySource {
+        id: String,
+        source: crate::identity::IdentitySource,
+    },
+    DeleteIdentitySource {
+        id: String,
+    },
 }
 
 impl Operation {
@@ -283,6 +313,9 @@ impl Operation {
             Operation::CreatePolicy { .. } => "CreatePolicy",
             Operation::UpdatePolicy { .. } => "UpdatePolicy",
             Operation::DeletePolicy { .. } => "DeletePolicy",
+            Operation::CreateIdentitySource { .. } => "CreateIdentitySource",
+            Operation::UpdateIdentitySource { .. } => "UpdateIdentitySource",
+            Operation::DeleteIdentitySource { .. } => "DeleteIdentitySource",
         }
     }
 
@@ -290,6 +323,7 @@ impl Operation {
     pub fn target(&self) -> &str {
         match self {
             Operation::PutSchema { .. } => "schema",
+            Operation::CreateIdentitySource { .. } => "identity source",
             Operation::CreateTemplate { name, .. } | Operation::CreatePolicy { name, .. } => name,
             Operation::UpdatePolicy {
                 name: Some(name), ..
@@ -297,7 +331,9 @@ impl Operation {
             Operation::UpdateTemplate { id, .. }
             | Operation::DeleteTemplate { id }
             | Operation::UpdatePolicy { id, .. }
-            | Operation::DeletePolicy { id } => id,
+            | Operation::DeletePolicy { id }
+            | Operation::UpdateIdentitySource { id, .. }
+            | Operation::DeleteIdentitySource { id } => id,
         }
     }
 }

@@ -99,6 +99,10 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
         }
     }
     let mut loader = entities::EntityLoader::new(&project.root, project.schema());
+    let mut identity_checked: std::collections::HashMap<
+        Vec<suite::ResolvedSource>,
+        Option<crate::identity::Refusal>,
+    > = std::collections::HashMap::new();
     for (index, suite) in suites.iter().enumerate() {
         collected.suites.push(SuiteInfo {
             file: suite.file.clone(),
@@ -117,7 +121,16 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
             };
             let mut refusal = None;
             if let (Some(token), Some(identity)) = (&check.token, &project.identity) {
-                refusal = identity_entities(&mut loader, &sources, &suite.file, &identity.source);
+                // Judged once per distinct entity data, not once per case.
+                refusal = match identity_checked.get(&sources) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found =
+                            identity_entities(&mut loader, &sources, &suite.file, &identity.source);
+                        identity_checked.insert(sources.clone(), found.clone());
+                        found
+                    }
+                };
                 match &token.derived {
                     Ok(derived) => sources.push(derived.clone()),
                     Err(refused) => refusal = Some(refused.clone()),

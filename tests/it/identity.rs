@@ -420,3 +420,240 @@ fn with_token_replays_derive_the_principal_and_refuse_identity_entities() {
         r#"MyCorp::User::"us-east-2_EXAMPLE|1""#
     );
 }
+
+/// The OIDC form of the cognito fixture's source: same types, other kind.
+const OIDC_SOURCE: &str = r#"{
+  "principalEntityType": "MyCorp::User",
+  "configuration": {"openIdConnectConfiguration": {
+    "issuer": "https://auth.example.com",
+    "entityIdPrefix": "MyOIDCProvider",
+    "groupConfiguration": {"groupClaim": "groups", "groupEntityType": "MyCorp::UserGroup"},
+    "tokenSelection": {"identityTokenOnly": {"clientIds": ["1example23456789"]}}
+  }}
+}"#;
+
+fn with_client_ids(dir: &Path, ids: &[&str]) {
+    let path = dir.join("identity-source.json");
+    let mut source: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    source["configuration"]["cognitoUserPoolConfiguration"]["clientIds"] = serde_json::json!(ids);
+    std::fs::write(&path, source.to_string()).unwrap();
+}
+
+fn deploy(dir: &Path, store: &str, extra: &[&str]) -> Value {
+    let mut args = vec![
+        "deploy",
+        dir.to_str().unwrap(),
+        "--store",
+        store,
+        "--yes",
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let run = avpctl(&args);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    run.json()["stores"][0].clone()
+}
+
+fn identity_change(entry: &Value) -> Value {
+    entry["result"]["planned"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "identity-source")
+        .cloned()
+        .unwrap_or_else(|| panic!("no identity-source change: {entry:#}"))
+}
+
+fn labels(entry: &Value) -> Vec<String> {
+    entry["result"]["planned"]["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {}", s["wave"], s["operation"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn deploy_creates_updates_and_replaces_the_identity_source_in_the_local_store() {
+    let dir = copy_of("cognito");
+    let store_file = dir.path().join(".avpctl/store.json");
+    let store = format!("local:{}", store_file.display());
+
+    let created = deploy(dir.path(), &store, &[]);
+    let change = identity_change(&created);
+    assert_eq!(
+        (change["status"].as_str(), change["access"].as_str()),
+        (Some("added"), Some("widens"))
+    );
+    assert!(
+        labels(&created)
+            .iter()
+            .position(|l| l.ends_with("PutSchema"))
+            < labels(&created)
+                .iter()
+                .position(|l| l.ends_with("CreateIdentitySource")),
+        "the schema goes first: {:?}",
+        labels(&created)
+    );
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&store_file).unwrap()).unwrap();
+    let stored = &file["identity_source"];
+    assert_eq!(stored["source"]["principalEntityType"], "MyCorp::User");
+    let first_id = stored["id"].as_str().unwrap().to_string();
+
+    let again = deploy(dir.path(), &store, &[]);
+    assert_eq!(again["result"]["status"], "up-to-date", "{again:#}");
+
+    with_client_ids(dir.path(), &["1example23456789", "mobile-app"]);
+    let widened = deploy(dir.path(), &store, &[]);
+    let change = identity_change(&widened);
+    assert_eq!(
+        (change["access"].as_str(), change["replace"].as_bool()),
+        (Some("widens"), Some(false))
+    );
+    assert_eq!(labels(&widened), vec!["1 UpdateIdentitySource".to_string()]);
+
+    // Tokens of the fixture's client are refused now: the cases say so.
+    with_client_ids(dir.path(), &["mobile-app"]);
+    let narrowed = identity_change(&deploy(dir.path(), &store, &["--dry-run", "--no-tests"]));
+    assert_eq!(narrowed["access"], "narrows");
+
+    // The Cognito token cases no longer hold under an OIDC source.
+    std::fs::write(dir.path().join("identity-source.json"), OIDC_SOURCE).unwrap();
+    let replaced = deploy(dir.path(), &store, &["--no-tests"]);
+    let change = identity_change(&replaced);
+    assert_eq!(
+        (change["access"].as_str(), change["replace"].as_bool()),
+        (Some("changes"), Some(true))
+    );
+    assert_eq!(
+        labels(&replaced),
+        vec![
+            "1 DeleteIdentitySource".to_string(),
+            "2 CreateIdentitySource".to_string()
+        ],
+        "deleted first, in its own wave"
+    );
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&store_file).unwrap()).unwrap();
+    assert!(
+        file["identity_source"]["source"]["configuration"]["openIdConnectConfiguration"]
+            .is_object()
+    );
+    assert_ne!(file["identity_source"]["id"], first_id.as_str());
+}
+
+#[test]
+fn a_project_without_the_key_leaves_the_stores_identity_source_alone() {
+    let dir = copy_of("cognito");
+    let store_file = dir.path().join(".avpctl/store.json");
+    let store = format!("local:{}", store_file.display());
+    deploy(dir.path(), &store, &[]);
+    std::fs::write(dir.path().join("avpctl.toml"), "").unwrap();
+    let run = avpctl(&[
+        "diff",
+        dir.path().to_str().unwrap(),
+        "--store",
+        &store,
+        "--format",
+        "json",
+        "--exit-code",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&store_file).unwrap()).unwrap();
+    assert!(file["identity_source"].is_object());
+}
+
+#[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
+fn the_identity_source_round_trips_through_the_sdk_and_the_emulator() {
+    use crate::common::avp;
+    let fc = avp::fakecloud();
+    let store = format!("avp:{}", avp::new_store(fc.port));
+    let dir = copy_of("cognito");
+    let run_avp = |args: &[&str]| {
+        let run = common::avpctl_env(dir.path(), args, &avp::env(fc.port));
+        assert_eq!(run.code, 0, "{args:?}: {}{}", run.stdout, run.stderr);
+        run.json()
+    };
+    let created = run_avp(&["deploy", "--store", &store, "--yes", "--format", "json"]);
+    assert_eq!(
+        created["stores"][0]["result"]["calls"]["CreateIdentitySource"], 1,
+        "{created:#}"
+    );
+    // What the SDK reads back is the same source: nothing to do.
+    let diff = run_avp(&["diff", "--store", &store, "--format", "json"]);
+    assert_eq!(diff["changes"].as_array().unwrap().len(), 0, "{diff:#}");
+
+    with_client_ids(dir.path(), &["1example23456789", "mobile-app"]);
+    let updated = run_avp(&["deploy", "--store", &store, "--yes", "--format", "json"]);
+    assert_eq!(
+        updated["stores"][0]["result"]["calls"]["UpdateIdentitySource"], 1,
+        "{updated:#}"
+    );
+
+    std::fs::write(dir.path().join("identity-source.json"), OIDC_SOURCE).unwrap();
+    let replaced = run_avp(&[
+        "deploy",
+        "--store",
+        &store,
+        "--yes",
+        "--no-tests",
+        "--format",
+        "json",
+    ]);
+    let calls = &replaced["stores"][0]["result"]["calls"];
+    assert_eq!(
+        (
+            calls["DeleteIdentitySource"].as_u64(),
+            calls["CreateIdentitySource"].as_u64()
+        ),
+        (Some(1), Some(1)),
+        "{replaced:#}"
+    );
+    let diff = run_avp(&["diff", "--store", &store, "--format", "json"]);
+    assert_eq!(
+        diff["changes"].as_array().unwrap().len(),
+        0,
+        "the OIDC source reads back the same: {diff:#}"
+    );
+    let listed = avp::call(
+        fc.port,
+        "ListIdentitySources",
+        &serde_json::json!({"policyStoreId": store.trim_start_matches("avp:")}),
+    );
+    assert_eq!(
+        listed["identitySources"].as_array().unwrap().len(),
+        1,
+        "{listed:#}"
+    );
+}
+
+#[test]
+fn token_cases_replay_against_a_store_with_the_derived_principal() {
+    let dir = copy_of("cognito");
+    let store = format!("local:{}", dir.path().join(".avpctl/store.json").display());
+    deploy(dir.path(), &store, &[]);
+    let run = avpctl(&[
+        "test",
+        dir.path().to_str().unwrap(),
+        "--store",
+        &store,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let report = run.json();
+    let alice = case(
+        &report,
+        "an access token with the write scope reads the inventory",
+    );
+    assert_eq!(alice["store_decision"], "allow", "{alice:#}");
+    assert_eq!(alice["store_reasons"], serde_json::json!(["api-scope"]));
+    let refused = case(&report, "a token from another user pool is refused");
+    assert_eq!(
+        refused["store_decision"],
+        Value::Null,
+        "a refused token is not sent"
+    );
+    assert_eq!(refused["refusal"]["code"], "token-issuer");
+}

@@ -1,0 +1,312 @@
+//! An AVP store's identity source through the SDK: read with
+//! `ListIdentitySources`, written with `Create`/`Update`/`DeleteIdentitySource`
+//! at most once a second per store (the default quota of each, userguide
+//! `quotas.html`), and the conversions between the SDK's types and the
+//! project's document.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_verifiedpermissions as vp;
+use vp::types;
+
+use super::avp::map_error;
+use super::{StoreError, StoredIdentitySource};
+use crate::identity::IdentitySource;
+use crate::identity::source::{
+    AccessTokenOnly, Cognito, CognitoGroups, Configuration, IdentityTokenOnly, Oidc, OidcGroups,
+    TokenSelection,
+};
+
+/// AVP's default rate for identity-source writes, per store.
+const WRITE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The last identity-source write to each store by this process.
+static LAST_WRITE: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+
+/// Waits until a write to `store_id`'s identity source keeps to the rate.
+async fn keep_rate(store_id: &str) {
+    let wait = {
+        let Ok(mut last) = LAST_WRITE.lock() else {
+            return;
+        };
+        let last = last.get_or_insert_with(HashMap::new);
+        let now = Instant::now();
+        let next = last
+            .get(store_id)
+            .map_or(now, |at| (*at + WRITE_INTERVAL).max(now));
+        last.insert(store_id.to_string(), next);
+        next - now
+    };
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
+pub async fn read(
+    client: &vp::Client,
+    store_id: &str,
+) -> Result<Option<StoredIdentitySource>, StoreError> {
+    let mut found = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page = client
+            .list_identity_sources()
+            .policy_store_id(store_id)
+            .max_results(50)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .map_err(|e| map_error(&format!("identity sources of {store_id}"), e))?;
+        found.extend(page.identity_sources().iter().cloned());
+        next = page.next_token().map(str::to_string);
+        if next.is_none() {
+            break;
+        }
+    }
+    if found.len() > 1 {
+        return Err(StoreError::Refused(format!(
+            "policy store {store_id} has {} identity sources; AVP allows one per store (userguide quotas.html)",
+            found.len()
+        )));
+    }
+    let Some(item) = found.pop() else {
+        return Ok(None);
+    };
+    let configuration = item.configuration().ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "identity source {} of {store_id} has no configuration",
+            item.identity_source_id()
+        ))
+    })?;
+    let configuration = from_item(configuration).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "identity source {} of {store_id} has a configuration avpctl does not know",
+            item.identity_source_id()
+        ))
+    })?;
+    Ok(Some(StoredIdentitySource {
+        id: item.identity_source_id().to_string(),
+        source: IdentitySource::from_parts(item.principal_entity_type(), configuration)
+            .normalized(),
+    }))
+}
+
+pub async fn create(
+    client: &vp::Client,
+    store_id: &str,
+    source: &IdentitySource,
+) -> Result<String, StoreError> {
+    keep_rate(store_id).await;
+    let out = client
+        .create_identity_source()
+        .policy_store_id(store_id)
+        .configuration(to_configuration(source)?)
+        .set_principal_entity_type(source.principal_entity_type.clone())
+        .send()
+        .await
+        .map_err(|e| map_error("identity source", e))?;
+    Ok(out.identity_source_id().to_string())
+}
+
+pub async fn update(
+    client: &vp::Client,
+    store_id: &str,
+    id: &str,
+    source: &IdentitySource,
+) -> Result<(), StoreError> {
+    keep_rate(store_id).await;
+    client
+        .update_identity_source()
+        .policy_store_id(store_id)
+        .identity_source_id(id)
+        .update_configuration(to_update(source)?)
+        .set_principal_entity_type(source.principal_entity_type.clone())
+        .send()
+        .await
+        .map_err(|e| map_error(&format!("identity source {id}"), e))?;
+    Ok(())
+}
+
+pub async fn delete(client: &vp::Client, store_id: &str, id: &str) -> Result<(), StoreError> {
+    keep_rate(store_id).await;
+    client
+        .delete_identity_source()
+        .policy_store_id(store_id)
+        .identity_source_id(id)
+        .send()
+        .await
+        .map_err(|e| map_error(&format!("identity source {id}"), e))?;
+    Ok(())
+}
+
+fn built<T>(result: Result<T, vp::error::BuildError>) -> Result<T, StoreError> {
+    result.map_err(|err| StoreError::Refused(format!("identity source: {err}")))
+}
+
+fn to_configuration(source: &IdentitySource) -> Result<types::Configuration, StoreError> {
+    Ok(match &source.configuration {
+        Configuration::CognitoUserPoolConfiguration(c) => {
+            let groups = match &c.group_configuration {
+                Some(g) => Some(built(
+                    types::CognitoGroupConfiguration::builder()
+                        .group_entity_type(&g.group_entity_type)
+                        .build(),
+                )?),
+                None => None,
+            };
+            types::Configuration::CognitoUserPoolConfiguration(built(
+                types::CognitoUserPoolConfiguration::builder()
+                    .user_pool_arn(&c.user_pool_arn)
+                    .set_client_ids(Some(c.client_ids.clone()))
+                    .set_group_configuration(groups)
+                    .build(),
+            )?)
+        }
+        Configuration::OpenIdConnectConfiguration(o) => {
+            let groups = match &o.group_configuration {
+                Some(g) => Some(built(
+                    types::OpenIdConnectGroupConfiguration::builder()
+                        .group_claim(&g.group_claim)
+                        .group_entity_type(&g.group_entity_type)
+                        .build(),
+                )?),
+                None => None,
+            };
+            let selection = match &o.token_selection {
+                TokenSelection::AccessTokenOnly(a) => {
+                    types::OpenIdConnectTokenSelection::AccessTokenOnly(
+                        types::OpenIdConnectAccessTokenConfiguration::builder()
+                            .set_principal_id_claim(a.principal_id_claim.clone())
+                            .set_audiences(a.audiences.clone())
+                            .build(),
+                    )
+                }
+                TokenSelection::IdentityTokenOnly(i) => {
+                    types::OpenIdConnectTokenSelection::IdentityTokenOnly(
+                        types::OpenIdConnectIdentityTokenConfiguration::builder()
+                            .set_principal_id_claim(i.principal_id_claim.clone())
+                            .set_client_ids(Some(i.client_ids.clone()))
+                            .build(),
+                    )
+                }
+            };
+            types::Configuration::OpenIdConnectConfiguration(built(
+                types::OpenIdConnectConfiguration::builder()
+                    .issuer(&o.issuer)
+                    .set_entity_id_prefix(o.entity_id_prefix.clone())
+                    .set_group_configuration(groups)
+                    .token_selection(selection)
+                    .build(),
+            )?)
+        }
+    })
+}
+
+fn to_update(source: &IdentitySource) -> Result<types::UpdateConfiguration, StoreError> {
+    Ok(match &source.configuration {
+        Configuration::CognitoUserPoolConfiguration(c) => {
+            let groups = match &c.group_configuration {
+                Some(g) => Some(built(
+                    types::UpdateCognitoGroupConfiguration::builder()
+                        .group_entity_type(&g.group_entity_type)
+                        .build(),
+                )?),
+                None => None,
+            };
+            types::UpdateConfiguration::CognitoUserPoolConfiguration(built(
+                types::UpdateCognitoUserPoolConfiguration::builder()
+                    .user_pool_arn(&c.user_pool_arn)
+                    .set_client_ids(Some(c.client_ids.clone()))
+                    .set_group_configuration(groups)
+                    .build(),
+            )?)
+        }
+        Configuration::OpenIdConnectConfiguration(o) => {
+            let groups = match &o.group_configuration {
+                Some(g) => Some(built(
+                    types::UpdateOpenIdConnectGroupConfiguration::builder()
+                        .group_claim(&g.group_claim)
+                        .group_entity_type(&g.group_entity_type)
+                        .build(),
+                )?),
+                None => None,
+            };
+            let selection = match &o.token_selection {
+                TokenSelection::AccessTokenOnly(a) => {
+                    types::UpdateOpenIdConnectTokenSelection::AccessTokenOnly(
+                        types::UpdateOpenIdConnectAccessTokenConfiguration::builder()
+                            .set_principal_id_claim(a.principal_id_claim.clone())
+                            .set_audiences(a.audiences.clone())
+                            .build(),
+                    )
+                }
+                TokenSelection::IdentityTokenOnly(i) => {
+                    types::UpdateOpenIdConnectTokenSelection::IdentityTokenOnly(
+                        types::UpdateOpenIdConnectIdentityTokenConfiguration::builder()
+                            .set_principal_id_claim(i.principal_id_claim.clone())
+                            .set_client_ids(Some(i.client_ids.clone()))
+                            .build(),
+                    )
+                }
+            };
+            types::UpdateConfiguration::OpenIdConnectConfiguration(built(
+                types::UpdateOpenIdConnectConfiguration::builder()
+                    .issuer(&o.issuer)
+                    .set_entity_id_prefix(o.entity_id_prefix.clone())
+                    .set_group_configuration(groups)
+                    .token_selection(selection)
+                    .build(),
+            )?)
+        }
+    })
+}
+
+/// A listed configuration in the project's shape; `None` for a kind this
+/// SDK does not know.
+fn from_item(item: &types::ConfigurationItem) -> Option<Configuration> {
+    let text = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    Some(match item {
+        types::ConfigurationItem::CognitoUserPoolConfiguration(c) => {
+            Configuration::CognitoUserPoolConfiguration(Cognito {
+                user_pool_arn: c.user_pool_arn().to_string(),
+                client_ids: c.client_ids().to_vec(),
+                group_configuration: c
+                    .group_configuration()
+                    .and_then(|g| g.group_entity_type())
+                    .map(|t| CognitoGroups {
+                        group_entity_type: t.to_string(),
+                    }),
+                issuer: None,
+            })
+        }
+        types::ConfigurationItem::OpenIdConnectConfiguration(o) => {
+            let token_selection = match o.token_selection()? {
+                types::OpenIdConnectTokenSelectionItem::AccessTokenOnly(a) => {
+                    TokenSelection::AccessTokenOnly(AccessTokenOnly {
+                        principal_id_claim: text(a.principal_id_claim()),
+                        audiences: Some(a.audiences().to_vec()),
+                    })
+                }
+                types::OpenIdConnectTokenSelectionItem::IdentityTokenOnly(i) => {
+                    TokenSelection::IdentityTokenOnly(IdentityTokenOnly {
+                        principal_id_claim: text(i.principal_id_claim()),
+                        client_ids: i.client_ids().to_vec(),
+                    })
+                }
+                _ => return None,
+            };
+            Configuration::OpenIdConnectConfiguration(Oidc {
+                issuer: o.issuer().to_string(),
+                entity_id_prefix: o.entity_id_prefix().map(str::to_string),
+                group_configuration: o.group_configuration().map(|g| OidcGroups {
+                    group_claim: g.group_claim().to_string(),
+                    group_entity_type: g.group_entity_type().to_string(),
+                }),
+                token_selection,
+            })
+        }
+        _ => return None,
+    })
+}
