@@ -145,123 +145,94 @@ fn built<T>(result: Result<T, vp::error::BuildError>) -> Result<T, StoreError> {
     result.map_err(|err| StoreError::Refused(format!("identity source: {err}")))
 }
 
-fn to_configuration(source: &IdentitySource) -> Result<types::Configuration, StoreError> {
-    Ok(match &source.configuration {
-        Configuration::CognitoUserPoolConfiguration(c) => {
-            let groups = match &c.group_configuration {
-                Some(g) => Some(built(
-                    types::CognitoGroupConfiguration::builder()
-                        .group_entity_type(&g.group_entity_type)
-                        .build(),
-                )?),
-                None => None,
-            };
-            types::Configuration::CognitoUserPoolConfiguration(built(
-                types::CognitoUserPoolConfiguration::builder()
-                    .user_pool_arn(&c.user_pool_arn)
-                    .set_client_ids(Some(c.client_ids.clone()))
-                    .set_group_configuration(groups)
-                    .build(),
-            )?)
-        }
-        Configuration::OpenIdConnectConfiguration(o) => {
-            let groups = match &o.group_configuration {
-                Some(g) => Some(built(
-                    types::OpenIdConnectGroupConfiguration::builder()
-                        .group_claim(&g.group_claim)
-                        .group_entity_type(&g.group_entity_type)
-                        .build(),
-                )?),
-                None => None,
-            };
-            let selection = match &o.token_selection {
-                TokenSelection::AccessTokenOnly(a) => {
-                    types::OpenIdConnectTokenSelection::AccessTokenOnly(
-                        types::OpenIdConnectAccessTokenConfiguration::builder()
-                            .set_principal_id_claim(a.principal_id_claim.clone())
-                            .set_audiences(a.audiences.clone())
+/// `CreateIdentitySource` and `UpdateIdentitySource` take two families of
+/// SDK types of the same shape (`Configuration`, `UpdateConfiguration`, …):
+/// one conversion, written once for both.
+macro_rules! sdk_configuration {
+    ($name:ident, $config:ident, $cognito:ident, $cognito_groups:ident, $oidc:ident,
+     $oidc_groups:ident, $selection:ident, $access:ident, $identity:ident) => {
+        fn $name(source: &IdentitySource) -> Result<types::$config, StoreError> {
+            Ok(match &source.configuration {
+                Configuration::CognitoUserPoolConfiguration(c) => {
+                    let groups = match &c.group_configuration {
+                        Some(g) => Some(built(
+                            types::$cognito_groups::builder()
+                                .group_entity_type(&g.group_entity_type)
+                                .build(),
+                        )?),
+                        None => None,
+                    };
+                    types::$config::CognitoUserPoolConfiguration(built(
+                        types::$cognito::builder()
+                            .user_pool_arn(&c.user_pool_arn)
+                            .set_client_ids(Some(c.client_ids.clone()))
+                            .set_group_configuration(groups)
                             .build(),
-                    )
+                    )?)
                 }
-                TokenSelection::IdentityTokenOnly(i) => {
-                    types::OpenIdConnectTokenSelection::IdentityTokenOnly(
-                        types::OpenIdConnectIdentityTokenConfiguration::builder()
-                            .set_principal_id_claim(i.principal_id_claim.clone())
-                            .set_client_ids(Some(i.client_ids.clone()))
+                Configuration::OpenIdConnectConfiguration(o) => {
+                    let groups = match &o.group_configuration {
+                        Some(g) => Some(built(
+                            types::$oidc_groups::builder()
+                                .group_claim(&g.group_claim)
+                                .group_entity_type(&g.group_entity_type)
+                                .build(),
+                        )?),
+                        None => None,
+                    };
+                    let selection = match &o.token_selection {
+                        TokenSelection::AccessTokenOnly(a) => types::$selection::AccessTokenOnly(
+                            types::$access::builder()
+                                .set_principal_id_claim(a.principal_id_claim.clone())
+                                .set_audiences(a.audiences.clone())
+                                .build(),
+                        ),
+                        TokenSelection::IdentityTokenOnly(i) => {
+                            types::$selection::IdentityTokenOnly(
+                                types::$identity::builder()
+                                    .set_principal_id_claim(i.principal_id_claim.clone())
+                                    .set_client_ids(Some(i.client_ids.clone()))
+                                    .build(),
+                            )
+                        }
+                    };
+                    types::$config::OpenIdConnectConfiguration(built(
+                        types::$oidc::builder()
+                            .issuer(&o.issuer)
+                            .set_entity_id_prefix(o.entity_id_prefix.clone())
+                            .set_group_configuration(groups)
+                            .token_selection(selection)
                             .build(),
-                    )
+                    )?)
                 }
-            };
-            types::Configuration::OpenIdConnectConfiguration(built(
-                types::OpenIdConnectConfiguration::builder()
-                    .issuer(&o.issuer)
-                    .set_entity_id_prefix(o.entity_id_prefix.clone())
-                    .set_group_configuration(groups)
-                    .token_selection(selection)
-                    .build(),
-            )?)
+            })
         }
-    })
+    };
 }
 
-fn to_update(source: &IdentitySource) -> Result<types::UpdateConfiguration, StoreError> {
-    Ok(match &source.configuration {
-        Configuration::CognitoUserPoolConfiguration(c) => {
-            let groups = match &c.group_configuration {
-                Some(g) => Some(built(
-                    types::UpdateCognitoGroupConfiguration::builder()
-                        .group_entity_type(&g.group_entity_type)
-                        .build(),
-                )?),
-                None => None,
-            };
-            types::UpdateConfiguration::CognitoUserPoolConfiguration(built(
-                types::UpdateCognitoUserPoolConfiguration::builder()
-                    .user_pool_arn(&c.user_pool_arn)
-                    .set_client_ids(Some(c.client_ids.clone()))
-                    .set_group_configuration(groups)
-                    .build(),
-            )?)
-        }
-        Configuration::OpenIdConnectConfiguration(o) => {
-            let groups = match &o.group_configuration {
-                Some(g) => Some(built(
-                    types::UpdateOpenIdConnectGroupConfiguration::builder()
-                        .group_claim(&g.group_claim)
-                        .group_entity_type(&g.group_entity_type)
-                        .build(),
-                )?),
-                None => None,
-            };
-            let selection = match &o.token_selection {
-                TokenSelection::AccessTokenOnly(a) => {
-                    types::UpdateOpenIdConnectTokenSelection::AccessTokenOnly(
-                        types::UpdateOpenIdConnectAccessTokenConfiguration::builder()
-                            .set_principal_id_claim(a.principal_id_claim.clone())
-                            .set_audiences(a.audiences.clone())
-                            .build(),
-                    )
-                }
-                TokenSelection::IdentityTokenOnly(i) => {
-                    types::UpdateOpenIdConnectTokenSelection::IdentityTokenOnly(
-                        types::UpdateOpenIdConnectIdentityTokenConfiguration::builder()
-                            .set_principal_id_claim(i.principal_id_claim.clone())
-                            .set_client_ids(Some(i.client_ids.clone()))
-                            .build(),
-                    )
-                }
-            };
-            types::UpdateConfiguration::OpenIdConnectConfiguration(built(
-                types::UpdateOpenIdConnectConfiguration::builder()
-                    .issuer(&o.issuer)
-                    .set_entity_id_prefix(o.entity_id_prefix.clone())
-                    .set_group_configuration(groups)
-                    .token_selection(selection)
-                    .build(),
-            )?)
-        }
-    })
-}
+sdk_configuration!(
+    to_configuration,
+    Configuration,
+    CognitoUserPoolConfiguration,
+    CognitoGroupConfiguration,
+    OpenIdConnectConfiguration,
+    OpenIdConnectGroupConfiguration,
+    OpenIdConnectTokenSelection,
+    OpenIdConnectAccessTokenConfiguration,
+    OpenIdConnectIdentityTokenConfiguration
+);
+
+sdk_configuration!(
+    to_update,
+    UpdateConfiguration,
+    UpdateCognitoUserPoolConfiguration,
+    UpdateCognitoGroupConfiguration,
+    UpdateOpenIdConnectConfiguration,
+    UpdateOpenIdConnectGroupConfiguration,
+    UpdateOpenIdConnectTokenSelection,
+    UpdateOpenIdConnectAccessTokenConfiguration,
+    UpdateOpenIdConnectIdentityTokenConfiguration
+);
 
 /// A listed configuration in the project's shape; `None` for a kind this
 /// SDK does not know.

@@ -112,7 +112,7 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
             if !selected(filters, &file_name, &check.name) {
                 continue;
             }
-            let mut sources = match &check.entities {
+            let sources = match &check.entities {
                 CheckEntities::Suite => suite.entities.clone(),
                 CheckEntities::SuitePlus(extra) => {
                     suite.entities.iter().chain(extra).cloned().collect()
@@ -131,9 +131,8 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
                         found
                     }
                 };
-                match &token.derived {
-                    Ok(derived) => sources.push(derived.clone()),
-                    Err(refused) => refusal = Some(refused.clone()),
+                if let Err(refused) = &token.derived {
+                    refusal = Some(refused.clone());
                 }
             }
             let entities = loader.entities(&sources, &suite.file).map_err(|problem| {

@@ -41,7 +41,8 @@ pub fn replay(
         let Some(entry) = by_index.get(&index) else {
             continue;
         };
-        let (Ok(entities), Some(_)) = (&entry.entities, outcome.decision) else {
+        let (Ok(entities), Some(_)) = (entry.case_entities(project.schema()), outcome.decision)
+        else {
             continue;
         };
         let check = &outcome.check;
@@ -55,7 +56,7 @@ pub fn replay(
             context: context
                 .to_json_value()
                 .unwrap_or(Value::Object(Default::default())),
-            entities: needed_entities(entities, [&check.principal, &check.resource]),
+            entities: needed_entities(&entities, [&check.principal, &check.resource]),
         });
         targets.push(index);
     }

@@ -17,10 +17,33 @@ use crate::project::Project;
 pub struct Prepared {
     pub suite: usize,
     pub check: Arc<Check>,
-    /// `Err` when the entity data could not be built (reported apart).
+    /// `Err` when the entity data could not be built (reported apart). For
+    /// a token case, without what the token derives: that is added per
+    /// case ([`Prepared::case_entities`]), so the suite's data is built
+    /// once however many tokens its cases give.
     pub entities: Result<Arc<Entities>, String>,
     /// Why AVP refuses the case's token, before any evaluation.
     pub refusal: Option<crate::identity::Refusal>,
+}
+
+impl Prepared {
+    /// The entity data the case is evaluated with: the suite's and its
+    /// own, and the principal and groups its token derives.
+    pub fn case_entities(&self, schema: Option<&Schema>) -> Result<Arc<Entities>, String> {
+        let base = self.entities.clone()?;
+        let Some(Ok(derived)) = self.check.token.as_ref().map(|t| &t.derived) else {
+            return Ok(base);
+        };
+        Entities::clone(&base)
+            .add_entities_from_json_value(derived.as_ref().clone(), schema)
+            .map(Arc::new)
+            .map_err(|err| {
+                format!(
+                    "the token's principal does not match the schema: {}",
+                    crate::diagnostic::message_with_causes(&err)
+                )
+            })
+    }
 }
 
 pub struct Runner<'a> {
@@ -97,7 +120,8 @@ impl<'a> Runner<'a> {
             outcome.duration = started.elapsed();
             return outcome;
         }
-        let result = match &prepared.entities {
+        let entities = prepared.case_entities(self.project.schema());
+        let result = match &entities {
             Ok(entities) => self.authorize(check, entities),
             Err(message) => Err(format!("entity data could not be loaded: {message}")),
         };
@@ -112,7 +136,7 @@ impl<'a> Runner<'a> {
         }
         if outcome.failures.is_empty() {
             outcome.status = Status::Pass;
-        } else if let Ok(entities) = &prepared.entities {
+        } else if let Ok(entities) = &entities {
             outcome.involved = [&check.principal, &check.resource]
                 .into_iter()
                 .map(|uid| {

@@ -199,9 +199,9 @@ type GivenToken = (TokenKind, Map<String, Value>);
 #[derive(Debug, Clone)]
 pub struct TokenCase {
     pub kind: TokenKind,
-    /// The principal and groups it derives (added to the case's entities),
-    /// or why AVP refuses the token.
-    pub derived: Result<ResolvedSource, Refusal>,
+    /// The principal and groups it derives (Cedar entity JSON, added to
+    /// the case's entities when it runs), or why AVP refuses the token.
+    pub derived: Result<Arc<Value>, Refusal>,
 }
 
 /// Reads one suite; `relative` is its path below the project root.
@@ -484,10 +484,9 @@ impl SuiteReader<'_> {
                     }
                     context.insert("token".into(), token_context);
                 }
-                let text = Value::Array(derived.entities).to_string();
                 (
                     derived.principal,
-                    Ok(ResolvedSource::Inline(text, location.span.start)),
+                    Ok(Arc::new(Value::Array(derived.entities))),
                 )
             }
             Err(refusal) => {

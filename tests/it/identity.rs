@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{self, avpctl, copy_dir, fixture};
+use crate::common::{self, avpctl, case, copy_dir, diagnostic, fixture};
 use serde_json::Value;
 
 const POOL_ISSUER: &str = "https://cognito-idp.us-east-2.amazonaws.com/us-east-2_EXAMPLE";
@@ -38,15 +38,6 @@ fn codes(report: &Value) -> Vec<String> {
         .iter()
         .map(|d| d["code"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn case<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no case `{name}` in {report:#}"))
 }
 
 #[test]
@@ -94,12 +85,7 @@ fn a_group_named_without_the_pool_prefix_never_matches_and_is_flagged() {
     );
     assert_eq!(owner["decision"], "deny");
     let (_, validated) = validate_json(dir.path());
-    let warning = validated["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "identity-unreachable-id")
-        .unwrap_or_else(|| panic!("{validated:#}"));
+    let warning = diagnostic(&validated, "identity-unreachable-id");
     assert_eq!(warning["severity"], "warning");
     assert_eq!(warning["file"], "policies/owners-update.cedar");
     assert_eq!(warning["policy"], "owners-update");
@@ -158,12 +144,7 @@ fn constraints_of_avps_api_model_are_located_errors() {
         ]);
         let (code, report) = validate_json(dir.path());
         assert_eq!(code, 1, "{report:#}");
-        let found = report["diagnostics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["code"] == "identity-source")
-            .unwrap_or_else(|| panic!("{document}: {report:#}"));
+        let found = diagnostic(&report, "identity-source");
         assert!(
             found["message"].as_str().unwrap().contains(message),
             "{found:#}"
@@ -236,12 +217,7 @@ fn the_schema_must_declare_the_types_the_identity_source_fills() {
     )
     .unwrap();
     let (_, report) = validate_json(dir.path());
-    let undeclared = report["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "identity-type-undeclared")
-        .unwrap_or_else(|| panic!("{report:#}"));
+    let undeclared = diagnostic(&report, "identity-type-undeclared");
     assert_eq!(
         undeclared["line"], 2,
         "at principalEntityType: {undeclared:#}"
@@ -259,12 +235,7 @@ fn a_missing_principal_type_is_a_warning_naming_avps_default() {
     .unwrap();
     let (code, report) = validate_json(dir.path());
     assert_eq!(code, 0, "a warning: AVP accepts it");
-    let warning = report["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == "identity-principal-type")
-        .unwrap_or_else(|| panic!("{report:#}"));
+    let warning = diagnostic(&report, "identity-principal-type");
     assert!(
         warning["message"]
             .as_str()

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{self, avpctl, copy_dir, repo};
+use crate::common::{self, avpctl, case, copy_dir, diagnostic, repo};
 use serde_json::Value;
 
 /// A copy of fixtures/test/base with the given suites in its tests/.
@@ -34,24 +34,6 @@ fn test_json(dir: &Path, extra: &[&str]) -> (i32, Value) {
     args.extend_from_slice(extra);
     let run = avpctl(&args);
     (run.code, run.json())
-}
-
-fn case<'a>(report: &'a Value, name: &str) -> &'a Value {
-    report["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no case `{name}` in {report:#}"))
-}
-
-fn diagnostic<'a>(report: &'a Value, code: &str) -> &'a Value {
-    report["diagnostics"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["code"] == code)
-        .unwrap_or_else(|| panic!("no `{code}` diagnostic in {report:#}"))
 }
 
 #[test]

@@ -4,6 +4,8 @@
 pub mod avp;
 
 use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 use std::process::{Command, Output, Stdio};
 
 pub struct Run {
@@ -157,4 +159,24 @@ pub fn example() -> tempfile::TempDir {
     copy_dir(&repo().join("policies-example"), dir.path());
     let _ = std::fs::remove_dir_all(dir.path().join(".avpctl"));
     dir
+}
+
+/// The case of a JSON test report named `name`.
+pub fn case<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no case `{name}` in {report:#}"))
+}
+
+/// The first diagnostic with `code` in a JSON report.
+pub fn diagnostic<'a>(report: &'a Value, code: &str) -> &'a Value {
+    report["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == code)
+        .unwrap_or_else(|| panic!("no `{code}` diagnostic in {report:#}"))
 }
