@@ -99,6 +99,11 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
         }
     }
     let mut loader = entities::EntityLoader::new(&project.root, project.schema());
+    // Entity sets of tokens several cases give, by (suite data, token).
+    let mut shared_tokens: std::collections::HashMap<
+        (*const cedar_policy::Entities, *const serde_json::Value),
+        Arc<cedar_policy::Entities>,
+    > = std::collections::HashMap::new();
     let mut identity_checked: std::collections::HashMap<
         Vec<suite::ResolvedSource>,
         Option<crate::identity::Refusal>,
@@ -146,12 +151,26 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
                 }
                 message
             });
-            collected.prepared.push(Prepared {
+            let mut prepared = Prepared {
                 suite: index,
                 check: Arc::clone(check),
                 entities,
                 refusal,
-            });
+                with_token: None,
+            };
+            if let Some(Ok(derived)) = check.token.as_ref().map(|t| &t.derived)
+                && Arc::strong_count(derived) > 1
+                && let Ok(base) = &prepared.entities
+            {
+                let key = (Arc::as_ptr(base), Arc::as_ptr(derived));
+                prepared.with_token = match shared_tokens.get(&key) {
+                    Some(ready) => Some(Arc::clone(ready)),
+                    None => prepared.case_entities(project.schema()).ok().inspect(|ready| {
+                        shared_tokens.insert(key, Arc::clone(ready));
+                    }),
+                };
+            }
+            collected.prepared.push(prepared);
         }
     }
     collected.warnings = loader.take_warnings();

@@ -24,12 +24,20 @@ pub struct Prepared {
     pub entities: Result<Arc<Entities>, String>,
     /// Why AVP refuses the case's token, before any evaluation.
     pub refusal: Option<crate::identity::Refusal>,
+    /// The entity data with the token's principal and groups, built ahead
+    /// for a token that several cases give (see [`Prepared::case_entities`]).
+    pub with_token: Option<Arc<Entities>>,
 }
 
 impl Prepared {
     /// The entity data the case is evaluated with: the suite's and its
-    /// own, and the principal and groups its token derives.
+    /// own, and the principal and groups its token derives. A token only
+    /// this case gives is added here, when the case runs, so that its
+    /// entity set lives only while the case does.
     pub fn case_entities(&self, schema: Option<&Schema>) -> Result<Arc<Entities>, String> {
+        if let Some(ready) = &self.with_token {
+            return Ok(Arc::clone(ready));
+        }
         let base = self.entities.clone()?;
         let Some(Ok(derived)) = self.check.token.as_ref().map(|t| &t.derived) else {
             return Ok(base);

@@ -195,6 +195,17 @@ pub struct Check {
 /// A token as a case or replay gives it: its kind and its claims.
 type GivenToken = (TokenKind, Map<String, Value>);
 
+/// A token derived once for every case that gives it with one action and
+/// clock: claims text, kind, action, clock.
+type TokenKey = (String, TokenKind, String, Option<i64>);
+
+#[derive(Clone)]
+struct DerivedToken {
+    principal: EntityUid,
+    entities: Result<Arc<Value>, Refusal>,
+    context_token: Option<Value>,
+}
+
 /// What the identity source made of a case's token.
 #[derive(Debug, Clone)]
 pub struct TokenCase {
@@ -231,6 +242,7 @@ pub fn load_suite(
         uids: HashMap::new(),
         identity,
         now: None,
+        tokens: HashMap::new(),
     };
     reader.now = raw.now.as_ref().and_then(|clock| reader.clock(clock));
     let entities = raw
@@ -279,6 +291,7 @@ struct SuiteReader<'a> {
     identity: Option<&'a Identity<'a>>,
     /// The suite's clock, seconds since the epoch.
     now: Option<i64>,
+    tokens: HashMap<TokenKey, DerivedToken>,
 }
 
 impl SuiteReader<'_> {
@@ -455,54 +468,78 @@ impl SuiteReader<'_> {
         now: Option<i64>,
         location: &Location,
     ) -> Option<(EntityUid, TokenCase)> {
-        let identity = self.identity?;
         let (kind, claims) = token;
-        let token = Token {
-            kind: *kind,
-            claims,
+        // Suites give the same few tokens to many cases: each is derived
+        // once, and its cases share the derived entities.
+        let key = (
+            Value::Object(claims.clone()).to_string(),
+            *kind,
+            action.to_string(),
+            now,
+        );
+        let derived = match self.tokens.get(&key) {
+            Some(done) => done.clone(),
+            None => {
+                let done = self.derive_token(*kind, claims, action, now)?;
+                self.tokens.insert(key, done.clone());
+                done
+            }
         };
-        let derived = crate::identity::token::derive(
+        let DerivedToken {
+            principal,
+            entities,
+            context_token,
+        } = derived;
+        if let (Some(token_context), Value::Object(context)) = (context_token, &mut *context) {
+            if context.contains_key("token") {
+                self.problem(
+                    location,
+                    "bad-token",
+                    "the case gives `context.token` and an access token, which fills it".into(),
+                    "remove `token` from the context: AVP puts the access token's claims there",
+                );
+                return None;
+            }
+            context.insert("token".into(), token_context);
+        }
+        Some((
+            principal,
+            TokenCase {
+                kind: *kind,
+                derived: entities,
+            },
+        ))
+    }
+
+    fn derive_token(
+        &self,
+        kind: TokenKind,
+        claims: &Map<String, Value>,
+        action: &EntityUid,
+        now: Option<i64>,
+    ) -> Option<DerivedToken> {
+        let identity = self.identity?;
+        let token = Token { kind, claims };
+        match crate::identity::token::derive(
             identity.source,
             identity.types.as_ref(),
             token,
             action,
             now,
-        );
-        let (principal, derived) = match derived {
-            Ok(derived) => {
-                if let (Some(token_context), Value::Object(context)) =
-                    (derived.context_token, &mut *context)
-                {
-                    if context.contains_key("token") {
-                        self.problem(
-                            location,
-                            "bad-token",
-                            "the case gives `context.token` and an access token, which fills it".into(),
-                            "remove `token` from the context: AVP puts the access token's claims there",
-                        );
-                        return None;
-                    }
-                    context.insert("token".into(), token_context);
-                }
-                (
-                    derived.principal,
-                    Ok(Arc::new(Value::Array(derived.entities))),
-                )
-            }
-            Err(refusal) => {
-                let principal = crate::identity::token::principal(identity.source, token)
+        ) {
+            Ok(derived) => Some(DerivedToken {
+                principal: derived.principal,
+                entities: Ok(Arc::new(Value::Array(derived.entities))),
+                context_token: derived.context_token,
+            }),
+            Err(refusal) => Some(DerivedToken {
+                principal: crate::identity::token::principal(identity.source, token)
                     .or_else(|_| crate::uid::from_parts(identity.source.principal_type(), ""))
-                    .ok()?;
-                (principal, Err(refusal))
-            }
-        };
-        Some((
-            principal,
-            TokenCase {
-                kind: *kind,
-                derived,
-            },
-        ))
+                    .ok()?,
+                entities: Err(refusal),
+                context_token: None,
+            }),
+        }
     }
 
     /// `expect: refused` and `refusal:` belong to token cases, and
