@@ -200,6 +200,20 @@ fn main() {
         principal_decisions, token_decisions,
         "a token case decides as its principal case does"
     );
+    // Reading the suites alone (a filter that selects no case): the YAML
+    // of token cases is longer, and each distinct token is derived here.
+    let load_only = |dir: &Path| {
+        common::best_of(3, || {
+            let (time, _, _) = common::measure(
+                &common::avpctl(),
+                &["test", dir.to_str().unwrap(), "--filter", "no-such-case"],
+            );
+            (time, ())
+        })
+        .0
+    };
+    let (principal_load, token_load) =
+        (load_only(principal_dir.path()), load_only(token_dir.path()));
     let allowed = token_decisions.iter().filter(|d| *d == "allow").count();
     let mib = |kb: Option<u64>| {
         kb.map_or("n/a".to_string(), |kb| {
@@ -222,5 +236,17 @@ fn main() {
     println!(
         "  ratio token / principal:                     {:>8.2}x",
         token_time.as_secs_f64() / principal_time.as_secs_f64()
+    );
+    println!(
+        "  reading the suites only (no case selected):  {:>8.1} ms principal, {:.1} ms token",
+        principal_load.as_secs_f64() * 1000.0,
+        token_load.as_secs_f64() * 1000.0
+    );
+    let suite_size =
+        |dir: &Path| std::fs::metadata(dir.join("tests/cases.yaml")).map_or(0, |m| m.len());
+    println!(
+        "  suite file size:                             {:>8} bytes principal, {} bytes token",
+        suite_size(principal_dir.path()),
+        suite_size(token_dir.path())
     );
 }

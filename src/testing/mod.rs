@@ -165,9 +165,12 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
                 let key = (Arc::as_ptr(base), Arc::as_ptr(derived));
                 prepared.with_token = match shared_tokens.get(&key) {
                     Some(ready) => Some(Arc::clone(ready)),
-                    None => prepared.case_entities(project.schema()).ok().inspect(|ready| {
-                        shared_tokens.insert(key, Arc::clone(ready));
-                    }),
+                    None => prepared
+                        .case_entities(project.schema())
+                        .ok()
+                        .inspect(|ready| {
+                            shared_tokens.insert(key, Arc::clone(ready));
+                        }),
                 };
             }
             collected.prepared.push(prepared);
