@@ -131,7 +131,7 @@ pub fn load(root: &Path) -> Result<Loaded, Error> {
     let mut diagnostics = Vec::new();
 
     let schema = load_schema(root, &config, config_file.as_ref(), &mut diagnostics);
-    let identity = load_identity(root, &config, &mut diagnostics);
+    let identity = load_identity(root, &config, config_file.as_ref(), &mut diagnostics);
     if let Some(config_file) = &config_file {
         check_configured_paths(root, &config, config_file, &mut diagnostics);
     }
@@ -311,6 +311,7 @@ fn load_schema(
 fn load_identity(
     root: &Path,
     config: &Config,
+    config_file: Option<&SourceFile>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<crate::identity::ProjectIdentity> {
     let relative = config.identity_source.as_ref()?;
@@ -320,7 +321,15 @@ fn load_identity(
     let file = match crate::files::read(root, Path::new(relative)) {
         Ok(file) => file,
         Err(err) => {
-            diagnostics.push(Diagnostic::from(&err));
+            // Refused before reading: the place to fix is the key.
+            let mut diagnostic = Diagnostic::from(&err);
+            if let Some(location) = config_file
+                .filter(|_| diagnostic.location.is_none())
+                .and_then(|file| config.key_location(file, "identity_source"))
+            {
+                diagnostic = diagnostic.at(location);
+            }
+            diagnostics.push(diagnostic);
             return None;
         }
     };

@@ -27,21 +27,27 @@ static LAST_WRITE: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
 
 /// Waits until a write to `store_id`'s identity source keeps to the rate.
 async fn keep_rate(store_id: &str) {
-    let wait = {
-        let Ok(mut last) = LAST_WRITE.lock() else {
-            return;
-        };
-        let last = last.get_or_insert_with(HashMap::new);
-        let now = Instant::now();
-        let next = last
-            .get(store_id)
-            .map_or(now, |at| (*at + WRITE_INTERVAL).max(now));
-        last.insert(store_id.to_string(), next);
-        next - now
+    let wait = match LAST_WRITE.lock() {
+        Ok(mut last) => reserve(
+            last.get_or_insert_with(HashMap::new),
+            store_id,
+            Instant::now(),
+        ),
+        Err(_) => return,
     };
     if !wait.is_zero() {
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Books the next write slot of `store_id` at `now` or later, at least
+/// [`WRITE_INTERVAL`] after the one before; returns how long to wait.
+fn reserve(slots: &mut HashMap<String, Instant>, store_id: &str, now: Instant) -> Duration {
+    let next = slots
+        .get(store_id)
+        .map_or(now, |at| (*at + WRITE_INTERVAL).max(now));
+    slots.insert(store_id.to_string(), next);
+    next - now
 }
 
 pub async fn read(
@@ -280,4 +286,23 @@ fn from_item(item: &types::ConfigurationItem) -> Option<Configuration> {
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_to_one_store_are_a_second_apart_and_other_stores_do_not_wait() {
+        let mut slots = HashMap::new();
+        let start = Instant::now();
+        assert_eq!(reserve(&mut slots, "PS1", start), Duration::ZERO);
+        // Three writes at once: the second waits a second, the third two.
+        assert_eq!(reserve(&mut slots, "PS1", start), WRITE_INTERVAL);
+        assert_eq!(reserve(&mut slots, "PS1", start), 2 * WRITE_INTERVAL);
+        assert_eq!(reserve(&mut slots, "PS2", start), Duration::ZERO);
+        // Long after the last slot, no wait.
+        let later = start + 10 * WRITE_INTERVAL;
+        assert_eq!(reserve(&mut slots, "PS1", later), Duration::ZERO);
+    }
 }

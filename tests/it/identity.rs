@@ -628,3 +628,30 @@ fn token_cases_replay_against_a_store_with_the_derived_principal() {
     );
     assert_eq!(refused["refusal"]["code"], "token-issuer");
 }
+
+#[test]
+fn an_identity_source_outside_the_project_is_refused_at_its_key() {
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "secret.json", "{\"not\": \"read\"}");
+    let dir = common::project(&[
+        (
+            "avpctl.toml",
+            &format!(
+                "identity_source = \"{}\"\n",
+                outside.path().join("secret.json").display()
+            ),
+        ),
+        ("policies/p.cedar", "permit(principal, action, resource);\n"),
+    ]);
+    let (code, report) = validate_json(dir.path());
+    assert_eq!(code, 2, "{report:#}");
+    let refused = diagnostic(&report, "outside-project");
+    assert_eq!(
+        (refused["file"].as_str(), refused["line"].as_u64()),
+        (Some("avpctl.toml"), Some(1))
+    );
+    assert!(
+        !report.to_string().contains("not\\\": \\\"read"),
+        "the target is never read"
+    );
+}
