@@ -63,6 +63,13 @@ pub enum Command {
     /// or a git revision.
     Diff(DiffArgs),
 
+    /// Who can do what: every allowed request over an entity snapshot, with its reasons.
+    ///
+    /// Fix any of --principal, --action and --resource; the others range
+    /// over the snapshot's entities of the types the schema allows there
+    /// and over the schema's actions (docs/access.md).
+    Access(AccessArgs),
+
     /// Make a store equal to the project: validate, test, plan, then apply.
     Deploy(DeployArgs),
 
@@ -149,6 +156,48 @@ pub struct TestArgs {
 
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Only this principal, e.g. 'DocApp::User::"alice"' ("what can alice do?").
+    #[arg(long, value_name = "UID")]
+    pub principal: Option<String>,
+
+    /// Only this action, e.g. 'DocApp::Action::"editDocument"'.
+    #[arg(long, value_name = "UID")]
+    pub action: Option<String>,
+
+    /// Only this resource ("who can … on it?").
+    #[arg(long, value_name = "UID")]
+    pub resource: Option<String>,
+
+    /// The request context, a JSON object read by the schema's types (default: {}).
+    #[arg(long, value_name = "JSON")]
+    pub context: Option<String>,
+
+    /// Entity data to answer over (repeatable; a file or a directory of .json files).
+    /// Default: the `entities` list of avpctl.toml.
+    #[arg(long, value_name = "PATH")]
+    pub entities: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AccessFormat::Human)]
+    pub format: AccessFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessFormat {
+    /// Allowed requests grouped by action, for people.
+    Human,
+    /// One JSON document (docs/output.md describes it).
+    Json,
+    /// One row per allowed request, for spreadsheets.
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -30,6 +30,9 @@ pub struct Config {
     pub tests: String,
     /// AVP's identity-source document (docs/identity.md); none when unset.
     pub identity_source: Option<String>,
+    /// The entity snapshot `avpctl access` answers over: files, or
+    /// directories of .json files (docs/access.md).
+    pub entities: Vec<String>,
     pub fmt: FmtConfig,
     pub stores: BTreeMap<String, StoreConfig>,
     /// Named groups of stores deployed together (the per-tenant model).
@@ -48,6 +51,7 @@ impl Default for Config {
             links: "links.yaml".into(),
             tests: "tests".into(),
             identity_source: None,
+            entities: Vec::new(),
             fmt: FmtConfig::default(),
             stores: BTreeMap::new(),
             store_groups: BTreeMap::new(),

@@ -13,6 +13,7 @@
 // error paths only, where its size costs nothing worth a `Box`.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod atomic;
 pub mod avp_json;
 pub mod cli;

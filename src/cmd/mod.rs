@@ -4,6 +4,7 @@
 //! to standard output or standard error, and only here is an exit code
 //! decided.
 
+mod access;
 mod deploy;
 mod diff;
 mod fmt;
@@ -90,6 +91,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Fmt(args) => fmt::run(args, &settings),
         Command::Diff(args) => diff::run(args, &settings),
         Command::Deploy(args) => deploy::run(args, &settings),
+        Command::Access(args) => access::run(args, &settings),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut command, "avpctl", &mut std::io::stdout());
@@ -133,6 +135,9 @@ fn machine_format(command: &Command) -> Option<report::failure::MachineFormat> {
         | Command::Deploy(cli::DeployArgs { format, .. }) => {
             (*format == PlainFormat::Json).then_some(MachineFormat::Json)
         }
+        Command::Access(args) => {
+            (args.format == cli::AccessFormat::Json).then_some(MachineFormat::Json)
+        }
         Command::Completions { .. } => None,
     }
 }
@@ -144,6 +149,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Fmt(_) => "fmt",
         Command::Diff(_) => "diff",
         Command::Deploy(_) => "deploy",
+        Command::Access(_) => "access",
         Command::Completions { .. } => "completions",
     }
 }

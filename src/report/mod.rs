@@ -1,6 +1,7 @@
 //! Rendering results for people, editors and CI. Subcommands produce data
 //! (diagnostics, test outcomes, plans); these modules only turn it into text.
 
+pub mod access;
 pub mod deploy;
 pub mod diff;
 pub mod failure;

@@ -177,13 +177,27 @@ impl<'a> Runner<'a> {
                 crate::diagnostic::message_with_causes(&err)
             )
         })?;
-        let policies =
-            self.slicer
-                .slice(&check.principal, &check.action, &check.resource, entities);
+        Ok(self.decide(&request, entities))
+    }
+
+    /// Cedar's decision on `request`, asking Cedar's authorizer with only
+    /// the policies whose scope matches (none: deny, without asking).
+    /// Determining policies and errors come back sorted.
+    pub fn decide(
+        &self,
+        request: &Request,
+        entities: &Entities,
+    ) -> (Decision, Vec<String>, Vec<PolicyError>) {
+        let (Some(principal), Some(action), Some(resource)) =
+            (request.principal(), request.action(), request.resource())
+        else {
+            return (Decision::Deny, Vec::new(), Vec::new());
+        };
+        let policies = self.slicer.slice(principal, action, resource, entities);
         if policies.is_empty() {
-            return Ok((Decision::Deny, Vec::new(), Vec::new()));
+            return (Decision::Deny, Vec::new(), Vec::new());
         }
-        let response = self.authorizer.is_authorized(&request, &policies, entities);
+        let response = self.authorizer.is_authorized(request, &policies, entities);
         let mut reasons: Vec<String> = response
             .diagnostics()
             .reason()
@@ -202,7 +216,7 @@ impl<'a> Runner<'a> {
             })
             .collect();
         errors.sort_by(|a, b| a.policy.cmp(&b.policy));
-        Ok((response.decision(), reasons, errors))
+        (response.decision(), reasons, errors)
     }
 
     /// Every way the outcome differs from the expectation.

@@ -10,7 +10,7 @@ use avpctl::testing::{Options, run_project};
 use crate::common::{self, copy_dir};
 use rayon::prelude::*;
 
-fn conformance_dir() -> PathBuf {
+pub(crate) fn conformance_dir() -> PathBuf {
     let dir = std::env::var_os("AVPCTL_CONFORMANCE")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance"));

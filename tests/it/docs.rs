@@ -40,7 +40,7 @@ fn examples() -> Vec<Example> {
                 let command = command.split('#').next().unwrap().trim();
                 examples.push(Example {
                     file: file.file_name().unwrap().to_string_lossy().into_owned(),
-                    command: command.split_whitespace().map(str::to_string).collect(),
+                    command: shell_words(command),
                     shown: Vec::new(),
                 });
             } else if let Some(example) = examples.last_mut() {
@@ -49,6 +49,26 @@ fn examples() -> Vec<Example> {
         }
     }
     examples
+}
+
+/// Words as a POSIX shell splits them, for the examples' needs: spaces
+/// separate, single quotes keep everything literal (no other quoting).
+fn shell_words(command: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for c in command.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
 }
 
 fn normalize(text: &str) -> String {

@@ -20,6 +20,7 @@
 
 mod common;
 
+mod access;
 mod architecture;
 mod avp;
 mod avp_real;

@@ -137,3 +137,34 @@ fn a_document_that_breaks_its_schema_is_caught() {
         "a diagnostic without severity passed the schema"
     );
 }
+
+#[test]
+fn access_documents_match_their_schema() {
+    let run = avpctl(&[
+        "access",
+        "policies-example",
+        "--entities",
+        "policies-example/entities",
+        "--principal",
+        r#"DocApp::User::"bob""#,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    check(
+        "access",
+        &run.stdout,
+        "access --principal bob (every action skipped)",
+    );
+    let run = avpctl(&[
+        "access",
+        "policies-example",
+        "--entities",
+        "policies-example/entities",
+        "--context",
+        r#"{"ip": "10.0.1.5", "mfa_present": true, "request_time": "2026-03-15T10:00:00Z"}"#,
+        "--format",
+        "json",
+    ]);
+    check("access", &run.stdout, "access over the whole snapshot");
+}

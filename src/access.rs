@@ -1,0 +1,257 @@
+//! `avpctl access` (docs/access.md): who can do what, answered over an
+//! entity snapshot. Any of principal, action and resource may be fixed; the
+//! others range over what the schema allows there: every action it
+//! declares, and every entity of the snapshot of a type the action takes.
+//! Every answer is a decision of Cedar's authorizer, through the test
+//! runner's slicing.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cedar_policy::{Context, Decision, Entities, EntityUid, Request, Schema};
+use rayon::prelude::*;
+
+use crate::error::Error;
+use crate::project::Project;
+use crate::testing::outcome::PolicyError;
+use crate::testing::runner::Runner;
+use crate::testing::suite::ResolvedSource;
+
+/// What is asked: `None` ranges over the snapshot (or the schema's actions).
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub principal: Option<EntityUid>,
+    pub action: Option<EntityUid>,
+    pub resource: Option<EntityUid>,
+    /// Cedar JSON, read by the schema's type of each action's context.
+    pub context: serde_json::Value,
+}
+
+/// One request and Cedar's answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub principal: EntityUid,
+    pub action: EntityUid,
+    pub resource: EntityUid,
+    pub decision: Decision,
+    pub reasons: Vec<String>,
+    pub errors: Vec<PolicyError>,
+}
+
+/// An action left out, and why (the context does not fit its type).
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub action: EntityUid,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Review {
+    /// Allowed requests, and denied ones where a policy raised an error,
+    /// sorted by action, principal, resource.
+    pub answers: Vec<Answer>,
+    pub evaluated: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Review {
+    pub fn allowed(&self) -> impl Iterator<Item = &Answer> {
+        self.answers
+            .iter()
+            .filter(|a| a.decision == Decision::Allow)
+    }
+}
+
+/// The entity snapshot: `paths` given on the command line (anywhere), or
+/// else the project's `entities` list (inside the project).
+pub fn snapshot(project: &Project, paths: &[PathBuf]) -> Result<Arc<Entities>, Error> {
+    let (root, sources): (PathBuf, Vec<ResolvedSource>) = if paths.is_empty() {
+        let listed = project.config.entities.iter().map(PathBuf::from).collect();
+        (project.root.clone(), expand(&project.root, listed)?)
+    } else {
+        let absolute = paths
+            .iter()
+            .map(|p| std::path::absolute(p).map_err(|err| Error::io(p.display().to_string(), err)))
+            .collect::<Result<Vec<_>, _>>()?;
+        (PathBuf::from("/"), expand(Path::new("/"), absolute)?)
+    };
+    if sources.is_empty() {
+        return Err(Error::Usage(
+            "no entity snapshot: give `--entities FILE`, or list files in `entities = [...]` in avpctl.toml".into(),
+        ));
+    }
+    let mut loader = crate::testing::entities::EntityLoader::new(&root, project.schema());
+    let anchor = crate::source::SourceFile::new("avpctl.toml", "");
+    loader
+        .entities(&sources, &anchor)
+        .map_err(|diagnostic| Error::Diagnosed {
+            context: "the entity snapshot does not load".into(),
+            diagnostics: vec![diagnostic],
+        })
+}
+
+/// Files as given, directories as every `.json` file below them (sorted).
+fn expand(root: &Path, paths: Vec<PathBuf>) -> Result<Vec<ResolvedSource>, Error> {
+    let mut sources = Vec::new();
+    for path in paths {
+        let full = root.join(&path);
+        if !full.is_dir() {
+            sources.push(ResolvedSource::File(path));
+            continue;
+        }
+        let (mut found, problems) = crate::project::discover_files(root, &path, "json");
+        if !problems.is_empty() {
+            return Err(Error::Diagnosed {
+                context: format!("cannot read the entity directory {}", path.display()),
+                diagnostics: problems,
+            });
+        }
+        found.sort();
+        sources.extend(found.into_iter().map(ResolvedSource::File));
+    }
+    Ok(sources)
+}
+
+/// Answers `query` over `entities` with the project's policies.
+pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<Review, Error> {
+    let schema = project.schema().ok_or_else(|| {
+        Error::Usage(
+            "`access` needs a schema: it enumerates the principals, actions and resources the schema allows"
+                .into(),
+        )
+    })?;
+    let actions: Vec<EntityUid> = match &query.action {
+        Some(action) => {
+            if !schema.actions().any(|a| a == action) {
+                return Err(Error::Usage(format!(
+                    "the action {action} is not declared in the schema"
+                )));
+            }
+            vec![action.clone()]
+        }
+        None => schema.actions().cloned().collect(),
+    };
+    let runner = Runner::new(project);
+    let mut review = Review::default();
+    for action in &actions {
+        let context = match Context::from_json_value(query.context.clone(), Some((schema, action)))
+        {
+            Ok(context) => context,
+            Err(err) => {
+                review.skipped.push(Skipped {
+                    action: action.clone(),
+                    reason: format!(
+                        "the context does not fit its schema type: {}",
+                        crate::diagnostic::message_with_causes(&err)
+                    ),
+                });
+                continue;
+            }
+        };
+        let principals = candidates(
+            schema,
+            entities,
+            action,
+            query.principal.as_ref(),
+            Side::Principal,
+        );
+        let resources = candidates(
+            schema,
+            entities,
+            action,
+            query.resource.as_ref(),
+            Side::Resource,
+        );
+        review.evaluated += principals.len() * resources.len();
+        let found: Vec<Answer> = principals
+            .par_iter()
+            .flat_map_iter(|principal| {
+                let (runner, context) = (&runner, &context);
+                resources.iter().filter_map(move |resource| {
+                    ask(
+                        runner, schema, entities, principal, action, resource, context,
+                    )
+                })
+            })
+            .collect();
+        review.answers.extend(found);
+    }
+    review.answers.sort_by(|a, b| {
+        (
+            a.action.to_string(),
+            a.principal.to_string(),
+            a.resource.to_string(),
+        )
+            .cmp(&(
+                b.action.to_string(),
+                b.principal.to_string(),
+                b.resource.to_string(),
+            ))
+    });
+    Ok(review)
+}
+
+#[derive(Clone, Copy)]
+enum Side {
+    Principal,
+    Resource,
+}
+
+/// The principals (or resources) a request on `action` can have: the
+/// fixed one when its type is allowed, else every entity of the snapshot
+/// of an allowed type.
+fn candidates(
+    schema: &Schema,
+    entities: &Entities,
+    action: &EntityUid,
+    fixed: Option<&EntityUid>,
+    side: Side,
+) -> Vec<EntityUid> {
+    let allowed: Vec<&cedar_policy::EntityTypeName> = match side {
+        Side::Principal => schema.principals_for_action(action).map(Iterator::collect),
+        Side::Resource => schema.resources_for_action(action).map(Iterator::collect),
+    }
+    .unwrap_or_default();
+    match fixed {
+        Some(uid) if allowed.contains(&uid.type_name()) => vec![uid.clone()],
+        Some(_) => Vec::new(),
+        None => {
+            let mut found: Vec<EntityUid> = entities
+                .iter()
+                .map(|e| e.uid())
+                .filter(|uid| allowed.contains(&uid.type_name()))
+                .collect();
+            found.sort_by_key(ToString::to_string);
+            found
+        }
+    }
+}
+
+/// Cedar's answer, kept when it allows or a policy raised an error.
+fn ask(
+    runner: &Runner<'_>,
+    schema: &Schema,
+    entities: &Entities,
+    principal: &EntityUid,
+    action: &EntityUid,
+    resource: &EntityUid,
+    context: &Context,
+) -> Option<Answer> {
+    let request = Request::new(
+        principal.clone(),
+        action.clone(),
+        resource.clone(),
+        context.clone(),
+        Some(schema),
+    )
+    .ok()?;
+    let (decision, reasons, errors) = runner.decide(&request, entities);
+    (decision == Decision::Allow || !errors.is_empty()).then(|| Answer {
+        principal: principal.clone(),
+        action: action.clone(),
+        resource: resource.clone(),
+        decision,
+        reasons,
+        errors,
+    })
+}

@@ -1,0 +1,50 @@
+//! `avpctl access`: load → snapshot → access::review → report::access.
+
+use super::{ExitCode, Settings};
+use crate::access::Query;
+use crate::cli::{AccessArgs, AccessFormat};
+use crate::error::Error;
+use crate::report;
+
+pub fn run(args: &AccessArgs, settings: &Settings) -> Result<ExitCode, Error> {
+    let loaded = crate::project::load(&args.dir)?;
+    let project = crate::testing::usable(loaded)?;
+    let query = query(args)?;
+    let entities = crate::access::snapshot(&project, &args.entities)?;
+    let review = crate::access::review(&project, &entities, &query)?;
+    let out = match args.format {
+        AccessFormat::Human => report::access::human(&review, &project, settings.out),
+        AccessFormat::Json => report::json::pretty(&report::access::json(&review, &query)),
+        AccessFormat::Csv => report::access::csv(&review)?,
+    };
+    crate::output::print(&out)?;
+    Ok(ExitCode::Success)
+}
+
+/// The command line's principal, action, resource and context, checked.
+fn query(args: &AccessArgs) -> Result<Query, Error> {
+    let uid = |flag: &str, value: &Option<String>| {
+        value
+            .as_deref()
+            .map(|text| {
+                crate::uid::UidSpec::Literal(text.to_string())
+                    .resolve()
+                    .map_err(|message| Error::Usage(format!("--{flag}: {message}")))
+            })
+            .transpose()
+    };
+    let context = match &args.context {
+        None => serde_json::Value::Object(Default::default()),
+        Some(text) => match crate::strict_json::from_str(text) {
+            Ok(value @ serde_json::Value::Object(_)) => value,
+            Ok(_) => return Err(Error::Usage("--context must be a JSON object".into())),
+            Err(err) => return Err(Error::Usage(format!("--context is not JSON: {err}"))),
+        },
+    };
+    Ok(Query {
+        principal: uid("principal", &args.principal)?,
+        action: uid("action", &args.action)?,
+        resource: uid("resource", &args.resource)?,
+        context,
+    })
+}

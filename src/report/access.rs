@@ -1,0 +1,199 @@
+//! `avpctl access` for people, machines (docs/output.md) and spreadsheets.
+
+use serde::Serialize;
+
+use crate::access::{Answer, Query, Review};
+use crate::error::Error;
+use crate::project::Project;
+use crate::report::Style;
+use crate::report::json::Version;
+use crate::text::{decision_name, one_line};
+
+/// Allowed requests grouped by action, each with its determining policies
+/// and where they are written; then the requests a policy errored on.
+pub fn human(review: &Review, project: &Project, style: Style) -> String {
+    let mut out = String::new();
+    let mut current_action = None;
+    for answer in review.allowed() {
+        if current_action != Some(&answer.action) {
+            out.push_str(&format!("{}\n", style.bold(&answer.action.to_string())));
+            current_action = Some(&answer.action);
+        }
+        out.push_str(&format!(
+            "  {} {} → {}  {}\n",
+            style.green("ALLOW"),
+            one_line(&answer.principal.to_string()),
+            one_line(&answer.resource.to_string()),
+            style.dim(&format!("({})", reasons(project, &answer.reasons)))
+        ));
+    }
+    let errored: Vec<&Answer> = review
+        .answers
+        .iter()
+        .filter(|a| !a.errors.is_empty())
+        .collect();
+    if !errored.is_empty() {
+        out.push_str(&format!(
+            "\n{}\n",
+            style.yellow("Policies that raised errors")
+        ));
+        for answer in errored {
+            for error in &answer.errors {
+                out.push_str(&format!(
+                    "  {} → {} → {}: {}: {}\n",
+                    one_line(&answer.principal.to_string()),
+                    answer.action,
+                    one_line(&answer.resource.to_string()),
+                    one_line(&error.policy),
+                    one_line(&error.message)
+                ));
+            }
+        }
+    }
+    for skipped in &review.skipped {
+        out.push_str(&format!(
+            "{} {} not evaluated: {}\n",
+            style.yellow("note:"),
+            skipped.action,
+            one_line(&skipped.reason)
+        ));
+    }
+    let allowed = review.allowed().count();
+    out.push_str(&format!(
+        "access: {} evaluated, {} allowed\n",
+        crate::text::count(review.evaluated, "request", "requests"),
+        allowed
+    ));
+    out
+}
+
+/// `owner (policies/owner.cedar:1)`, for each determining policy.
+fn reasons(project: &Project, ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| match project.locate(id) {
+            Some(place) => format!("{} {}:{}", one_line(id), place.file.display(), place.line),
+            None => one_line(id).into_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Serialize)]
+pub struct AccessDocument<'a> {
+    version: Version,
+    query: QueryJson,
+    allowed: Vec<AnswerJson<'a>>,
+    errors: Vec<ErroredJson<'a>>,
+    skipped: Vec<SkippedJson<'a>>,
+    summary: SummaryJson,
+}
+
+#[derive(Serialize)]
+struct QueryJson {
+    principal: Option<String>,
+    action: Option<String>,
+    resource: Option<String>,
+    context: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct AnswerJson<'a> {
+    principal: String,
+    action: String,
+    resource: String,
+    reasons: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ErroredJson<'a> {
+    principal: String,
+    action: String,
+    resource: String,
+    decision: &'static str,
+    policy: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct SkippedJson<'a> {
+    action: String,
+    reason: &'a str,
+}
+
+#[derive(Serialize)]
+struct SummaryJson {
+    evaluated: usize,
+    allowed: usize,
+}
+
+pub fn json<'a>(review: &'a Review, query: &Query) -> AccessDocument<'a> {
+    let text = |uid: &Option<cedar_policy::EntityUid>| uid.as_ref().map(ToString::to_string);
+    AccessDocument {
+        version: Version,
+        query: QueryJson {
+            principal: text(&query.principal),
+            action: text(&query.action),
+            resource: text(&query.resource),
+            context: query.context.clone(),
+        },
+        allowed: review
+            .allowed()
+            .map(|a| AnswerJson {
+                principal: a.principal.to_string(),
+                action: a.action.to_string(),
+                resource: a.resource.to_string(),
+                reasons: &a.reasons,
+            })
+            .collect(),
+        errors: review
+            .answers
+            .iter()
+            .flat_map(|a| {
+                a.errors.iter().map(move |e| ErroredJson {
+                    principal: a.principal.to_string(),
+                    action: a.action.to_string(),
+                    resource: a.resource.to_string(),
+                    decision: decision_name(a.decision),
+                    policy: &e.policy,
+                    message: &e.message,
+                })
+            })
+            .collect(),
+        skipped: review
+            .skipped
+            .iter()
+            .map(|s| SkippedJson {
+                action: s.action.to_string(),
+                reason: &s.reason,
+            })
+            .collect(),
+        summary: SummaryJson {
+            evaluated: review.evaluated,
+            allowed: review.allowed().count(),
+        },
+    }
+}
+
+/// `principal,action,resource,reasons`: one row per allowed request, the
+/// determining policies separated by spaces.
+pub fn csv(review: &Review) -> Result<String, Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let failed = |err: csv::Error| Error::Usage(format!("cannot write CSV: {err}"));
+    writer
+        .write_record(["principal", "action", "resource", "reasons"])
+        .map_err(failed)?;
+    for answer in review.allowed() {
+        writer
+            .write_record([
+                answer.principal.to_string(),
+                answer.action.to_string(),
+                answer.resource.to_string(),
+                answer.reasons.join(" "),
+            ])
+            .map_err(failed)?;
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|err| Error::Usage(format!("cannot write CSV: {err}")))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}

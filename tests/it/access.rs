@@ -1,0 +1,227 @@
+//! `avpctl access`: every answer is Cedar's. A differential test against
+//! Cedar's `Authorizer` on every request, one by one, over the conformance
+//! projects (Cedar's own test data: hierarchies, templates and links,
+//! forbids, policies that error), and the command line on the example.
+
+use std::collections::BTreeMap;
+
+use avpctl::access::{Query, review, snapshot};
+use cedar_policy::{Authorizer, Context, Decision, Request};
+use rayon::prelude::*;
+
+use crate::common::{self, avpctl, repo};
+
+type Triple = (String, String, String);
+
+/// Cedar alone: every request the schema allows over the snapshot, the
+/// whole policy set, no slicing.
+fn brute_force(
+    project: &avpctl::project::Project,
+    entities: &cedar_policy::Entities,
+) -> BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> {
+    let schema = project.schema().unwrap();
+    let authorizer = Authorizer::new();
+    let mut found = BTreeMap::new();
+    for action in schema.actions() {
+        let Ok(context) = Context::from_json_value(serde_json::json!({}), Some((schema, action)))
+        else {
+            continue;
+        };
+        let of = |types: Option<Vec<&cedar_policy::EntityTypeName>>| {
+            let types = types.unwrap_or_default();
+            entities
+                .iter()
+                .map(|e| e.uid())
+                .filter(|uid| types.contains(&uid.type_name()))
+                .collect::<Vec<_>>()
+        };
+        let principals = of(schema.principals_for_action(action).map(Iterator::collect));
+        let resources = of(schema.resources_for_action(action).map(Iterator::collect));
+        for principal in &principals {
+            for resource in &resources {
+                let Ok(request) = Request::new(
+                    principal.clone(),
+                    action.clone(),
+                    resource.clone(),
+                    context.clone(),
+                    Some(schema),
+                ) else {
+                    continue;
+                };
+                let response = authorizer.is_authorized(&request, &project.policy_set, entities);
+                let mut reasons: Vec<String> = response
+                    .diagnostics()
+                    .reason()
+                    .map(ToString::to_string)
+                    .collect();
+                reasons.sort();
+                let mut errors: Vec<String> = response
+                    .diagnostics()
+                    .errors()
+                    .map(|e| {
+                        let cedar_policy::AuthorizationError::PolicyEvaluationError(inner) = e;
+                        inner.policy_id().to_string()
+                    })
+                    .collect();
+                errors.sort();
+                if response.decision() == Decision::Allow || !errors.is_empty() {
+                    found.insert(
+                        (
+                            principal.to_string(),
+                            action.to_string(),
+                            resource.to_string(),
+                        ),
+                        (response.decision(), reasons, errors),
+                    );
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_answer_is_cedars_on_every_conformance_project() {
+    common::in_process();
+    let root = crate::conformance::conformance_dir();
+    let mut projects: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("entities.json").is_file() && p.join("schema.cedarschema").is_file())
+        .collect();
+    projects.sort();
+    assert!(projects.len() > 400, "{} projects", projects.len());
+    let compared: Vec<usize> = projects
+        .par_iter()
+        .map(|dir| {
+            let project = avpctl::testing::usable(avpctl::project::load(dir).unwrap()).unwrap();
+            let Ok(entities) = snapshot(&project, &[dir.join("entities.json")]) else {
+                return 0;
+            };
+            let query = Query {
+                principal: None,
+                action: None,
+                resource: None,
+                context: serde_json::json!({}),
+            };
+            let answers = review(&project, &entities, &query).unwrap();
+            let ours: BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> = answers
+                .answers
+                .iter()
+                .map(|a| {
+                    (
+                        (
+                            a.principal.to_string(),
+                            a.action.to_string(),
+                            a.resource.to_string(),
+                        ),
+                        (
+                            a.decision,
+                            a.reasons.clone(),
+                            a.errors.iter().map(|e| e.policy.clone()).collect(),
+                        ),
+                    )
+                })
+                .collect();
+            let cedar = brute_force(&project, &entities);
+            assert_eq!(ours, cedar, "{}", dir.display());
+            cedar.len()
+        })
+        .collect();
+    let answers: usize = compared.iter().sum();
+    assert!(
+        answers > 100,
+        "the projects gave only {answers} allowed or errored requests"
+    );
+}
+
+#[test]
+fn who_can_edit_document_42_on_the_example() {
+    let run = avpctl(&[
+        "access",
+        "policies-example",
+        "--entities",
+        "policies-example/entities",
+        "--action",
+        r#"DocApp::Action::"editDocument""#,
+        "--resource",
+        r#"DocApp::Document::"42""#,
+        "--context",
+        r#"{"ip": "10.0.1.5", "mfa_present": true, "request_time": "2026-03-15T10:00:00Z"}"#,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["version"], 1);
+    let who: Vec<&str> = report["allowed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["principal"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        who,
+        [
+            r#"DocApp::User::"alice""#,
+            r#"DocApp::User::"carol""#,
+            r#"DocApp::User::"dave""#,
+            r#"DocApp::User::"erin""#
+        ]
+    );
+    assert_eq!(report["summary"]["evaluated"], 5);
+}
+
+#[test]
+fn csv_has_a_row_per_allowed_request_and_bad_input_is_a_usage_error() {
+    let csv = avpctl(&[
+        "access",
+        "policies-example",
+        "--entities",
+        "policies-example/entities",
+        "--principal",
+        r#"DocApp::User::"bob""#,
+        "--context",
+        r#"{"ip": "10.0.1.5", "mfa_present": true, "request_time": "2026-03-15T10:00:00Z"}"#,
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    let mut lines = csv.stdout.lines();
+    assert_eq!(lines.next(), Some("principal,action,resource,reasons"));
+    assert!(
+        lines.all(|l| l.starts_with(r#""DocApp::User::""bob""","#)),
+        "{}",
+        csv.stdout
+    );
+    for (args, message) in [
+        (vec!["--principal", "alice"], "--principal"),
+        (vec!["--context", "[1]"], "--context must be a JSON object"),
+        (
+            vec!["--action", r#"DocApp::Action::"fly""#],
+            "not declared in the schema",
+        ),
+    ] {
+        let mut all = vec![
+            "access",
+            "policies-example",
+            "--entities",
+            "policies-example/entities",
+        ];
+        all.extend(args);
+        let run = avpctl(&all);
+        assert_eq!(run.code, 2, "{all:?}");
+        assert!(
+            run.stderr_text().contains(message),
+            "{all:?}: {}",
+            run.stderr
+        );
+    }
+    let none = avpctl(&["access", repo().join("policies-example").to_str().unwrap()]);
+    assert_eq!(none.code, 2);
+    assert!(
+        none.stderr_text().contains("no entity snapshot"),
+        "{}",
+        none.stderr
+    );
+}
