@@ -112,8 +112,27 @@ fn expand(root: &Path, paths: Vec<PathBuf>) -> Result<Vec<ResolvedSource>, Error
     Ok(sources)
 }
 
-/// Answers `query` over `entities` with the project's policies.
-pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<Review, Error> {
+/// The requests a query covers, action by action: the action's context
+/// and the principals and resources it ranges over.
+struct Requests {
+    actions: Vec<(EntityUid, Context, Vec<EntityUid>, Vec<EntityUid>)>,
+    skipped: Vec<Skipped>,
+}
+
+impl Requests {
+    fn count(&self) -> usize {
+        self.actions
+            .iter()
+            .map(|(_, _, p, r)| p.len() * r.len())
+            .sum()
+    }
+}
+
+fn requests<'s>(
+    project: &'s Project,
+    entities: &Entities,
+    query: &Query,
+) -> Result<(&'s Schema, Requests), Error> {
     let schema = project.schema().ok_or_else(|| {
         Error::Usage(
             "`access` needs a schema: it enumerates the principals, actions and resources the schema allows"
@@ -131,64 +150,177 @@ pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<R
         }
         None => schema.actions().cloned().collect(),
     };
-    let runner = Runner::new(project);
-    let mut review = Review::default();
-    for action in &actions {
-        let context = match Context::from_json_value(query.context.clone(), Some((schema, action)))
-        {
-            Ok(context) => context,
-            Err(err) => {
-                review.skipped.push(Skipped {
-                    action: action.clone(),
-                    reason: format!(
-                        "the context does not fit its schema type: {}",
-                        crate::diagnostic::message_with_causes(&err)
-                    ),
-                });
-                continue;
+    let mut found = Requests {
+        actions: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for action in actions {
+        match Context::from_json_value(query.context.clone(), Some((schema, &action))) {
+            Ok(context) => {
+                let principals = candidates(
+                    schema,
+                    entities,
+                    &action,
+                    query.principal.as_ref(),
+                    Side::Principal,
+                );
+                let resources = candidates(
+                    schema,
+                    entities,
+                    &action,
+                    query.resource.as_ref(),
+                    Side::Resource,
+                );
+                found.actions.push((action, context, principals, resources));
             }
-        };
-        let principals = candidates(
-            schema,
-            entities,
-            action,
-            query.principal.as_ref(),
-            Side::Principal,
-        );
-        let resources = candidates(
-            schema,
-            entities,
-            action,
-            query.resource.as_ref(),
-            Side::Resource,
-        );
-        review.evaluated += principals.len() * resources.len();
-        let found: Vec<Answer> = principals
-            .par_iter()
-            .flat_map_iter(|principal| {
-                let (runner, context) = (&runner, &context);
-                resources.iter().filter_map(move |resource| {
-                    ask(
-                        runner, schema, entities, principal, action, resource, context,
-                    )
-                })
-            })
-            .collect();
-        review.answers.extend(found);
+            Err(err) => found.skipped.push(Skipped {
+                action,
+                reason: format!(
+                    "the context does not fit its schema type: {}",
+                    crate::diagnostic::message_with_causes(&err)
+                ),
+            }),
+        }
     }
-    review.answers.sort_by(|a, b| {
+    Ok((schema, found))
+}
+
+/// Calls `each` on every request of `requests`, in parallel, keeping what
+/// it returns.
+fn evaluate<T: Send>(
+    schema: &Schema,
+    requests: &Requests,
+    each: impl Fn(Request, &EntityUid, &EntityUid, &EntityUid) -> Option<T> + Sync,
+) -> Vec<T> {
+    let mut found = Vec::new();
+    for (action, context, principals, resources) in &requests.actions {
+        let each = &each;
+        found.extend(
+            principals
+                .par_iter()
+                .flat_map_iter(|principal| {
+                    resources.iter().filter_map(move |resource| {
+                        let request = Request::new(
+                            principal.clone(),
+                            action.clone(),
+                            resource.clone(),
+                            context.clone(),
+                            Some(schema),
+                        )
+                        .ok()?;
+                        each(request, principal, action, resource)
+                    })
+                })
+                .collect::<Vec<T>>(),
+        );
+    }
+    found
+}
+
+/// Answers `query` over `entities` with the project's policies.
+pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<Review, Error> {
+    let (schema, requests) = requests(project, entities, query)?;
+    let runner = Runner::new(project);
+    let mut answers = evaluate(schema, &requests, |request, principal, action, resource| {
+        let (decision, reasons, errors) = runner.decide(&request, entities);
+        (decision == Decision::Allow || !errors.is_empty()).then(|| Answer {
+            principal: principal.clone(),
+            action: action.clone(),
+            resource: resource.clone(),
+            decision,
+            reasons,
+            errors,
+        })
+    });
+    answers.sort_by_cached_key(|a| {
         (
             a.action.to_string(),
             a.principal.to_string(),
             a.resource.to_string(),
         )
-            .cmp(&(
-                b.action.to_string(),
-                b.principal.to_string(),
-                b.resource.to_string(),
-            ))
     });
-    Ok(review)
+    Ok(Review {
+        evaluated: requests.count(),
+        answers,
+        skipped: requests.skipped,
+    })
+}
+
+/// A request whose decision a change flips.
+#[derive(Debug, Clone)]
+pub struct Flip {
+    pub principal: EntityUid,
+    pub action: EntityUid,
+    pub resource: EntityUid,
+    pub old: Decision,
+    pub new: Decision,
+    pub old_reasons: Vec<String>,
+    pub new_reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Impact {
+    /// Sorted by action, principal, resource.
+    pub flips: Vec<Flip>,
+    pub evaluated: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Impact {
+    pub fn widens(&self) -> bool {
+        self.flips.iter().any(|f| f.new == Decision::Allow)
+    }
+}
+
+/// `diff --impact`: every request of the snapshot (as the project's schema
+/// allows them) that `old_policies` and the project's decide differently.
+pub fn impact(
+    project: &Project,
+    old_policies: &cedar_policy::PolicySet,
+    entities: &Entities,
+    query: &Query,
+) -> Result<Impact, Error> {
+    let (schema, requests) = requests(project, entities, query)?;
+    let (old_runner, new_runner) = (
+        Runner::with_policies(project, old_policies),
+        Runner::new(project),
+    );
+    let mut flips = evaluate(schema, &requests, |request, principal, action, resource| {
+        let (old, old_reasons, _) = old_runner.decide(&request, entities);
+        let (new, new_reasons, _) = new_runner.decide(&request, entities);
+        (old != new).then(|| Flip {
+            principal: principal.clone(),
+            action: action.clone(),
+            resource: resource.clone(),
+            old,
+            new,
+            old_reasons,
+            new_reasons,
+        })
+    });
+    flips.sort_by_cached_key(|f| {
+        (
+            f.action.to_string(),
+            f.principal.to_string(),
+            f.resource.to_string(),
+        )
+    });
+    Ok(Impact {
+        evaluated: requests.count(),
+        flips,
+        skipped: requests.skipped,
+    })
+}
+
+/// `--context` as given: a JSON object (duplicate keys refused), `{}` when
+/// absent.
+pub fn parse_context(text: Option<&str>) -> Result<serde_json::Value, Error> {
+    match text.map(crate::strict_json::from_str) {
+        None => Ok(serde_json::Value::Object(Default::default())),
+        Some(Ok(value @ serde_json::Value::Object(_))) => Ok(value),
+        Some(Ok(_)) => Err(Error::Usage("--context must be a JSON object".into())),
+        Some(Err(err)) => Err(Error::Usage(format!("--context is not JSON: {err}"))),
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -225,33 +357,4 @@ fn candidates(
             found
         }
     }
-}
-
-/// Cedar's answer, kept when it allows or a policy raised an error.
-fn ask(
-    runner: &Runner<'_>,
-    schema: &Schema,
-    entities: &Entities,
-    principal: &EntityUid,
-    action: &EntityUid,
-    resource: &EntityUid,
-    context: &Context,
-) -> Option<Answer> {
-    let request = Request::new(
-        principal.clone(),
-        action.clone(),
-        resource.clone(),
-        context.clone(),
-        Some(schema),
-    )
-    .ok()?;
-    let (decision, reasons, errors) = runner.decide(&request, entities);
-    (decision == Decision::Allow || !errors.is_empty()).then(|| Answer {
-        principal: principal.clone(),
-        action: action.clone(),
-        resource: resource.clone(),
-        decision,
-        reasons,
-        errors,
-    })
 }

@@ -276,6 +276,18 @@ pub struct DiffArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub prove_timeout: u64,
 
+    /// List every request of the entity snapshot whose decision the change flips (docs/access.md).
+    #[arg(long)]
+    pub impact: bool,
+
+    /// With --impact: the entity snapshot (repeatable; default: `entities` of avpctl.toml).
+    #[arg(long, value_name = "PATH", requires = "impact")]
+    pub entities: Vec<PathBuf>,
+
+    /// With --impact: the request context, a JSON object (default: {}).
+    #[arg(long, value_name = "JSON", requires = "impact")]
+    pub context: Option<String>,
+
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlainFormat::Human)]
     pub format: PlainFormat,

@@ -190,6 +190,8 @@ pub struct Comparison {
     pub changes: Vec<crate::plan::Change>,
     pub flips: Vec<crate::testing::Flip>,
     pub proof: Option<crate::prove::Proof>,
+    /// `--impact`: the snapshot's requests whose decision flips.
+    pub impact: Option<crate::access::Impact>,
 }
 
 impl Comparison {
@@ -199,10 +201,16 @@ impl Comparison {
         !self.changes.is_empty() || !old.side.duplicates.is_empty()
     }
 
+    /// The proof finds an environment that gains access, or the impact a
+    /// request that turns to allow.
     pub fn may_widen(&self) -> bool {
         self.proof
             .as_ref()
             .is_some_and(crate::prove::Proof::may_widen)
+            || self
+                .impact
+                .as_ref()
+                .is_some_and(crate::access::Impact::widens)
     }
 }
 
@@ -216,10 +224,28 @@ pub fn compare(args: &DiffArgs, project: &Project, old: &OldSide) -> Result<Comp
     } else {
         None
     };
+    let impact = if args.impact {
+        let entities = crate::access::snapshot(project, &args.entities)?;
+        let query = crate::access::Query {
+            principal: None,
+            action: None,
+            resource: None,
+            context: crate::access::parse_context(args.context.as_deref())?,
+        };
+        Some(crate::access::impact(
+            project,
+            &old.policy_set,
+            &entities,
+            &query,
+        )?)
+    } else {
+        None
+    };
     Ok(Comparison {
         changes,
         flips,
         proof,
+        impact,
     })
 }
 

@@ -33,14 +33,7 @@ fn query(args: &AccessArgs) -> Result<Query, Error> {
             })
             .transpose()
     };
-    let context = match &args.context {
-        None => serde_json::Value::Object(Default::default()),
-        Some(text) => match crate::strict_json::from_str(text) {
-            Ok(value @ serde_json::Value::Object(_)) => value,
-            Ok(_) => return Err(Error::Usage("--context must be a JSON object".into())),
-            Err(err) => return Err(Error::Usage(format!("--context is not JSON: {err}"))),
-        },
-    };
+    let context = crate::access::parse_context(args.context.as_deref())?;
     Ok(Query {
         principal: uid("principal", &args.principal)?,
         action: uid("action", &args.action)?,

@@ -48,6 +48,75 @@ pub fn human(found: &Comparison, old: &OldSide, new_label: &str, style: Style) -
     if let Some(proof) = &found.proof {
         out.push_str(&crate::report::proof::human(proof, style));
     }
+    if let Some(impact) = &found.impact {
+        out.push_str(&impact_human(impact, style));
+    }
+    out
+}
+
+/// `--impact` for people: the flips grouped by action, direction and the
+/// policies that decide them — "+37 principals may now editDocument on
+/// 1,204 documents, through `team-edit-workspace`".
+fn impact_human(impact: &crate::access::Impact, style: Style) -> String {
+    use cedar_policy::Decision;
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut out = format!(
+        "\n{} ({} of the snapshot evaluated)\n",
+        style.bold("Impact on the entity snapshot"),
+        crate::text::count(impact.evaluated, "request", "requests")
+    );
+    if impact.flips.is_empty() {
+        out.push_str("  no request changes decision\n");
+    }
+    type Group<'a> = (String, bool, &'a [String]);
+    let mut groups: BTreeMap<Group<'_>, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    for flip in &impact.flips {
+        let widens = flip.new == Decision::Allow;
+        let reasons = if widens {
+            &flip.new_reasons
+        } else {
+            &flip.old_reasons
+        };
+        let entry = groups
+            .entry((flip.action.to_string(), widens, reasons.as_slice()))
+            .or_default();
+        entry.0.insert(flip.principal.to_string());
+        entry.1.insert(flip.resource.to_string());
+    }
+    for ((action, widens, reasons), (principals, resources)) in &groups {
+        let through = if reasons.is_empty() {
+            String::new()
+        } else {
+            let ids: Vec<String> = reasons
+                .iter()
+                .map(|r| format!("`{}`", crate::text::one_line(r)))
+                .collect();
+            format!(
+                ", {} {}",
+                if *widens { "through" } else { "was" },
+                ids.join(", ")
+            )
+        };
+        let (sign, verb) = if *widens {
+            (style.red("+"), "may now")
+        } else {
+            (style.green("-"), "can no longer")
+        };
+        out.push_str(&format!(
+            "  {sign} {} {verb} {} on {}{through}\n",
+            crate::text::count(principals.len(), "principal", "principals"),
+            crate::text::one_line(action),
+            crate::text::count(resources.len(), "resource", "resources"),
+        ));
+    }
+    for skipped in &impact.skipped {
+        out.push_str(&format!(
+            "  {} {} not evaluated: {}\n",
+            style.yellow("note:"),
+            skipped.action,
+            crate::text::one_line(&skipped.reason)
+        ));
+    }
     out
 }
 
@@ -64,6 +133,21 @@ pub struct DiffDocument<'a> {
     flips: Vec<FlipJson<'a>>,
     store_calls: &'a BTreeMap<String, usize>,
     proof: Option<ProofJson<'a>>,
+    /// `--impact` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    impact: Option<Vec<ImpactJson<'a>>>,
+}
+
+/// A request of the snapshot whose decision the change flips.
+#[derive(Serialize)]
+struct ImpactJson<'a> {
+    principal: String,
+    action: String,
+    resource: String,
+    old: &'static str,
+    new: &'static str,
+    old_reasons: &'a [String],
+    new_reasons: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -108,6 +192,21 @@ pub fn json<'a>(found: &'a Comparison, old: &'a OldSide, new_label: &'a str) -> 
         flips: found.flips.iter().map(plan::flip_json).collect(),
         store_calls: &old.calls,
         proof: found.proof.as_ref().map(crate::report::proof::json),
+        impact: found.impact.as_ref().map(|impact| {
+            impact
+                .flips
+                .iter()
+                .map(|f| ImpactJson {
+                    principal: f.principal.to_string(),
+                    action: f.action.to_string(),
+                    resource: f.resource.to_string(),
+                    old: crate::text::decision_name(f.old),
+                    new: crate::text::decision_name(f.new),
+                    old_reasons: &f.old_reasons,
+                    new_reasons: &f.new_reasons,
+                })
+                .collect()
+        }),
     }
 }
 

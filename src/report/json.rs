@@ -207,6 +207,7 @@ mod tests {
             changes: Vec::new(),
             flips: Vec::new(),
             proof: None,
+            impact: None,
         };
         let old = crate::diff::OldSide {
             label: "old".into(),

@@ -225,3 +225,133 @@ fn csv_has_a_row_per_allowed_request_and_bad_input_is_a_usage_error() {
         none.stderr
     );
 }
+
+/// `diff --impact` against Cedar alone: every request of the snapshot is
+/// decided by both policy sets, whole, one by one.
+#[test]
+fn impact_flips_are_exactly_the_requests_cedar_decides_differently() {
+    common::in_process();
+    let new =
+        avpctl::testing::usable(avpctl::project::load(&repo().join("policies-example")).unwrap())
+            .unwrap();
+    let old = avpctl::testing::usable(
+        avpctl::project::load(&repo().join("fixtures/prove/example-without-mfa")).unwrap(),
+    )
+    .unwrap();
+    let entities = snapshot(&new, &[repo().join("policies-example/entities")]).unwrap();
+    let context = serde_json::json!({"ip": "10.0.1.5", "mfa_present": false, "request_time": "2026-03-15T10:00:00Z"});
+    let query = Query {
+        principal: None,
+        action: None,
+        resource: None,
+        context: context.clone(),
+    };
+    let impact = avpctl::access::impact(&new, &old.policy_set, &entities, &query).unwrap();
+    let ours: Vec<Triple> = impact
+        .flips
+        .iter()
+        .map(|f| {
+            (
+                f.principal.to_string(),
+                f.action.to_string(),
+                f.resource.to_string(),
+            )
+        })
+        .collect();
+    let schema = new.schema().unwrap();
+    let authorizer = Authorizer::new();
+    let mut cedar = Vec::new();
+    for action in schema.actions() {
+        let Ok(context) = Context::from_json_value(context.clone(), Some((schema, action))) else {
+            continue;
+        };
+        for principal in entities.iter().map(|e| e.uid()) {
+            for resource in entities.iter().map(|e| e.uid()) {
+                let Ok(request) = Request::new(
+                    principal.clone(),
+                    action.clone(),
+                    resource.clone(),
+                    context.clone(),
+                    Some(schema),
+                ) else {
+                    continue;
+                };
+                let decide = |set| {
+                    authorizer
+                        .is_authorized(&request, set, &entities)
+                        .decision()
+                };
+                if decide(&old.policy_set) != decide(&new.policy_set) {
+                    cedar.push((
+                        principal.to_string(),
+                        action.to_string(),
+                        resource.to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    cedar.sort();
+    let mut sorted = ours.clone();
+    sorted.sort();
+    assert_eq!(sorted, cedar);
+    assert!(!cedar.is_empty(), "the fixture pair must flip something");
+}
+
+#[test]
+fn diff_impact_reports_flips_in_json_and_groups_them_for_people() {
+    let args = [
+        "diff",
+        "fixtures/prove/example-without-mfa",
+        "--against",
+        "policies-example",
+        "--impact",
+        "--entities",
+        "policies-example/entities",
+        "--context",
+        r#"{"ip": "10.0.1.5", "mfa_present": false, "request_time": "2026-03-15T10:00:00Z"}"#,
+    ];
+    let human = avpctl(&args);
+    assert_eq!(human.code, 0, "{}", human.stderr);
+    assert!(
+        human.stdout.contains(r#"+ 2 principals may now DocApp::Action::"approveDocument" on 5 resources, through `finance-approval-leads`"#),
+        "{}",
+        human.stdout
+    );
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let report = avpctl(&json_args).json();
+    let impact = report["impact"].as_array().unwrap();
+    // The people's line counts distinct principals and resources.
+    let distinct = |key: &str| {
+        impact
+            .iter()
+            .map(|f| f[key].as_str().unwrap())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    };
+    assert_eq!(
+        (distinct("principal"), distinct("resource")),
+        (2, 5),
+        "{report:#}"
+    );
+    assert!(
+        impact
+            .iter()
+            .all(|f| f["old"] == "deny" && f["new"] == "allow")
+    );
+    assert_eq!(
+        impact[0]["new_reasons"],
+        serde_json::json!(["finance-approval-leads"])
+    );
+    let plain = avpctl(&[
+        "diff",
+        "fixtures/prove/example-without-mfa",
+        "--against",
+        "policies-example",
+        "--format",
+        "json",
+    ])
+    .json();
+    assert!(plain.get("impact").is_none(), "only with --impact");
+}
