@@ -195,11 +195,13 @@ fn evaluate<T: Send>(
     let mut found = Vec::new();
     for (action, context, principals, resources) in &requests.actions {
         let each = &each;
+        // Over the pairs, not the principals: "what can P do" has one
+        // principal and every resource.
         found.extend(
             principals
                 .par_iter()
-                .flat_map_iter(|principal| {
-                    resources.iter().filter_map(move |resource| {
+                .flat_map(|principal| {
+                    resources.par_iter().filter_map(move |resource| {
                         let request = Request::new(
                             principal.clone(),
                             action.clone(),

@@ -355,3 +355,41 @@ fn diff_impact_reports_flips_in_json_and_groups_them_for_people() {
     .json();
     assert!(plain.get("impact").is_none(), "only with --impact");
 }
+
+#[test]
+fn the_snapshot_named_in_the_config_stays_inside_the_project() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.json"), "[]").unwrap();
+    let dir = common::example();
+    let config = dir.path().join("avpctl.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "entities = [\"{}\"]\n{text}",
+            outside.path().join("secret.json").display()
+        ),
+    )
+    .unwrap();
+    let refused = avpctl(&["access", dir.path().to_str().unwrap()]);
+    assert_eq!(refused.code, 2);
+    assert!(
+        refused
+            .stderr_text()
+            .contains("outside the project directory"),
+        "{}",
+        refused.stderr
+    );
+    // Inside, the configured snapshot is the default.
+    std::fs::write(&config, format!("entities = [\"entities\"]\n{text}")).unwrap();
+    let run = avpctl(&[
+        "access",
+        dir.path().to_str().unwrap(),
+        "--context",
+        r#"{"ip": "10.0.1.5", "mfa_present": true, "request_time": "2026-03-15T10:00:00Z"}"#,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.json()["summary"]["allowed"].as_u64().unwrap() > 0);
+}

@@ -1,0 +1,173 @@
+//! `cargo bench --bench access`: `avpctl access` and `diff --impact` on the
+//! generator's document-SaaS shape (benches/common), at the sizes of
+//! issue 14's targets:
+//! - "who can A on R" over 10,000 principals;
+//! - "what can P do" over 100,000 resources and every action (2 million requests);
+//! - `diff --impact` over 210,000 requests (a fifth of the target's 10^6).
+//!
+//! Each run is a whole `avpctl` process (best of 3), with its peak memory.
+//! Options: `--policies N` (1000).
+
+mod common;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+const CONTEXT: &str = r#"{"level": 3, "mfa": true}"#;
+
+/// `users` users in groups and `docs` documents in folders, as the
+/// generator's `entities` writes them.
+fn entities(users: usize, docs: usize) -> String {
+    let mut rng = common::Rng(0xacce55);
+    let mut out = String::from("[\n");
+    for g in 0..common::GROUPS {
+        let _ = writeln!(
+            out,
+            r#"{{"uid": {{"type": "Bench::Group", "id": "g{g}"}}, "attrs": {{}}, "parents": []}},"#
+        );
+    }
+    for f in 0..common::FOLDERS {
+        let _ = writeln!(
+            out,
+            r#"{{"uid": {{"type": "Bench::Folder", "id": "f{f}"}}, "attrs": {{}}, "parents": []}},"#
+        );
+    }
+    for u in 0..users {
+        let _ = writeln!(
+            out,
+            r#"{{"uid": {{"type": "Bench::User", "id": "u{u}"}}, "attrs": {{"dept": "dept{}", "level": {}}}, "parents": [{{"type": "Bench::Group", "id": "g{}"}}, {{"type": "Bench::Group", "id": "g{}"}}]}},"#,
+            rng.below(10),
+            rng.below(8),
+            rng.below(common::GROUPS),
+            rng.below(common::GROUPS)
+        );
+    }
+    for d in 0..docs {
+        let comma = if d + 1 == docs { "" } else { "," };
+        let _ = writeln!(
+            out,
+            r#"{{"uid": {{"type": "Bench::Doc", "id": "d{d}"}}, "attrs": {{"owner": {{"type": "Bench::User", "id": "u{}"}}, "classification": {}, "locked": {}}}, "parents": [{{"type": "Bench::Folder", "id": "f{}"}}]}}{comma}"#,
+            rng.below(users),
+            rng.below(6),
+            rng.below(8) == 0,
+            rng.below(common::FOLDERS)
+        );
+    }
+    out.push_str("]\n");
+    out
+}
+
+fn timed(label: &str, args: &[&str]) {
+    let (time, (peak, summary)) = common::best_of(3, || {
+        let (time, peak, output) = common::measure(&common::avpctl(), args);
+        assert!(
+            output.status.success(),
+            "{label}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("avpctl prints JSON");
+        let summary = match report.get("impact") {
+            Some(flips) => format!("{} flips", flips.as_array().map_or(0, Vec::len)),
+            None => format!(
+                "{} evaluated, {} allowed",
+                report["summary"]["evaluated"], report["summary"]["allowed"]
+            ),
+        };
+        (time, (peak, summary))
+    });
+    println!(
+        "  {label:<46} {:>9.1} ms, peak {:>6.1} MiB  ({summary})",
+        time.as_secs_f64() * 1000.0,
+        peak.unwrap_or(0) as f64 / 1024.0
+    );
+}
+
+fn main() {
+    let policies = common::arg("--policies", 1000);
+    let generated = common::project(policies, 0, 1);
+    let root = generated.dir.path();
+    let dir = root.to_str().unwrap();
+    let write = |name: &str, users: usize, docs: usize| {
+        let path = root.join(name);
+        std::fs::write(&path, entities(users, docs)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let many_principals = write("principals.json", 10_000, 100);
+    let many_resources = write("resources.json", 100, 100_000);
+    let impact_snapshot = write("impact.json", 200, 50);
+    // The old side: the same project without every tenth policy.
+    let old = tempfile::tempdir().unwrap();
+    common_copy(root, old.path());
+    for i in (0..policies).step_by(10) {
+        let _ = std::fs::remove_file(old.path().join(format!("policies/p{i:05}.cedar")));
+    }
+    let old_dir = old.path().to_str().unwrap();
+
+    println!(
+        "access benchmark ({policies} generated policies, {} actions; best of 3)",
+        common::ACTIONS + 1
+    );
+    timed(
+        "who can a3 on d42, over 10,000 principals",
+        &[
+            "access",
+            dir,
+            "--entities",
+            &many_principals,
+            "--action",
+            r#"Bench::Action::"a3""#,
+            "--resource",
+            r#"Bench::Doc::"d42""#,
+            "--context",
+            CONTEXT,
+            "--format",
+            "json",
+        ],
+    );
+    timed(
+        "what can u7 do, over 100,000 resources",
+        &[
+            "access",
+            dir,
+            "--entities",
+            &many_resources,
+            "--principal",
+            r#"Bench::User::"u7""#,
+            "--context",
+            CONTEXT,
+            "--format",
+            "json",
+        ],
+    );
+    timed(
+        "diff --impact, 200 × 50 × 21 = 210,000 requests",
+        &[
+            "diff",
+            dir,
+            "--against",
+            old_dir,
+            "--impact",
+            "--entities",
+            &impact_snapshot,
+            "--context",
+            CONTEXT,
+            "--format",
+            "json",
+        ],
+    );
+}
+
+/// The generated project without its tests (a diff's old side).
+fn common_copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.join("policies")).unwrap();
+    std::fs::copy(
+        from.join("schema.cedarschema"),
+        to.join("schema.cedarschema"),
+    )
+    .unwrap();
+    for entry in std::fs::read_dir(from.join("policies")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join("policies").join(entry.file_name())).unwrap();
+    }
+}
