@@ -10,51 +10,13 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 const CONTEXT: &str = r#"{"level": 3, "mfa": true}"#;
 
-/// `users` users in groups and `docs` documents in folders, as the
-/// generator's `entities` writes them.
+/// The generator's entities at other sizes.
 fn entities(users: usize, docs: usize) -> String {
-    let mut rng = common::Rng(0xacce55);
-    let mut out = String::from("[\n");
-    for g in 0..common::GROUPS {
-        let _ = writeln!(
-            out,
-            r#"{{"uid": {{"type": "Bench::Group", "id": "g{g}"}}, "attrs": {{}}, "parents": []}},"#
-        );
-    }
-    for f in 0..common::FOLDERS {
-        let _ = writeln!(
-            out,
-            r#"{{"uid": {{"type": "Bench::Folder", "id": "f{f}"}}, "attrs": {{}}, "parents": []}},"#
-        );
-    }
-    for u in 0..users {
-        let _ = writeln!(
-            out,
-            r#"{{"uid": {{"type": "Bench::User", "id": "u{u}"}}, "attrs": {{"dept": "dept{}", "level": {}}}, "parents": [{{"type": "Bench::Group", "id": "g{}"}}, {{"type": "Bench::Group", "id": "g{}"}}]}},"#,
-            rng.below(10),
-            rng.below(8),
-            rng.below(common::GROUPS),
-            rng.below(common::GROUPS)
-        );
-    }
-    for d in 0..docs {
-        let comma = if d + 1 == docs { "" } else { "," };
-        let _ = writeln!(
-            out,
-            r#"{{"uid": {{"type": "Bench::Doc", "id": "d{d}"}}, "attrs": {{"owner": {{"type": "Bench::User", "id": "u{}"}}, "classification": {}, "locked": {}}}, "parents": [{{"type": "Bench::Folder", "id": "f{}"}}]}}{comma}"#,
-            rng.below(users),
-            rng.below(6),
-            rng.below(8) == 0,
-            rng.below(common::FOLDERS)
-        );
-    }
-    out.push_str("]\n");
-    out
+    common::entities_of(&mut common::Rng(0xacce55), users, docs)
 }
 
 fn timed(label: &str, args: &[&str]) {

@@ -92,6 +92,11 @@ pub fn policy(rng: &mut Rng, i: usize) -> String {
 }
 
 pub fn entities(rng: &mut Rng) -> String {
+    entities_of(rng, USERS, DOCS)
+}
+
+/// `users` users in groups and `docs` documents in folders.
+pub fn entities_of(rng: &mut Rng, users: usize, docs: usize) -> String {
     let mut out = String::from("[\n");
     for g in 0..GROUPS {
         let _ = writeln!(
@@ -105,7 +110,7 @@ pub fn entities(rng: &mut Rng) -> String {
             r#"{{"uid": {{"type": "Bench::Folder", "id": "f{f}"}}, "attrs": {{}}, "parents": []}},"#
         );
     }
-    for u in 0..USERS {
+    for u in 0..users {
         let _ = writeln!(
             out,
             r#"{{"uid": {{"type": "Bench::User", "id": "u{u}"}}, "attrs": {{"dept": "dept{}", "level": {}}}, "parents": [{{"type": "Bench::Group", "id": "g{}"}}, {{"type": "Bench::Group", "id": "g{}"}}]}},"#,
@@ -115,12 +120,12 @@ pub fn entities(rng: &mut Rng) -> String {
             rng.below(GROUPS)
         );
     }
-    for d in 0..DOCS {
-        let comma = if d + 1 == DOCS { "" } else { "," };
+    for d in 0..docs {
+        let comma = if d + 1 == docs { "" } else { "," };
         let _ = writeln!(
             out,
             r#"{{"uid": {{"type": "Bench::Doc", "id": "d{d}"}}, "attrs": {{"owner": {{"type": "Bench::User", "id": "u{}"}}, "classification": {}, "locked": {}}}, "parents": [{{"type": "Bench::Folder", "id": "f{}"}}]}}{comma}"#,
-            rng.below(USERS),
+            rng.below(users),
             rng.below(6),
             rng.below(8) == 0,
             rng.below(FOLDERS)
