@@ -251,9 +251,14 @@ fn entity_places(file: &SourceFile, count: usize) -> Vec<Option<Location>> {
             .or_else(|| container.get("entityList").and_then(|l| l.items()))
     });
     match list {
-        Some(items) if items.len() == count => items
-            .iter()
-            .map(|item| Some(file.location(item.span.start..item.span.start + 1)))
+        Some(items) if items.len() == count => file
+            .locations(
+                items
+                    .iter()
+                    .map(|item| item.span.start..item.span.start + 1),
+            )
+            .into_iter()
+            .map(Some)
             .collect(),
         _ => vec![Some(file.location(0..0)); count],
     }
