@@ -355,7 +355,7 @@ fn candidates(
                 .map(|e| e.uid())
                 .filter(|uid| allowed.contains(&uid.type_name()))
                 .collect();
-            found.sort_by_key(ToString::to_string);
+            found.sort_by_cached_key(ToString::to_string);
             found
         }
     }

@@ -77,6 +77,11 @@ impl Checker<'_> {
     }
 }
 
+/// The key path `keys` below `base`.
+fn under<'a>(base: &[&'a str], keys: &[&'a str]) -> Vec<&'a str> {
+    [base, keys].concat()
+}
+
 /// AVP's constraints on the document.
 pub fn check(source: &IdentitySource, file: &SourceFile) -> Vec<Diagnostic> {
     let mut checker = Checker {
@@ -96,7 +101,7 @@ pub fn check(source: &IdentitySource, file: &SourceFile) -> Vec<Diagnostic> {
     match &source.configuration {
         Configuration::CognitoUserPoolConfiguration(cognito) => {
             let at = ["configuration", "cognitoUserPoolConfiguration"];
-            let arn_at = [at[0], at[1], "userPoolArn"];
+            let arn_at = under(&at, &["userPoolArn"]);
             checker.length(&arn_at, &cognito.user_pool_arn, 1, 255);
             if !USER_POOL_ARN.is_match(&cognito.user_pool_arn) {
                 checker.refuse(
@@ -105,15 +110,15 @@ pub fn check(source: &IdentitySource, file: &SourceFile) -> Vec<Diagnostic> {
                     "write arn:aws:cognito-idp:REGION:ACCOUNT:userpool/POOL_ID",
                 );
             }
-            checker.list(&[at[0], at[1], "clientIds"], &cognito.client_ids, 0, 1000);
+            checker.list(&under(&at, &["clientIds"]), &cognito.client_ids, 0, 1000);
             if let Some(groups) = &cognito.group_configuration {
-                let path = [at[0], at[1], "groupConfiguration", "groupEntityType"];
+                let path = under(&at, &["groupConfiguration", "groupEntityType"]);
                 checker.entity_type(&path, &groups.group_entity_type);
             }
             let expected = super::source::cognito_issuer(&cognito.user_pool_arn);
             if let Some(issuer) = cognito.issuer.as_deref().filter(|i| *i != expected) {
                 checker.refuse(
-                    &[at[0], at[1], "issuer"],
+                    &under(&at, &["issuer"]),
                     format!("`issuer` is `{issuer}`, but the user pool's issuer is `{expected}`"),
                     "remove `issuer` (AVP derives it from the ARN) or fix the ARN",
                 );
@@ -121,7 +126,7 @@ pub fn check(source: &IdentitySource, file: &SourceFile) -> Vec<Diagnostic> {
         }
         Configuration::OpenIdConnectConfiguration(oidc) => {
             let at = ["configuration", "openIdConnectConfiguration"];
-            let issuer_at = [at[0], at[1], "issuer"];
+            let issuer_at = under(&at, &["issuer"]);
             checker.length(&issuer_at, &oidc.issuer, 1, 2048);
             if !oidc.issuer.starts_with("https://") {
                 checker.refuse(
@@ -131,63 +136,38 @@ pub fn check(source: &IdentitySource, file: &SourceFile) -> Vec<Diagnostic> {
                 );
             }
             if let Some(prefix) = &oidc.entity_id_prefix {
-                checker.length(&[at[0], at[1], "entityIdPrefix"], prefix, 1, 100);
+                checker.length(&under(&at, &["entityIdPrefix"]), prefix, 1, 100);
             }
             if let Some(groups) = &oidc.group_configuration {
-                let path = [at[0], at[1], "groupConfiguration"];
+                let path = under(&at, &["groupConfiguration"]);
                 checker.length(
-                    &[path[0], path[1], path[2], "groupClaim"],
+                    &under(&path, &["groupClaim"]),
                     &groups.group_claim,
                     1,
                     usize::MAX,
                 );
                 checker.entity_type(
-                    &[path[0], path[1], path[2], "groupEntityType"],
+                    &under(&path, &["groupEntityType"]),
                     &groups.group_entity_type,
                 );
             }
-            let selection = [at[0], at[1], "tokenSelection"];
+            let selection = under(&at, &["tokenSelection"]);
             match &oidc.token_selection {
                 TokenSelection::AccessTokenOnly(access) => {
-                    let path = [selection[0], selection[1], selection[2], "accessTokenOnly"];
+                    let path = under(&selection, &["accessTokenOnly"]);
                     if let Some(claim) = &access.principal_id_claim {
-                        checker.length(
-                            &[path[0], path[1], path[2], path[3], "principalIdClaim"],
-                            claim,
-                            1,
-                            usize::MAX,
-                        );
+                        checker.length(&under(&path, &["principalIdClaim"]), claim, 1, usize::MAX);
                     }
                     if let Some(audiences) = &access.audiences {
-                        checker.list(
-                            &[path[0], path[1], path[2], path[3], "audiences"],
-                            audiences,
-                            1,
-                            255,
-                        );
+                        checker.list(&under(&path, &["audiences"]), audiences, 1, 255);
                     }
                 }
                 TokenSelection::IdentityTokenOnly(identity) => {
-                    let path = [
-                        selection[0],
-                        selection[1],
-                        selection[2],
-                        "identityTokenOnly",
-                    ];
+                    let path = under(&selection, &["identityTokenOnly"]);
                     if let Some(claim) = &identity.principal_id_claim {
-                        checker.length(
-                            &[path[0], path[1], path[2], path[3], "principalIdClaim"],
-                            claim,
-                            1,
-                            usize::MAX,
-                        );
+                        checker.length(&under(&path, &["principalIdClaim"]), claim, 1, usize::MAX);
                     }
-                    checker.list(
-                        &[path[0], path[1], path[2], path[3], "clientIds"],
-                        &identity.client_ids,
-                        0,
-                        1000,
-                    );
+                    checker.list(&under(&path, &["clientIds"]), &identity.client_ids, 0, 1000);
                 }
             }
         }

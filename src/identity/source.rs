@@ -145,6 +145,15 @@ impl IdentitySource {
         }
     }
 
+    /// The id of a principal or group it makes from a claim's value:
+    /// `<prefix>|<value>`, or the bare value without a prefix.
+    pub fn entity_id(&self, value: &str) -> String {
+        match self.id_prefix() {
+            Some(prefix) => format!("{prefix}|{value}"),
+            None => value.to_string(),
+        }
+    }
+
     /// The `iss` its tokens must carry.
     pub fn issuer(&self) -> String {
         match &self.configuration {

@@ -110,16 +110,12 @@ pub fn derive(
     let claims = token.claims;
     accept(source, token, now)?;
     let principal = principal(source, token)?;
-    let with_prefix = |value: &str| match source.id_prefix() {
-        Some(prefix) => format!("{prefix}|{value}"),
-        None => value.to_string(),
-    };
     let principal_type = source.principal_type();
     let group_claim = group_claim(source);
     let groups: Vec<Value> = match (source.group_type(), group_claim.and_then(|c| claims.get(c))) {
         (Some(group_type), Some(value)) => group_names(value)
             .into_iter()
-            .map(|name| serde_json::json!({"type": group_type, "id": with_prefix(&name)}))
+            .map(|name| serde_json::json!({"type": group_type, "id": source.entity_id(&name)}))
             .collect(),
         _ => Vec::new(),
     };
@@ -177,11 +173,7 @@ pub fn principal(source: &IdentitySource, token: Token<'_>) -> Result<EntityUid,
             ),
         ));
     };
-    let id = match source.id_prefix() {
-        Some(prefix) => format!("{prefix}|{id}"),
-        None => id.clone(),
-    };
-    crate::uid::from_parts(source.principal_type(), &id)
+    crate::uid::from_parts(source.principal_type(), &source.entity_id(id))
         .map_err(|message| refuse("token-principal-claim", message))
 }
 

@@ -472,7 +472,7 @@ impl SuiteReader<'_> {
         // Suites give the same few tokens to many cases: each is derived
         // once, and its cases share the derived entities.
         let key = (
-            Value::Object(claims.clone()).to_string(),
+            serde_json::to_string(claims).unwrap_or_default(),
             *kind,
             action.to_string(),
             now,
