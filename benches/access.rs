@@ -2,11 +2,14 @@
 //! generator's document-SaaS shape (benches/common), at the sizes of
 //! issue 14's targets:
 //! - "who can A on R" over 10,000 principals;
-//! - "what can P do" over 100,000 resources and every action (2 million requests);
-//! - `diff --impact` over 210,000 requests (a fifth of the target's 10^6).
+//! - "what can P do" over 100,000 resources × 5 actions (a project of the
+//!   same shape with 5 actions, the generator's `project_with`);
+//! - `diff --impact` over 1,000 users × 50 documents × 20 actions = 10^6
+//!   requests.
 //!
 //! Each run is a whole `avpctl` process (best of 3), with its peak memory.
-//! Options: `--policies N` (1000).
+//! Options: `--policies N` (1000); `--keep` leaves the generated projects
+//! and snapshots on disk and prints where (to profile one query by hand).
 
 mod common;
 
@@ -56,8 +59,12 @@ fn main() {
         path.to_str().unwrap().to_string()
     };
     let many_principals = write("principals.json", 10_000, 100);
-    let many_resources = write("resources.json", 100, 100_000);
-    let impact_snapshot = write("impact.json", 200, 50);
+    let impact_snapshot = write("impact.json", 1000, 50);
+    let five = common::project_with(policies, 0, 1, 5);
+    let five_dir = five.dir.path().to_str().unwrap();
+    let five_resources = five.dir.path().join("resources.json");
+    std::fs::write(&five_resources, entities(100, 100_000)).unwrap();
+    let five_resources = five_resources.to_str().unwrap();
     // The old side: the same project without every tenth policy.
     let old = tempfile::tempdir().unwrap();
     common_copy(root, old.path());
@@ -65,6 +72,10 @@ fn main() {
         let _ = std::fs::remove_file(old.path().join(format!("policies/p{i:05}.cedar")));
     }
     let old_dir = old.path().to_str().unwrap();
+    let keep = std::env::args().any(|a| a == "--keep");
+    if keep {
+        println!("project {dir}, old side {old_dir}, five actions {five_dir} (kept)");
+    }
 
     println!(
         "access benchmark ({policies} generated policies, {} actions; best of 3)",
@@ -88,12 +99,12 @@ fn main() {
         ],
     );
     timed(
-        "what can u7 do, over 100,000 resources",
+        "what can u7 do, 100,000 resources × 5 actions",
         &[
             "access",
-            dir,
+            five_dir,
             "--entities",
-            &many_resources,
+            five_resources,
             "--principal",
             r#"Bench::User::"u7""#,
             "--context",
@@ -103,7 +114,7 @@ fn main() {
         ],
     );
     timed(
-        "diff --impact, 200 × 50 × 21 = 210,000 requests",
+        "diff --impact, 1,000 × 50 × 20 = 10^6 requests",
         &[
             "diff",
             dir,
@@ -118,6 +129,11 @@ fn main() {
             "json",
         ],
     );
+    if keep {
+        std::mem::forget(old);
+        std::mem::forget(generated);
+        std::mem::forget(five);
+    }
 }
 
 /// The generated project without its tests (a diff's old side).

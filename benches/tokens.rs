@@ -2,7 +2,9 @@
 //! cases. One project with a Cognito identity source, run twice with
 //! the same requests: once as principal cases (users and groups in the
 //! entity data), once as ID-token cases (the identity source makes the
-//! same users and groups from the claims).
+//! same users and groups from the claims). The token cases are run twice:
+//! with the claims written as YAML mappings, and as compact JWTs, the
+//! form a token pasted from a real sign-in has.
 //!
 //! Options: `--cases N` (10000), `--users N` (500), `--policies N` (200).
 
@@ -108,27 +110,54 @@ fn principal_suite(root: &Path, requests: &[Request], users: usize, docs: usize)
     write(root, "tests/cases.yaml", &suite);
 }
 
+/// How a token case writes its token.
+#[derive(Clone, Copy)]
+enum Form {
+    /// The claims as a YAML mapping.
+    Claims,
+    /// A compact JWT (`header.payload.signature`, base64url).
+    Jwt,
+}
+
 /// The same requests as ID-token cases: the claims carry the groups and
 /// attributes.
-fn token_suite(root: &Path, requests: &[Request], docs: usize) {
+fn token_suite(root: &Path, requests: &[Request], docs: usize, form: Form) {
+    use base64::Engine;
+    let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     write(
         root,
         "entities.json",
         &serde_json::Value::Array(docs_json(docs)).to_string(),
     );
+    let header = base64.encode(r#"{"kid":"bench","alg":"RS256"}"#);
     let mut suite = String::from("entities: [../entities.json]\ncases:\n");
     for (i, r) in requests.iter().enumerate() {
         let groups = user_groups(r.user);
+        let u = r.user;
+        let token = match form {
+            Form::Claims => format!(
+                "{{sub: u{u}, iss: '{ISSUER}', aud: bench-client, token_use: id, 'cognito:groups': [g{}, g{}], level: {}, dept: d{}, email: u{u}@example.com, exp: 1900000000}}",
+                groups[0],
+                groups[1],
+                u % 5,
+                u % 20,
+            ),
+            Form::Jwt => {
+                let claims = serde_json::json!({
+                    "sub": format!("u{u}"), "iss": ISSUER, "aud": "bench-client", "token_use": "id",
+                    "cognito:groups": [format!("g{}", groups[0]), format!("g{}", groups[1])],
+                    "level": u % 5, "dept": format!("d{}", u % 20),
+                    "email": format!("u{u}@example.com"), "exp": 1_900_000_000,
+                });
+                format!(
+                    "{header}.{}.c2lnbmF0dXJl",
+                    base64.encode(claims.to_string())
+                )
+            }
+        };
         suite.push_str(&format!(
-            "  - {{name: c{i}, identity_token: {{sub: u{u}, iss: '{ISSUER}', aud: bench-client, token_use: id, 'cognito:groups': [g{}, g{}], level: {}, dept: d{}, email: u{u}@example.com, exp: 1900000000}}, action: 'Bench::Action::\"{}\"', resource: 'Bench::Doc::\"d{}\"', expect: {}}}\n",
-            groups[0],
-            groups[1],
-            r.user % 5,
-            r.user % 20,
-            r.action,
-            r.doc,
-            "EXPECT",
-            u = r.user,
+            "  - {{name: c{i}, identity_token: {token}, action: 'Bench::Action::\"{}\"', resource: 'Bench::Doc::\"d{}\"', expect: {}}}\n",
+            r.action, r.doc, "EXPECT",
         ));
     }
     write(root, "tests/cases.yaml", &suite);
@@ -193,12 +222,21 @@ fn main() {
 
     let token_dir = tempfile::tempdir().unwrap();
     project(token_dir.path(), policies);
-    token_suite(token_dir.path(), &requests, docs);
+    token_suite(token_dir.path(), &requests, docs, Form::Claims);
     let (token_time, token_peak, token_decisions) = timed_run(token_dir.path());
+
+    let jwt_dir = tempfile::tempdir().unwrap();
+    project(jwt_dir.path(), policies);
+    token_suite(jwt_dir.path(), &requests, docs, Form::Jwt);
+    let (jwt_time, jwt_peak, jwt_decisions) = timed_run(jwt_dir.path());
 
     assert_eq!(
         principal_decisions, token_decisions,
         "a token case decides as its principal case does"
+    );
+    assert_eq!(
+        token_decisions, jwt_decisions,
+        "a JWT decides as its claims do"
     );
     // Reading the suites alone (a filter that selects no case): the YAML
     // of token cases is longer, and each distinct token is derived here.
@@ -212,8 +250,11 @@ fn main() {
         })
         .0
     };
-    let (principal_load, token_load) =
-        (load_only(principal_dir.path()), load_only(token_dir.path()));
+    let (principal_load, token_load, jwt_load) = (
+        load_only(principal_dir.path()),
+        load_only(token_dir.path()),
+        load_only(jwt_dir.path()),
+    );
     let allowed = token_decisions.iter().filter(|d| *d == "allow").count();
     let mib = |kb: Option<u64>| {
         kb.map_or("n/a".to_string(), |kb| {
@@ -238,15 +279,26 @@ fn main() {
         token_time.as_secs_f64() / principal_time.as_secs_f64()
     );
     println!(
-        "  reading the suites only (no case selected):  {:>8.1} ms principal, {:.1} ms token",
+        "  JWT token cases, avpctl test whole process:  {:>8.1} ms, peak {}",
+        jwt_time.as_secs_f64() * 1000.0,
+        mib(jwt_peak)
+    );
+    println!(
+        "  ratio JWT token / principal:                 {:>8.2}x",
+        jwt_time.as_secs_f64() / principal_time.as_secs_f64()
+    );
+    println!(
+        "  reading the suites only (no case selected):  {:>8.1} ms principal, {:.1} ms token, {:.1} ms JWT",
         principal_load.as_secs_f64() * 1000.0,
-        token_load.as_secs_f64() * 1000.0
+        token_load.as_secs_f64() * 1000.0,
+        jwt_load.as_secs_f64() * 1000.0
     );
     let suite_size =
         |dir: &Path| std::fs::metadata(dir.join("tests/cases.yaml")).map_or(0, |m| m.len());
     println!(
-        "  suite file size:                             {:>8} bytes principal, {} bytes token",
+        "  suite file size:                             {:>8} bytes principal, {} bytes token, {} bytes JWT",
         suite_size(principal_dir.path()),
-        suite_size(token_dir.path())
+        suite_size(token_dir.path()),
+        suite_size(jwt_dir.path())
     );
 }

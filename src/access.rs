@@ -80,7 +80,8 @@ pub fn snapshot(project: &Project, paths: &[PathBuf]) -> Result<Arc<Entities>, E
             "no entity snapshot: give `--entities FILE`, or list files in `entities = [...]` in avpctl.toml".into(),
         ));
     }
-    let mut loader = crate::testing::entities::EntityLoader::new(&root, project.schema());
+    let mut loader =
+        crate::testing::entities::EntityLoader::new(&root, project.schema()).without_warnings();
     let anchor = crate::source::SourceFile::new("avpctl.toml", "");
     loader
         .entities(&sources, &anchor)
@@ -112,18 +113,26 @@ fn expand(root: &Path, paths: Vec<PathBuf>) -> Result<Vec<ResolvedSource>, Error
     Ok(sources)
 }
 
-/// The requests a query covers, action by action: the action's context
-/// and the principals and resources it ranges over.
+/// The requests a query covers, action by action.
 struct Requests {
-    actions: Vec<(EntityUid, Context, Vec<EntityUid>, Vec<EntityUid>)>,
+    actions: Vec<ActionRequests>,
     skipped: Vec<Skipped>,
+}
+
+/// One action's requests: its context and the principals and resources it
+/// ranges over (every pair of them is a request the schema allows).
+struct ActionRequests {
+    action: EntityUid,
+    context: Context,
+    principals: Vec<EntityUid>,
+    resources: Vec<EntityUid>,
 }
 
 impl Requests {
     fn count(&self) -> usize {
         self.actions
             .iter()
-            .map(|(_, _, p, r)| p.len() * r.len())
+            .map(|a| a.principals.len() * a.resources.len())
             .sum()
     }
 }
@@ -155,62 +164,128 @@ fn requests<'s>(
         skipped: Vec::new(),
     };
     for action in actions {
-        match Context::from_json_value(query.context.clone(), Some((schema, &action))) {
-            Ok(context) => {
-                let principals = candidates(
-                    schema,
-                    entities,
-                    &action,
-                    query.principal.as_ref(),
-                    Side::Principal,
-                );
-                let resources = candidates(
-                    schema,
-                    entities,
-                    &action,
-                    query.resource.as_ref(),
-                    Side::Resource,
-                );
-                found.actions.push((action, context, principals, resources));
-            }
-            Err(err) => found.skipped.push(Skipped {
+        let principals = candidates(
+            schema,
+            entities,
+            &action,
+            query.principal.as_ref(),
+            Side::Principal,
+        );
+        let resources = candidates(
+            schema,
+            entities,
+            &action,
+            query.resource.as_ref(),
+            Side::Resource,
+        );
+        match action_context(schema, &action, &query.context, &principals, &resources) {
+            Ok(context) => found.actions.push(ActionRequests {
                 action,
-                reason: format!(
-                    "the context does not fit its schema type: {}",
-                    crate::diagnostic::message_with_causes(&err)
-                ),
+                context,
+                principals,
+                resources,
             }),
+            Err(reason) => found.skipped.push(Skipped { action, reason }),
         }
     }
     Ok((schema, found))
 }
 
-/// Calls `each` on every request of `requests`, in parallel, keeping what
-/// it returns.
-fn evaluate<T: Send>(
+/// The context of `action`'s requests, read by its schema type. Every
+/// request of the action has that context and a principal and resource of
+/// types the action takes, so when one request conforms to the schema they
+/// all do: it is checked once, and the requests are then built without
+/// checking each again.
+fn action_context(
     schema: &Schema,
+    action: &EntityUid,
+    context: &serde_json::Value,
+    principals: &[EntityUid],
+    resources: &[EntityUid],
+) -> Result<Context, String> {
+    let context =
+        Context::from_json_value(context.clone(), Some((schema, action))).map_err(|err| {
+            format!(
+                "the context does not fit its schema type: {}",
+                crate::diagnostic::message_with_causes(&err)
+            )
+        })?;
+    if let (Some(principal), Some(resource)) = (principals.first(), resources.first()) {
+        Request::new(
+            principal.clone(),
+            action.clone(),
+            resource.clone(),
+            context.clone(),
+            Some(schema),
+        )
+        .map_err(|err| {
+            format!(
+                "the request does not conform to the schema: {}",
+                crate::diagnostic::message_with_causes(&err)
+            )
+        })?;
+    }
+    Ok(context)
+}
+
+/// One request of an enumeration, built into Cedar's form only when it
+/// has to be evaluated.
+struct Triple<'r> {
+    principal: &'r EntityUid,
+    action: &'r EntityUid,
+    resource: &'r EntityUid,
+    context: &'r Context,
+}
+
+impl Triple<'_> {
+    fn request(&self) -> Request {
+        // Conformance was checked once for the action (`action_context`).
+        Request::new(
+            self.principal.clone(),
+            self.action.clone(),
+            self.resource.clone(),
+            self.context.clone(),
+            None,
+        )
+        .expect("a request without a schema has nothing to refuse")
+    }
+}
+
+/// Walks every request of `requests` in parallel: `for_action` prepares
+/// what an action's requests share, `for_principal` what a principal's
+/// share (`None`: none of them needs evaluating), and `each` answers one
+/// request (`None`: nothing to report).
+fn evaluate<A, P, T>(
     requests: &Requests,
-    each: impl Fn(Request, &EntityUid, &EntityUid, &EntityUid) -> Option<T> + Sync,
-) -> Vec<T> {
+    for_action: impl Fn(&EntityUid) -> A,
+    for_principal: impl Fn(&A, &EntityUid) -> Option<P> + Sync,
+    each: impl Fn(&P, &Triple) -> Option<T> + Sync,
+) -> Vec<T>
+where
+    A: Sync,
+    P: Send + Sync,
+    T: Send,
+{
     let mut found = Vec::new();
-    for (action, context, principals, resources) in &requests.actions {
-        let each = &each;
+    for requested in &requests.actions {
+        let shared = for_action(&requested.action);
+        let (shared, for_principal, each) = (&shared, &for_principal, &each);
         // Over the pairs, not the principals: "what can P do" has one
         // principal and every resource.
         found.extend(
-            principals
+            requested
+                .principals
                 .par_iter()
-                .flat_map(|principal| {
-                    resources.par_iter().filter_map(move |resource| {
-                        let request = Request::new(
-                            principal.clone(),
-                            action.clone(),
-                            resource.clone(),
-                            context.clone(),
-                            Some(schema),
-                        )
-                        .ok()?;
-                        each(request, principal, action, resource)
+                .filter_map(|principal| Some((principal, for_principal(shared, principal)?)))
+                .flat_map(|(principal, prepared)| {
+                    requested.resources.par_iter().filter_map(move |resource| {
+                        let triple = Triple {
+                            principal,
+                            action: &requested.action,
+                            resource,
+                            context: &requested.context,
+                        };
+                        each(&prepared, &triple)
                     })
                 })
                 .collect::<Vec<T>>(),
@@ -221,19 +296,35 @@ fn evaluate<T: Send>(
 
 /// Answers `query` over `entities` with the project's policies.
 pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<Review, Error> {
-    let (schema, requests) = requests(project, entities, query)?;
+    let (_, requests) = requests(project, entities, query)?;
     let runner = Runner::new(project);
-    let mut answers = evaluate(schema, &requests, |request, principal, action, resource| {
-        let (decision, reasons, errors) = runner.decide(&request, entities);
-        (decision == Decision::Allow || !errors.is_empty()).then(|| Answer {
-            principal: principal.clone(),
-            action: action.clone(),
-            resource: resource.clone(),
-            decision,
-            reasons,
-            errors,
-        })
-    });
+    let slicer = runner.slicer();
+    let mut answers = evaluate(
+        &requests,
+        |action| slicer.action_bits(action, entities),
+        |action_bits, principal| {
+            let bits = action_bits.and(&slicer.principal_bits(principal, entities));
+            (!bits.is_empty()).then_some(bits)
+        },
+        |principal_bits, triple| {
+            let bits = principal_bits.and(&slicer.resource_bits(triple.resource, entities));
+            // No policy's scope matches: Cedar denies, and nothing errs.
+            if bits.is_empty() {
+                return None;
+            }
+            let policies = slicer.policy_set(&bits);
+            let (decision, reasons, errors) =
+                runner.decide_with(&triple.request(), &policies, entities);
+            (decision == Decision::Allow || !errors.is_empty()).then(|| Answer {
+                principal: triple.principal.clone(),
+                action: triple.action.clone(),
+                resource: triple.resource.clone(),
+                decision,
+                reasons,
+                errors,
+            })
+        },
+    );
     answers.sort_by_cached_key(|a| {
         (
             a.action.to_string(),
@@ -276,30 +367,63 @@ impl Impact {
 
 /// `diff --impact`: every request of the snapshot (as the project's schema
 /// allows them) that `old_policies` and the project's decide differently.
+///
+/// A request is evaluated only when one side's slice holds a policy the
+/// other side does not hold unchanged (else both slices are the same
+/// policies, and Cedar's answers are equal) and one side's slice holds a
+/// `permit` (else both deny).
 pub fn impact(
     project: &Project,
     old_policies: &cedar_policy::PolicySet,
     entities: &Entities,
     query: &Query,
 ) -> Result<Impact, Error> {
-    let (schema, requests) = requests(project, entities, query)?;
+    let (_, requests) = requests(project, entities, query)?;
     let (old_runner, new_runner) = (
         Runner::with_policies(project, old_policies),
         Runner::new(project),
     );
-    let mut flips = evaluate(schema, &requests, |request, principal, action, resource| {
-        let (old, old_reasons, _) = old_runner.decide(&request, entities);
-        let (new, new_reasons, _) = new_runner.decide(&request, entities);
-        (old != new).then(|| Flip {
-            principal: principal.clone(),
-            action: action.clone(),
-            resource: resource.clone(),
-            old,
-            new,
-            old_reasons,
-            new_reasons,
-        })
-    });
+    let (old, new) = (old_runner.slicer(), new_runner.slicer());
+    let old_changed = old.select(|p| !held_unchanged(p, &project.policy_set));
+    let new_changed = new.select(|p| !held_unchanged(p, old_policies));
+    let mut flips = evaluate(
+        &requests,
+        |action| {
+            (
+                old.action_bits(action, entities),
+                new.action_bits(action, entities),
+            )
+        },
+        |(old_action, new_action), principal| {
+            let sides = (
+                old_action.and(&old.principal_bits(principal, entities)),
+                new_action.and(&new.principal_bits(principal, entities)),
+            );
+            (sides.0.meets(&old_changed) || sides.1.meets(&new_changed)).then_some(sides)
+        },
+        |(old_principal, new_principal), triple| {
+            let old_bits = old_principal.and(&old.resource_bits(triple.resource, entities));
+            let new_bits = new_principal.and(&new.resource_bits(triple.resource, entities));
+            let differs = old_bits.meets(&old_changed) || new_bits.meets(&new_changed);
+            if !differs || !(old.any_permit(&old_bits) || new.any_permit(&new_bits)) {
+                return None;
+            }
+            let request = triple.request();
+            let (old_decision, old_reasons, _) =
+                old_runner.decide_with(&request, &old.policy_set(&old_bits), entities);
+            let (new_decision, new_reasons, _) =
+                new_runner.decide_with(&request, &new.policy_set(&new_bits), entities);
+            (old_decision != new_decision).then(|| Flip {
+                principal: triple.principal.clone(),
+                action: triple.action.clone(),
+                resource: triple.resource.clone(),
+                old: old_decision,
+                new: new_decision,
+                old_reasons,
+                new_reasons,
+            })
+        },
+    );
     flips.sort_by_cached_key(|f| {
         (
             f.action.to_string(),
@@ -312,6 +436,12 @@ pub fn impact(
         flips,
         skipped: requests.skipped,
     })
+}
+
+/// Whether `policies` holds `policy` as it is: same id, same policy
+/// (Cedar's equality of the parsed policy, links with their values).
+fn held_unchanged(policy: &cedar_policy::Policy, policies: &cedar_policy::PolicySet) -> bool {
+    policies.policy(policy.id()) == Some(policy)
 }
 
 /// `--context` as given: a JSON object (duplicate keys refused), `{}` when

@@ -111,9 +111,9 @@ pub fn entity_to_cedar(entity: &Value) -> Result<Value, String> {
 /// An entities document in any accepted shape → Cedar's entity JSON list:
 /// Cedar's own list, AVP's `{"entityList": [...]}`, or AVP's
 /// `{"cedarJson": "<Cedar entity JSON as a string>"}`.
-pub fn entities_to_cedar(document: &Value) -> Result<Vec<Value>, String> {
+pub fn entities_to_cedar(document: Value) -> Result<Vec<Value>, String> {
     match document {
-        Value::Array(list) => Ok(list.clone()),
+        Value::Array(list) => Ok(list),
         Value::Object(object) => {
             if let Some(list) = object.get("entityList") {
                 let list = list
@@ -130,11 +130,12 @@ pub fn entities_to_cedar(document: &Value) -> Result<Vec<Value>, String> {
             if let Some(text) = object.get("cedarJson").and_then(Value::as_str) {
                 let inner: Value = crate::strict_json::from_str(text)
                     .map_err(|err| format!("`cedarJson` is not JSON: {err}"))?;
-                return entities_to_cedar(&inner);
+                return entities_to_cedar(inner);
             }
             // A whole IsAuthorized / BatchIsAuthorized input: its entities.
-            if let Some(entities) = object.get("entities") {
-                return entities_to_cedar(entities);
+            if object.contains_key("entities") {
+                let mut object = object;
+                return entities_to_cedar(object.remove("entities").unwrap_or_default());
             }
             if ["principal", "requests", "policyStoreId"]
                 .iter()
@@ -252,7 +253,7 @@ mod tests {
             "attributes": {"dept": {"string": "x"}},
             "parents": [{"entityType": "App::Team", "entityId": "t"}]
         }]});
-        let cedar = entities_to_cedar(&avp).unwrap();
+        let cedar = entities_to_cedar(avp).unwrap();
         assert_eq!(
             cedar,
             vec![

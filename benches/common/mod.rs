@@ -29,7 +29,12 @@ impl Rng {
 }
 
 pub fn schema() -> String {
-    let actions: Vec<String> = (0..ACTIONS).map(|a| format!("\"a{a}\"")).collect();
+    schema_for(ACTIONS)
+}
+
+/// The schema with `count` actions `a0`… besides `read`.
+pub fn schema_for(count: usize) -> String {
+    let actions: Vec<String> = (0..count).map(|a| format!("\"a{a}\"")).collect();
     format!(
         r#"namespace Bench {{
   entity Group;
@@ -49,6 +54,11 @@ pub fn schema() -> String {
 }
 
 pub fn policy(rng: &mut Rng, i: usize) -> String {
+    policy_for(rng, i, ACTIONS)
+}
+
+/// A policy over `actions` actions `a0`….
+pub fn policy_for(rng: &mut Rng, i: usize, actions: usize) -> String {
     let principal = match rng.below(4) {
         0 | 1 => format!("principal == Bench::User::\"u{}\"", rng.below(USERS)),
         2 => format!("principal in Bench::Group::\"g{}\"", rng.below(GROUPS)),
@@ -58,10 +68,10 @@ pub fn policy(rng: &mut Rng, i: usize) -> String {
         0 => "action in Bench::Action::\"read\"".to_string(),
         1 => format!(
             "action in [Bench::Action::\"a{}\", Bench::Action::\"a{}\"]",
-            rng.below(ACTIONS),
-            rng.below(ACTIONS)
+            rng.below(actions),
+            rng.below(actions)
         ),
-        _ => format!("action == Bench::Action::\"a{}\"", rng.below(ACTIONS)),
+        _ => format!("action == Bench::Action::\"a{}\"", rng.below(actions)),
     };
     let resource = match rng.below(3) {
         0 => format!("resource in Bench::Folder::\"f{}\"", rng.below(FOLDERS)),
@@ -183,16 +193,22 @@ pub struct Generated {
 /// cases split into suites of `per_suite`. Expectations start as `deny`;
 /// [`set_expectations`] fills in the real decisions.
 pub fn project(policies: usize, cases: usize, per_suite: usize) -> Generated {
+    project_with(policies, cases, per_suite, ACTIONS)
+}
+
+/// [`project`] with `actions` actions besides `read` (its cases still
+/// name the first [`ACTIONS`], so give them `cases = 0` below that).
+pub fn project_with(policies: usize, cases: usize, per_suite: usize, actions: usize) -> Generated {
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path();
     std::fs::create_dir_all(root.join("policies")).unwrap();
     std::fs::create_dir_all(root.join("tests")).unwrap();
-    std::fs::write(root.join("schema.cedarschema"), schema()).unwrap();
+    std::fs::write(root.join("schema.cedarschema"), schema_for(actions)).unwrap();
     for i in 0..policies {
         std::fs::write(
             root.join(format!("policies/p{i:05}.cedar")),
-            policy(&mut rng, i),
+            policy_for(&mut rng, i, actions),
         )
         .unwrap();
     }

@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cedar_policy::{Entities, Schema};
 use serde_json::Value;
@@ -18,8 +18,19 @@ use crate::source::{Location, SourceFile, display_path};
 /// written (index-aligned; `None` where the structure does not say).
 struct Parsed {
     entities: Vec<Value>,
-    places: Vec<Option<Location>>,
+    /// Found only when a diagnostic needs them: on a snapshot of 100,000
+    /// entities, finding every place costs more than a warning-free load.
+    places: OnceLock<Vec<Option<Location>>>,
     file: Option<SourceFile>,
+}
+
+impl Parsed {
+    fn places(&self) -> &[Option<Location>] {
+        self.places.get_or_init(|| match &self.file {
+            Some(file) => entity_places(file, self.entities.len()),
+            None => vec![None; self.entities.len()],
+        })
+    }
 }
 
 pub struct EntityLoader<'a> {
@@ -28,6 +39,9 @@ pub struct EntityLoader<'a> {
     parsed: HashMap<ResolvedSource, Result<Arc<Parsed>, Diagnostic>>,
     built: HashMap<Vec<ResolvedSource>, Result<Arc<Entities>, Diagnostic>>,
     warnings: Vec<Diagnostic>,
+    /// Whether to look for warnings at all (an access snapshot has no use
+    /// for them, and on 100,000 entities the search is not free).
+    warn: bool,
 }
 
 impl<'a> EntityLoader<'a> {
@@ -38,7 +52,14 @@ impl<'a> EntityLoader<'a> {
             parsed: HashMap::new(),
             built: HashMap::new(),
             warnings: Vec::new(),
+            warn: true,
         }
+    }
+
+    /// A loader that reports errors only.
+    pub fn without_warnings(mut self) -> Self {
+        self.warn = false;
+        self
     }
 
     /// The entities of `sources` together (plus the schema's actions), built
@@ -78,12 +99,17 @@ impl<'a> EntityLoader<'a> {
                 .with_help("split the data across suites, or flatten the hierarchy (docs/security.md lists avpctl's limits)")
                 .with_fallback_file(&parsed)
         })?;
-        for warning in self.undeclared_parents(&parsed) {
+        let warnings = if self.warn {
+            self.undeclared_parents(&parsed)
+        } else {
+            Vec::new()
+        };
+        for warning in warnings {
             if !self.warnings.iter().any(|w| w.message == warning.message) {
                 self.warnings.push(warning);
             }
         }
-        Entities::from_json_value(Value::Array(combined), self.schema)
+        cedar_entities(&combined, self.schema)
             .map(Arc::new)
             .map_err(|err| self.explain(&parsed, &err))
     }
@@ -97,7 +123,7 @@ impl<'a> EntityLoader<'a> {
     ) -> Diagnostic {
         let help = "entity data must conform to the schema: declared attributes of the declared types, parents of allowed types";
         for source in parsed {
-            for (entity, place) in source.entities.iter().zip(&source.places) {
+            for (entity, place) in source.entities.iter().zip(source.places()) {
                 let alone = Value::Array(vec![entity.clone()]);
                 if let Err(own) = Entities::from_json_value(alone, self.schema) {
                     let message = crate::diagnostic::message_with_causes(&own);
@@ -116,7 +142,7 @@ impl<'a> EntityLoader<'a> {
             source
                 .entities
                 .iter()
-                .zip(&source.places)
+                .zip(source.places())
                 .find(|(entity, _)| !seen.insert(entity.get("uid").map(uid_text)))
                 .map(|(_, place)| place.clone())
         });
@@ -155,16 +181,15 @@ impl<'a> EntityLoader<'a> {
             .with_help("entity paths in a suite are relative to the suite's own file"));
         }
         let (file, document) = super::suite::read_json(self.root, path)?;
-        let entities = crate::avp_json::entities_to_cedar(&document).map_err(|err| {
+        let entities = crate::avp_json::entities_to_cedar(document).map_err(|err| {
             unreadable(
                 Diagnostic::error("entities", format!("{}: {err}", display_path(path)))
                     .at(file.location(0..0)),
             )
         })?;
-        let places = entity_places(&file, entities.len());
         Ok(Arc::new(Parsed {
             entities,
-            places,
+            places: OnceLock::new(),
             file: Some(file),
         }))
     }
@@ -186,7 +211,7 @@ impl<'a> EntityLoader<'a> {
         let mut reported = HashSet::new();
         let mut warnings = Vec::new();
         for source in parsed {
-            for (entity, place) in source.entities.iter().zip(&source.places) {
+            for (n, entity) in source.entities.iter().enumerate() {
                 let Some(parents) = entity.get("parents").and_then(Value::as_array) else {
                     continue;
                 };
@@ -213,7 +238,8 @@ impl<'a> EntityLoader<'a> {
                         format!("entity {child} has parent {literal}, which no entity data of this suite declares; Cedar evaluates it as an entity with no attributes and no parents"),
                     )
                     .with_help(format!("if the name is misspelt, fix it; to silence this, add {literal} to an entity file (with \"parents\": [])"));
-                    warnings.push(at_place(warning, place.as_ref(), parsed));
+                    let place = source.places()[n].as_ref();
+                    warnings.push(at_place(warning, place, parsed));
                 }
             }
         }
@@ -227,9 +253,9 @@ fn parse_inline(text: &str, place: Location) -> Result<Arc<Parsed>, Diagnostic> 
         Value::Array(_) => value,
         single => Value::Array(vec![single]),
     };
-    match crate::avp_json::entities_to_cedar(&list) {
+    match crate::avp_json::entities_to_cedar(list) {
         Ok(entities) => Ok(Arc::new(Parsed {
-            places: vec![Some(place); entities.len()],
+            places: OnceLock::from(vec![Some(place); entities.len()]),
             entities,
             file: None,
         })),
@@ -287,17 +313,17 @@ pub const MAX_HIERARCHY_DEPTH: usize = 100;
 
 /// Refuses entity data beyond [`MAX_ENTITIES`] or [`MAX_HIERARCHY_DEPTH`],
 /// in time linear in its size.
-fn check_size(entities: &[Value]) -> Result<(), String> {
+fn check_size(entities: &[&Value]) -> Result<(), String> {
     if entities.len() > MAX_ENTITIES {
         return Err(format!(
             "{} entities; avpctl evaluates a request against at most {MAX_ENTITIES}",
             entities.len()
         ));
     }
-    let index: HashMap<String, usize> = entities
+    let index: HashMap<(&str, &str), usize> = entities
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| Some((uid_text(e.get("uid")?), i)))
+        .filter_map(|(i, e)| Some((uid_ref(e.get("uid"))?, i)))
         .collect();
     let parents: Vec<Vec<usize>> = entities
         .iter()
@@ -306,7 +332,7 @@ fn check_size(entities: &[Value]) -> Result<(), String> {
                 .and_then(Value::as_array)
                 .map(|ps| {
                     ps.iter()
-                        .filter_map(|p| index.get(&uid_text(p)).copied())
+                        .filter_map(|p| index.get(&uid_ref(Some(p))?).copied())
                         .collect()
                 })
                 .unwrap_or_default()
@@ -357,24 +383,76 @@ fn check_size(entities: &[Value]) -> Result<(), String> {
 /// The entities of all sources; an entity of a later source replaces one
 /// with the same UID from an earlier source (a case's own entities override
 /// the suite's). Duplicates within one source are left for Cedar to report.
-fn combine(parsed: &[Arc<Parsed>]) -> Vec<Value> {
-    let mut combined: Vec<Value> = Vec::new();
+fn combine(parsed: &[Arc<Parsed>]) -> Vec<&Value> {
+    let mut combined: Vec<&Value> = Vec::new();
     for source in parsed {
-        let replaced: std::collections::HashSet<String> = source
-            .entities
-            .iter()
-            .filter_map(|e| e.get("uid").map(uid_text))
-            .collect();
         if !combined.is_empty() {
+            let replaced: HashSet<Option<(&str, &str)>> = source
+                .entities
+                .iter()
+                .map(|e| uid_ref(e.get("uid")))
+                .collect();
             combined.retain(|e| {
-                e.get("uid")
-                    .map(uid_text)
-                    .is_none_or(|uid| !replaced.contains(&uid))
+                let uid = uid_ref(e.get("uid"));
+                uid.is_none() || !replaced.contains(&uid)
             });
         }
-        combined.extend(source.entities.iter().cloned());
+        combined.extend(&source.entities);
     }
     combined
+}
+
+/// Below this many entities, Cedar reads them in one piece.
+const PARALLEL_FROM: usize = 4096;
+
+/// Cedar's entities of `values`, read with the schema. A large snapshot is
+/// read in pieces on all cores: Cedar reads and checks each entity on its
+/// own, so the pieces give the same entities, which are then put together
+/// (and their ancestors computed) in one [`Entities`]. Any failure is
+/// Cedar's error on the whole, read again in one piece.
+fn cedar_entities(
+    values: &[&Value],
+    schema: Option<&Schema>,
+) -> Result<Entities, cedar_policy::entities_errors::EntitiesError> {
+    let whole = || {
+        let list = Value::Array(values.iter().map(|&v| v.clone()).collect());
+        Entities::from_json_value(list, schema)
+    };
+    if values.len() < PARALLEL_FROM {
+        return whole();
+    }
+    use rayon::prelude::*;
+    let piece = values.len().div_ceil(rayon::current_num_threads() * 4);
+    let pieces: Result<Vec<Entities>, _> = values
+        .par_chunks(piece)
+        .map(|chunk| {
+            let list = Value::Array(chunk.iter().map(|&v| v.clone()).collect());
+            Entities::from_json_value(list, schema)
+        })
+        .collect();
+    let Ok(pieces) = pieces else {
+        return whole();
+    };
+    // With a schema, each piece also holds the schema's actions: keep them
+    // from the first piece only.
+    let actions: HashSet<&cedar_policy::EntityUid> =
+        schema.map(|s| s.actions().collect()).unwrap_or_default();
+    let mut all = Vec::with_capacity(values.len() + actions.len());
+    for (n, piece) in pieces.into_iter().enumerate() {
+        all.extend(
+            piece
+                .into_iter()
+                .filter(|entity| n == 0 || !actions.contains(&entity.uid())),
+        );
+    }
+    Entities::from_entities(all, None).or_else(|_| whole())
+}
+
+/// `{"type": T, "id": I}` or `{"__entity": {...}}` → (T, I), borrowed.
+fn uid_ref(value: Option<&Value>) -> Option<(&str, &str)> {
+    let value = value?;
+    let value = value.get("__entity").unwrap_or(value);
+    Some((value.get("type")?.as_str()?, value.get("id")?.as_str()?))
 }
 
 fn uid_text(uid: &Value) -> String {
@@ -412,6 +490,10 @@ impl FallbackFile for Diagnostic {
 mod tests {
     use super::*;
 
+    fn refs(values: &[Value]) -> Vec<&Value> {
+        values.iter().collect()
+    }
+
     fn chain(length: usize) -> Vec<Value> {
         (0..length)
             .map(|i| {
@@ -427,18 +509,18 @@ mod tests {
 
     #[test]
     fn hierarchies_up_to_the_limit_pass_and_deeper_ones_are_refused_quickly() {
-        assert_eq!(check_size(&chain(MAX_HIERARCHY_DEPTH + 1)), Ok(()));
-        let err = check_size(&chain(MAX_HIERARCHY_DEPTH + 2)).unwrap_err();
+        assert_eq!(check_size(&refs(&chain(MAX_HIERARCHY_DEPTH + 1))), Ok(()));
+        let err = check_size(&refs(&chain(MAX_HIERARCHY_DEPTH + 2))).unwrap_err();
         assert!(err.contains("more than 100 ancestors"), "{err}");
         // 6,000 levels: refused by a linear walk, not computed.
-        assert!(check_size(&chain(6_000)).is_err());
+        assert!(check_size(&refs(&chain(6_000))).is_err());
     }
 
     #[test]
     fn a_cycle_ends_the_chain() {
         let mut data = chain(3);
         data[2]["parents"] = serde_json::json!([{"type": "G", "id": "0"}]);
-        assert_eq!(check_size(&data), Ok(()));
+        assert_eq!(check_size(&refs(&data)), Ok(()));
     }
 
     #[test]
@@ -446,6 +528,60 @@ mod tests {
         let many: Vec<Value> = (0..=MAX_ENTITIES)
             .map(|i| serde_json::json!({"uid": {"type": "U", "id": i.to_string()}, "attrs": {}, "parents": []}))
             .collect();
-        assert!(check_size(&many).unwrap_err().contains("250001 entities"));
+        assert!(
+            check_size(&refs(&many))
+                .unwrap_err()
+                .contains("250001 entities")
+        );
+    }
+
+    fn snapshot(users: usize) -> Vec<Value> {
+        let mut data: Vec<Value> = (0..10)
+            .map(|g| serde_json::json!({"uid": {"type": "G", "id": format!("g{g}")}, "attrs": {}, "parents": []}))
+            .collect();
+        data.extend((0..users).map(|u| {
+            serde_json::json!({
+                "uid": {"type": "U", "id": format!("u{u}")},
+                "attrs": {"boss": {"type": "U", "id": format!("u{}", u / 2)}, "level": u % 7},
+                "parents": [{"type": "G", "id": format!("g{}", u % 10)}]
+            })
+        }));
+        data
+    }
+
+    #[test]
+    fn a_large_snapshot_read_in_pieces_equals_cedars_reading_in_one() {
+        let (schema, _) = Schema::from_cedarschema_str(
+            "entity G; entity U in [G] { boss: U, level: Long }; action view appliesTo { principal: U, resource: G };",
+        )
+        .unwrap();
+        let data = snapshot(3 * PARALLEL_FROM);
+        let pieces = cedar_entities(&refs(&data), Some(&schema)).unwrap();
+        let whole = Entities::from_json_value(Value::Array(data.clone()), Some(&schema)).unwrap();
+        assert!(pieces.deep_eq(&whole));
+        let view: cedar_policy::EntityUid = r#"Action::"view""#.parse().unwrap();
+        assert!(
+            pieces.get(&view).is_some(),
+            "the schema's action is kept once"
+        );
+        // An entity given twice in different pieces, the same or not:
+        // Cedar's own answer.
+        let outcome = |result: Result<Entities, cedar_policy::entities_errors::EntitiesError>| {
+            result.map(|_| ()).map_err(|e| e.to_string())
+        };
+        let mut same_twice = data.clone();
+        same_twice.push(data[20].clone());
+        let mut changed = data[20].clone();
+        changed["attrs"]["level"] = serde_json::json!(99);
+        let mut different_twice = data.clone();
+        different_twice.push(changed);
+        for twice in [same_twice, different_twice] {
+            let ours = outcome(cedar_entities(&refs(&twice), Some(&schema)));
+            let cedar = outcome(Entities::from_json_value(
+                Value::Array(twice),
+                Some(&schema),
+            ));
+            assert_eq!(ours, cedar);
+        }
     }
 }

@@ -194,10 +194,27 @@ impl<'a> Runner<'a> {
             return (Decision::Deny, Vec::new(), Vec::new());
         };
         let policies = self.slicer.slice(principal, action, resource, entities);
+        self.decide_with(request, &policies, entities)
+    }
+
+    /// The scope index the runner slices with, for callers that walk many
+    /// requests and reuse the principal's or the action's part of it.
+    pub fn slicer(&self) -> &Slicer {
+        &self.slicer
+    }
+
+    /// Cedar's decision on `request` with `policies`, which must hold every
+    /// policy whose scope matches it (a slice of [`Runner::slicer`]).
+    pub fn decide_with(
+        &self,
+        request: &Request,
+        policies: &PolicySet,
+        entities: &Entities,
+    ) -> (Decision, Vec<String>, Vec<PolicyError>) {
         if policies.is_empty() {
             return (Decision::Deny, Vec::new(), Vec::new());
         }
-        let response = self.authorizer.is_authorized(request, &policies, entities);
+        let response = self.authorizer.is_authorized(request, policies, entities);
         let mut reasons: Vec<String> = response
             .diagnostics()
             .reason()

@@ -8,57 +8,208 @@
 //! request, exactly the policies whose scope matches — decided with the
 //! same entity hierarchy Cedar uses — and hands that smaller set to Cedar's
 //! own authorizer. Templates are never evaluated; links are.
+//!
+//! The policies whose scope matches are found by a **scope index**, not by
+//! a scan: for each of principal, action and resource, the policies that
+//! constrain it to an entity (`==`, `in`, `is … in`) are filed under that
+//! entity, and the rest (unconstrained, `is`) under nothing or the type.
+//! A request's candidates for one slot are then a few lookups — the
+//! entity itself and each of its ancestors — and its slice is the
+//! intersection of the three slots' sets ([`PolicyBits`]).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use cedar_policy::{
-    ActionConstraint, Entities, EntityUid, Policy, PolicyId, PolicySet, PrincipalConstraint,
-    ResourceConstraint,
+    ActionConstraint, Effect, Entities, EntityTypeName, EntityUid, Policy, PolicyId, PolicySet,
+    PrincipalConstraint, ResourceConstraint,
 };
+
+/// The fast hasher the index's lookups use (the keys are entity ids from
+/// the project, not from an adversary that could choose collisions).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A set of the slicer's policies, by their index (one bit each).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PolicyBits(Box<[u64]>);
+
+impl PolicyBits {
+    fn empty(policies: usize) -> PolicyBits {
+        PolicyBits(vec![0; policies.div_ceil(64)].into_boxed_slice())
+    }
+
+    fn insert(&mut self, index: u32) {
+        self.0[index as usize / 64] |= 1 << (index % 64);
+    }
+
+    fn union_with(&mut self, other: &PolicyBits) {
+        for (word, other) in self.0.iter_mut().zip(&other.0) {
+            *word |= other;
+        }
+    }
+
+    /// The policies in both sets.
+    pub fn and(&self, other: &PolicyBits) -> PolicyBits {
+        PolicyBits(self.0.iter().zip(&other.0).map(|(a, b)| a & b).collect())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&word| word == 0)
+    }
+
+    /// Whether the two sets share a policy.
+    pub fn meets(&self, other: &PolicyBits) -> bool {
+        self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
+    }
+
+    fn indices(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut rest = word;
+            std::iter::from_fn(move || {
+                if rest == 0 {
+                    return None;
+                }
+                let bit = rest.trailing_zeros();
+                rest &= rest - 1;
+                Some(w as u32 * 64 + bit)
+            })
+        })
+    }
+}
+
+/// One slot's part of the index: which policies a principal (or action,
+/// or resource) can match, found from the entity and its ancestors.
+struct SlotIndex {
+    /// No constraint on this slot.
+    unconstrained: PolicyBits,
+    /// `is T`, by type.
+    by_type: FastMap<EntityTypeName, PolicyBits>,
+    /// `== E`, by `E`.
+    equal: FastMap<EntityUid, Vec<u32>>,
+    /// `in E` (and for actions, `in [E, …]`), by `E`: matched by `E` and by
+    /// every entity below it.
+    within: FastMap<EntityUid, Vec<u32>>,
+    /// `is T in E`, by `E`, with `T`.
+    typed_within: FastMap<EntityUid, Vec<(u32, EntityTypeName)>>,
+}
+
+/// How one policy constrains one slot.
+enum Constraint {
+    Any,
+    Is(EntityTypeName),
+    Equal(EntityUid),
+    Within(Vec<EntityUid>),
+    TypedWithin(EntityTypeName, EntityUid),
+}
+
+impl SlotIndex {
+    fn new(policies: usize, constraints: impl Iterator<Item = Constraint>) -> SlotIndex {
+        let mut slot = SlotIndex {
+            unconstrained: PolicyBits::empty(policies),
+            by_type: FastMap::default(),
+            equal: FastMap::default(),
+            within: FastMap::default(),
+            typed_within: FastMap::default(),
+        };
+        for (i, constraint) in constraints.enumerate() {
+            let i = index(i);
+            match constraint {
+                Constraint::Any => slot.unconstrained.insert(i),
+                Constraint::Is(type_name) => slot
+                    .by_type
+                    .entry(type_name)
+                    .or_insert_with(|| PolicyBits::empty(policies))
+                    .insert(i),
+                Constraint::Equal(uid) => slot.equal.entry(uid).or_default().push(i),
+                Constraint::Within(groups) => {
+                    for group in groups {
+                        slot.within.entry(group).or_default().push(i);
+                    }
+                }
+                Constraint::TypedWithin(type_name, group) => slot
+                    .typed_within
+                    .entry(group)
+                    .or_default()
+                    .push((i, type_name)),
+            }
+        }
+        slot
+    }
+
+    /// The policies whose constraint on this slot `uid` satisfies, with
+    /// the hierarchy of `entities` (an entity they do not hold has no
+    /// ancestors, as in Cedar).
+    fn matching(&self, uid: &EntityUid, entities: &Entities) -> PolicyBits {
+        let mut bits = self.unconstrained.clone();
+        let type_name = uid.type_name();
+        if let Some(typed) = self.by_type.get(type_name) {
+            bits.union_with(typed);
+        }
+        for &i in self.equal.get(uid).into_iter().flatten() {
+            bits.insert(i);
+        }
+        let ancestors = entities.ancestors(uid).into_iter().flatten();
+        for group in std::iter::once(uid).chain(ancestors) {
+            for &i in self.within.get(group).into_iter().flatten() {
+                bits.insert(i);
+            }
+            for (i, wanted) in self.typed_within.get(group).into_iter().flatten() {
+                if wanted == type_name {
+                    bits.insert(*i);
+                }
+            }
+        }
+        bits
+    }
+}
 
 pub struct Slicer {
     policies: Vec<Policy>,
-    /// Each policy's scope, read once (index-aligned with `policies`).
-    scopes: Vec<Scope>,
-    /// Policies scoped to exactly one action, by that action.
-    by_action: HashMap<EntityUid, Vec<u32>>,
-    /// Policies scoped to any action or to action groups.
-    any_action: Vec<u32>,
-    /// The template of each linked policy (index-aligned with `policies`).
+    principals: SlotIndex,
+    actions: SlotIndex,
+    resources: SlotIndex,
+    permits: PolicyBits,
+    /// The template of each linked policy.
     templates: HashMap<PolicyId, cedar_policy::Template>,
-    /// Sub-sets already built, by the indices they hold.
-    cache: Mutex<HashMap<Box<[u32]>, Arc<PolicySet>>>,
+    /// Sub-sets already built, by the policies they hold.
+    cache: RwLock<FastMap<PolicyBits, Arc<PolicySet>>>,
 }
 
 /// Bound on cached sub-sets, so memory stays flat on millions of requests.
-const CACHE_LIMIT: usize = 256;
+/// Requests over one resource tree share few distinct sets (one per
+/// folder, say), so a few thousand cover an organisation's snapshot.
+const CACHE_LIMIT: usize = 4096;
 
 impl Slicer {
     pub fn new(policy_set: &PolicySet) -> Slicer {
         let policies: Vec<Policy> = policy_set.policies().cloned().collect();
-        let scopes: Vec<Scope> = policies.iter().map(Scope::of).collect();
-        let mut by_action: HashMap<EntityUid, Vec<u32>> = HashMap::new();
-        let mut any_action = Vec::new();
-        for (i, scope) in scopes.iter().enumerate() {
-            let i = index(i);
-            match &scope.action {
-                ActionConstraint::Eq(action) => {
-                    by_action.entry(action.clone()).or_default().push(i)
-                }
-                _ => any_action.push(i),
+        let count = policies.len();
+        let mut permits = PolicyBits::empty(count);
+        for (i, policy) in policies.iter().enumerate() {
+            if policy.effect() == Effect::Permit {
+                permits.insert(index(i));
             }
         }
         Slicer {
-            policies,
-            scopes,
-            by_action,
-            any_action,
+            principals: SlotIndex::new(
+                count,
+                policies.iter().map(|p| principal(p.principal_constraint())),
+            ),
+            actions: SlotIndex::new(
+                count,
+                policies.iter().map(|p| action(p.action_constraint())),
+            ),
+            resources: SlotIndex::new(
+                count,
+                policies.iter().map(|p| resource(p.resource_constraint())),
+            ),
+            permits,
             templates: policy_set
                 .templates()
                 .map(|t| (t.id().clone(), t.clone()))
                 .collect(),
-            cache: Mutex::new(HashMap::new()),
+            policies,
+            cache: RwLock::new(FastMap::default()),
         }
     }
 
@@ -70,45 +221,78 @@ impl Slicer {
         resource: &EntityUid,
         entities: &Entities,
     ) -> Arc<PolicySet> {
-        let action_ancestors: Vec<&EntityUid> = entities
-            .ancestors(action)
-            .map(Iterator::collect)
-            .unwrap_or_default();
-        let exact = self.by_action.get(action).map_or(&[][..], Vec::as_slice);
-        let mut matching: Vec<u32> = exact
-            .iter()
-            .chain(&self.any_action)
-            .copied()
-            .filter(|&i| {
-                let scope = &self.scopes[i as usize];
-                action_matches(&scope.action, action, &action_ancestors)
-                    && principal_matches(&scope.principal, principal, entities)
-                    && resource_matches(&scope.resource, resource, entities)
-            })
-            .collect();
-        matching.sort_unstable();
-        let matching = matching.into_boxed_slice();
+        let bits = self
+            .action_bits(action, entities)
+            .and(&self.principal_bits(principal, entities))
+            .and(&self.resource_bits(resource, entities));
+        self.policy_set(&bits)
+    }
+
+    /// The policies whose principal constraint `principal` satisfies.
+    pub fn principal_bits(&self, principal: &EntityUid, entities: &Entities) -> PolicyBits {
+        self.principals.matching(principal, entities)
+    }
+
+    /// The policies whose action constraint `action` satisfies.
+    pub fn action_bits(&self, action: &EntityUid, entities: &Entities) -> PolicyBits {
+        self.actions.matching(action, entities)
+    }
+
+    /// The policies whose resource constraint `resource` satisfies.
+    pub fn resource_bits(&self, resource: &EntityUid, entities: &Entities) -> PolicyBits {
+        self.resources.matching(resource, entities)
+    }
+
+    /// Whether some policy of `bits` is a `permit` (without one, Cedar
+    /// denies).
+    pub fn any_permit(&self, bits: &PolicyBits) -> bool {
+        bits.meets(&self.permits)
+    }
+
+    /// The policies of `policies` as a set Cedar can evaluate (with the
+    /// templates of its links).
+    pub fn policy_set(&self, policies: &PolicyBits) -> Arc<PolicySet> {
         if let Some(set) = self
             .cache
-            .lock()
+            .read()
             .ok()
-            .and_then(|c| c.get(&matching).cloned())
+            .and_then(|c| c.get(policies).cloned())
         {
             return set;
         }
-        let set = Arc::new(self.build(&matching));
-        if let Ok(mut cache) = self.cache.lock() {
+        let set = Arc::new(self.build(policies));
+        if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= CACHE_LIMIT {
                 cache.clear();
             }
-            cache.insert(matching, set.clone());
+            cache.insert(policies.clone(), Arc::clone(&set));
         }
         set
     }
 
-    fn build(&self, indices: &[u32]) -> PolicySet {
+    /// Every policy of the slicer, as bits.
+    pub fn all(&self) -> PolicyBits {
+        let mut bits = PolicyBits::empty(self.policies.len());
+        for i in 0..self.policies.len() {
+            bits.insert(index(i));
+        }
+        bits
+    }
+
+    /// The slicer's policies that `keep` selects, as bits.
+    pub fn select(&self, keep: impl Fn(&Policy) -> bool) -> PolicyBits {
+        let mut bits = PolicyBits::empty(self.policies.len());
+        for (i, policy) in self.policies.iter().enumerate() {
+            if keep(policy) {
+                bits.insert(index(i));
+            }
+        }
+        bits
+    }
+
+    fn build(&self, policies: &PolicyBits) -> PolicySet {
         let mut set = PolicySet::new();
-        for &i in indices {
+        for i in policies.indices() {
             let policy = &self.policies[i as usize];
             // Ids are unique in the full set, so adding to a subset cannot
             // conflict; a failure here would only drop a policy, which the
@@ -133,72 +317,74 @@ impl Slicer {
     }
 }
 
-struct Scope {
-    principal: PrincipalConstraint,
-    action: ActionConstraint,
-    resource: ResourceConstraint,
-}
-
-impl Scope {
-    fn of(policy: &Policy) -> Scope {
-        Scope {
-            principal: policy.principal_constraint(),
-            action: policy.action_constraint(),
-            resource: policy.resource_constraint(),
-        }
-    }
-}
-
 fn index(i: usize) -> u32 {
     u32::try_from(i).expect("fewer than 2^32 policies")
 }
 
-fn is_in(entity: &EntityUid, group: &EntityUid, entities: &Entities) -> bool {
-    entity == group || entities.is_ancestor_of(group, entity)
-}
-
-fn action_matches(
-    constraint: &ActionConstraint,
-    action: &EntityUid,
-    ancestors: &[&EntityUid],
-) -> bool {
+fn principal(constraint: PrincipalConstraint) -> Constraint {
     match constraint {
-        ActionConstraint::Any => true,
-        ActionConstraint::Eq(uid) => uid == action,
-        ActionConstraint::In(groups) => groups
-            .iter()
-            .any(|group| group == action || ancestors.contains(&group)),
+        PrincipalConstraint::Any => Constraint::Any,
+        PrincipalConstraint::Eq(uid) => Constraint::Equal(uid),
+        PrincipalConstraint::In(group) => Constraint::Within(vec![group]),
+        PrincipalConstraint::Is(type_name) => Constraint::Is(type_name),
+        PrincipalConstraint::IsIn(type_name, group) => Constraint::TypedWithin(type_name, group),
     }
 }
 
-fn principal_matches(
-    constraint: &PrincipalConstraint,
-    principal: &EntityUid,
-    entities: &Entities,
-) -> bool {
+fn resource(constraint: ResourceConstraint) -> Constraint {
     match constraint {
-        PrincipalConstraint::Any => true,
-        PrincipalConstraint::Eq(uid) => uid == principal,
-        PrincipalConstraint::In(group) => is_in(principal, group, entities),
-        PrincipalConstraint::Is(type_name) => principal.type_name() == type_name,
-        PrincipalConstraint::IsIn(type_name, group) => {
-            principal.type_name() == type_name && is_in(principal, group, entities)
-        }
+        ResourceConstraint::Any => Constraint::Any,
+        ResourceConstraint::Eq(uid) => Constraint::Equal(uid),
+        ResourceConstraint::In(group) => Constraint::Within(vec![group]),
+        ResourceConstraint::Is(type_name) => Constraint::Is(type_name),
+        ResourceConstraint::IsIn(type_name, group) => Constraint::TypedWithin(type_name, group),
     }
 }
 
-fn resource_matches(
-    constraint: &ResourceConstraint,
-    resource: &EntityUid,
-    entities: &Entities,
-) -> bool {
+fn action(constraint: ActionConstraint) -> Constraint {
     match constraint {
-        ResourceConstraint::Any => true,
-        ResourceConstraint::Eq(uid) => uid == resource,
-        ResourceConstraint::In(group) => is_in(resource, group, entities),
-        ResourceConstraint::Is(type_name) => resource.type_name() == type_name,
-        ResourceConstraint::IsIn(type_name, group) => {
-            resource.type_name() == type_name && is_in(resource, group, entities)
+        ActionConstraint::Any => Constraint::Any,
+        ActionConstraint::Eq(uid) => Constraint::Equal(uid),
+        ActionConstraint::In(groups) => Constraint::Within(groups),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_hold_exactly_what_was_inserted() {
+        let mut bits = PolicyBits::empty(130);
+        for i in [0, 63, 64, 129] {
+            bits.insert(i);
         }
+        assert_eq!(bits.indices().collect::<Vec<_>>(), vec![0, 63, 64, 129]);
+        let mut other = PolicyBits::empty(130);
+        other.insert(64);
+        assert_eq!(bits.and(&other).indices().collect::<Vec<_>>(), vec![64]);
+        assert!(bits.meets(&other));
+        assert!(!PolicyBits::empty(130).meets(&bits));
+        assert!(PolicyBits::empty(130).is_empty());
+    }
+
+    #[test]
+    fn an_action_list_files_the_policy_under_each_action() {
+        let set: PolicySet = r#"
+            @id("both") permit(principal, action in [Action::"a", Action::"b"], resource);
+            @id("typed") permit(principal is User in Group::"g", action, resource);
+        "#
+        .parse()
+        .unwrap();
+        let slicer = Slicer::new(&set);
+        let entities = Entities::empty();
+        let uid = |text: &str| text.parse::<EntityUid>().unwrap();
+        for (name, expected) in [("a", 2), ("b", 2), ("c", 1)] {
+            let bits = slicer.action_bits(&uid(&format!("Action::\"{name}\"")), &entities);
+            assert_eq!(bits.indices().count(), expected, "action {name}");
+        }
+        // `is User in Group::"g"`: the group itself is not a User.
+        let group = slicer.principal_bits(&uid(r#"Group::"g""#), &entities);
+        assert_eq!(group.indices().count(), 1);
     }
 }

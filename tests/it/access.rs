@@ -13,15 +13,14 @@ use crate::common::{self, avpctl, repo};
 
 type Triple = (String, String, String);
 
-/// Cedar alone: every request the schema allows over the snapshot, the
-/// whole policy set, no slicing.
-fn brute_force(
+/// Every request the schema allows over the snapshot, with an empty
+/// context.
+fn all_requests(
     project: &avpctl::project::Project,
     entities: &cedar_policy::Entities,
-) -> BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> {
+) -> Vec<(Triple, Request)> {
     let schema = project.schema().unwrap();
-    let authorizer = Authorizer::new();
-    let mut found = BTreeMap::new();
+    let mut found = Vec::new();
     for action in schema.actions() {
         let Ok(context) = Context::from_json_value(serde_json::json!({}), Some((schema, action)))
         else {
@@ -48,41 +47,52 @@ fn brute_force(
                 ) else {
                     continue;
                 };
-                let response = authorizer.is_authorized(&request, &project.policy_set, entities);
-                let mut reasons: Vec<String> = response
-                    .diagnostics()
-                    .reason()
-                    .map(ToString::to_string)
-                    .collect();
-                reasons.sort();
-                let mut errors: Vec<String> = response
-                    .diagnostics()
-                    .errors()
-                    .map(|e| {
-                        let cedar_policy::AuthorizationError::PolicyEvaluationError(inner) = e;
-                        inner.policy_id().to_string()
-                    })
-                    .collect();
-                errors.sort();
-                if response.decision() == Decision::Allow || !errors.is_empty() {
-                    found.insert(
-                        (
-                            principal.to_string(),
-                            action.to_string(),
-                            resource.to_string(),
-                        ),
-                        (response.decision(), reasons, errors),
-                    );
-                }
+                let triple = (
+                    principal.to_string(),
+                    action.to_string(),
+                    resource.to_string(),
+                );
+                found.push((triple, request));
             }
         }
     }
     found
 }
 
-#[test]
-fn every_answer_is_cedars_on_every_conformance_project() {
-    common::in_process();
+/// Cedar alone: every request the schema allows over the snapshot, the
+/// whole policy set, no slicing.
+fn brute_force(
+    project: &avpctl::project::Project,
+    entities: &cedar_policy::Entities,
+) -> BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> {
+    let authorizer = Authorizer::new();
+    let mut found = BTreeMap::new();
+    for (triple, request) in all_requests(project, entities) {
+        let response = authorizer.is_authorized(&request, &project.policy_set, entities);
+        let mut reasons: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
+        reasons.sort();
+        let mut errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|e| {
+                let cedar_policy::AuthorizationError::PolicyEvaluationError(inner) = e;
+                inner.policy_id().to_string()
+            })
+            .collect();
+        errors.sort();
+        if response.decision() == Decision::Allow || !errors.is_empty() {
+            found.insert(triple, (response.decision(), reasons, errors));
+        }
+    }
+    found
+}
+
+/// The conformance projects that have a schema and entities.
+fn conformance_projects() -> Vec<std::path::PathBuf> {
     let root = crate::conformance::conformance_dir();
     let mut projects: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
@@ -91,6 +101,13 @@ fn every_answer_is_cedars_on_every_conformance_project() {
         .collect();
     projects.sort();
     assert!(projects.len() > 400, "{} projects", projects.len());
+    projects
+}
+
+#[test]
+fn every_answer_is_cedars_on_every_conformance_project() {
+    common::in_process();
+    let projects = conformance_projects();
     let compared: Vec<usize> = projects
         .par_iter()
         .map(|dir| {
@@ -296,6 +313,92 @@ fn impact_flips_are_exactly_the_requests_cedar_decides_differently() {
     sorted.sort();
     assert_eq!(sorted, cedar);
     assert!(!cedar.is_empty(), "the fixture pair must flip something");
+}
+
+/// The project's policies as an older revision might have had them:
+/// every third policy absent, and every third static one with the other
+/// effect (same id, another policy).
+fn older_revision(set: &cedar_policy::PolicySet) -> cedar_policy::PolicySet {
+    let mut old = cedar_policy::PolicySet::new();
+    for template in set.templates() {
+        old.add_template(template.clone()).unwrap();
+    }
+    for (i, policy) in set.policies().enumerate() {
+        match (i % 3, policy.template_id()) {
+            (0, _) => {}
+            (_, Some(template)) => old
+                .link(
+                    template.clone(),
+                    policy.id().clone(),
+                    policy.template_links().unwrap_or_default(),
+                )
+                .unwrap(),
+            (1, None) => {
+                let text = policy.to_string();
+                let flipped = if text.contains("permit") {
+                    text.replacen("permit", "forbid", 1)
+                } else {
+                    text.replacen("forbid", "permit", 1)
+                };
+                let changed = cedar_policy::Policy::parse(Some(policy.id().clone()), flipped)
+                    .unwrap_or_else(|_| policy.clone());
+                old.add(changed).unwrap();
+            }
+            (_, None) => old.add(policy.clone()).unwrap(),
+        }
+    }
+    old
+}
+
+#[test]
+fn every_impact_flip_is_cedars_on_every_conformance_project() {
+    common::in_process();
+    let flips: Vec<usize> = conformance_projects()
+        .par_iter()
+        .map(|dir| {
+            let project = avpctl::testing::usable(avpctl::project::load(dir).unwrap()).unwrap();
+            let Ok(entities) = snapshot(&project, &[dir.join("entities.json")]) else {
+                return 0;
+            };
+            let old = older_revision(&project.policy_set);
+            let query = Query {
+                principal: None,
+                action: None,
+                resource: None,
+                context: serde_json::json!({}),
+            };
+            let impact = avpctl::access::impact(&project, &old, &entities, &query).unwrap();
+            let ours: BTreeMap<Triple, (Decision, Decision)> = impact
+                .flips
+                .iter()
+                .map(|f| {
+                    let triple = (
+                        f.principal.to_string(),
+                        f.action.to_string(),
+                        f.resource.to_string(),
+                    );
+                    (triple, (f.old, f.new))
+                })
+                .collect();
+            let authorizer = Authorizer::new();
+            let cedar: BTreeMap<Triple, (Decision, Decision)> = all_requests(&project, &entities)
+                .into_iter()
+                .filter_map(|(triple, request)| {
+                    let decide = |set| {
+                        authorizer
+                            .is_authorized(&request, set, &entities)
+                            .decision()
+                    };
+                    let (before, after) = (decide(&old), decide(&project.policy_set));
+                    (before != after).then_some((triple, (before, after)))
+                })
+                .collect();
+            assert_eq!(ours, cedar, "{}", dir.display());
+            cedar.len()
+        })
+        .collect();
+    let total: usize = flips.iter().sum();
+    assert!(total > 100, "the revisions flipped only {total} requests");
 }
 
 #[test]
