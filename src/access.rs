@@ -24,7 +24,9 @@ pub struct Query {
     pub action: Option<EntityUid>,
     pub resource: Option<EntityUid>,
     /// Cedar JSON, read by the schema's type of each action's context.
-    pub context: serde_json::Value,
+    /// `None`: the context is unknown, and each request is answered by
+    /// Cedar's partial evaluation ([`review`]).
+    pub context: Option<serde_json::Value>,
 }
 
 /// One request and Cedar's answer.
@@ -33,9 +35,26 @@ pub struct Answer {
     pub principal: EntityUid,
     pub action: EntityUid,
     pub resource: EntityUid,
-    pub decision: Decision,
+    /// `None`: with the context unknown, the decision depends on it
+    /// ([`Answer::residuals`] say how).
+    pub decision: Option<Decision>,
+    /// The determining policies; with the context unknown, the policies
+    /// that are satisfied whatever it is.
     pub reasons: Vec<String>,
     pub errors: Vec<PolicyError>,
+    /// With the context unknown and no decision: what each policy that
+    /// depends on it still requires (Cedar's residual policies).
+    pub residuals: Vec<Residual>,
+}
+
+/// A policy as Cedar's partial evaluation leaves it: what is still
+/// unknown (the context) in its condition.
+#[derive(Debug, Clone)]
+pub struct Residual {
+    pub policy: String,
+    pub effect: cedar_policy::Effect,
+    /// Cedar's residual policy, as Cedar prints it.
+    pub residual: String,
 }
 
 /// An action left out, and why (the context does not fit its type).
@@ -58,7 +77,12 @@ impl Review {
     pub fn allowed(&self) -> impl Iterator<Item = &Answer> {
         self.answers
             .iter()
-            .filter(|a| a.decision == Decision::Allow)
+            .filter(|a| a.decision == Some(Decision::Allow))
+    }
+
+    /// Requests allowed or denied depending on the unknown context.
+    pub fn conditional(&self) -> impl Iterator<Item = &Answer> {
+        self.answers.iter().filter(|a| a.decision.is_none())
     }
 }
 
@@ -123,7 +147,8 @@ struct Requests {
 /// ranges over (every pair of them is a request the schema allows).
 struct ActionRequests {
     action: EntityUid,
-    context: Context,
+    /// `None` when the context is unknown.
+    context: Option<Context>,
     principals: Vec<EntityUid>,
     resources: Vec<EntityUid>,
 }
@@ -178,7 +203,12 @@ fn requests<'s>(
             query.resource.as_ref(),
             Side::Resource,
         );
-        match action_context(schema, &action, &query.context, &principals, &resources) {
+        let context = query
+            .context
+            .as_ref()
+            .map(|context| action_context(schema, &action, context, &principals, &resources))
+            .transpose();
+        match context {
             Ok(context) => found.actions.push(ActionRequests {
                 action,
                 context,
@@ -234,17 +264,20 @@ struct Triple<'r> {
     principal: &'r EntityUid,
     action: &'r EntityUid,
     resource: &'r EntityUid,
-    context: &'r Context,
+    context: Option<&'r Context>,
 }
 
 impl Triple<'_> {
+    /// The request, with the context given (`{}` if it is unknown; only
+    /// partial evaluation takes an unknown one, and it does not ask).
     fn request(&self) -> Request {
+        let context = self.context.cloned().unwrap_or_else(Context::empty);
         // Conformance was checked once for the action (`action_context`).
         Request::new(
             self.principal.clone(),
             self.action.clone(),
             self.resource.clone(),
-            self.context.clone(),
+            context,
             None,
         )
         .expect("a request without a schema has nothing to refuse")
@@ -283,7 +316,7 @@ where
                             principal,
                             action: &requested.action,
                             resource,
-                            context: &requested.context,
+                            context: requested.context.as_ref(),
                         };
                         each(&prepared, &triple)
                     })
@@ -294,9 +327,16 @@ where
     found
 }
 
-/// Answers `query` over `entities` with the project's policies.
+/// Answers `query` over `entities` with the project's policies. With the
+/// context unknown, each request is answered by Cedar's type-aware partial
+/// evaluation (`PolicySet::tpe`): a decision where one holds for every
+/// context, else the residual policies it depends on.
 pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<Review, Error> {
-    let (_, requests) = requests(project, entities, query)?;
+    let (schema, requests) = requests(project, entities, query)?;
+    let partial = match &query.context {
+        Some(_) => None,
+        None => Some(partial_entities(project, schema, entities)?),
+    };
     let runner = Runner::new(project);
     let slicer = runner.slicer();
     let mut answers = evaluate(
@@ -313,16 +353,23 @@ pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<R
                 return None;
             }
             let policies = slicer.policy_set(&bits);
-            let (decision, reasons, errors) =
-                runner.decide_with(&triple.request(), &policies, entities);
-            (decision == Decision::Allow || !errors.is_empty()).then(|| Answer {
-                principal: triple.principal.clone(),
-                action: triple.action.clone(),
-                resource: triple.resource.clone(),
-                decision,
-                reasons,
-                errors,
-            })
+            let answer = match &partial {
+                Some(partial) => partially(&policies, triple, schema, partial),
+                None => {
+                    let (decision, reasons, errors) =
+                        runner.decide_with(&triple.request(), &policies, entities);
+                    Answer {
+                        principal: triple.principal.clone(),
+                        action: triple.action.clone(),
+                        resource: triple.resource.clone(),
+                        decision: Some(decision),
+                        reasons,
+                        errors,
+                        residuals: Vec::new(),
+                    }
+                }
+            };
+            (answer.decision != Some(Decision::Deny) || !answer.errors.is_empty()).then_some(answer)
         },
     );
     answers.sort_by_cached_key(|a| {
@@ -337,6 +384,98 @@ pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<R
         answers,
         skipped: requests.skipped,
     })
+}
+
+/// The snapshot as Cedar's partial evaluation takes it, after checking
+/// that it applies: partial evaluation is sound only for policies that
+/// validate against the schema (strict mode).
+fn partial_entities(
+    project: &Project,
+    schema: &Schema,
+    entities: &Entities,
+) -> Result<cedar_policy::PartialEntities, Error> {
+    let validation = cedar_policy::Validator::new(schema.clone())
+        .validate(&project.policy_set, cedar_policy::ValidationMode::Strict);
+    if !validation.validation_passed() {
+        return Err(Error::Usage(
+            "without --context, `access` answers with Cedar's partial evaluation, which needs policies that validate against the schema (run `avpctl validate`); give --context for plain answers".into(),
+        ));
+    }
+    cedar_policy::PartialEntities::from_concrete(Entities::clone(entities), schema).map_err(|err| {
+        Error::Usage(format!(
+            "the entity snapshot does not suit partial evaluation: {}; give --context for plain answers",
+            crate::diagnostic::message_with_causes(&err)
+        ))
+    })
+}
+
+/// Cedar's partial evaluation of one request whose context is unknown.
+fn partially(
+    policies: &cedar_policy::PolicySet,
+    triple: &Triple,
+    schema: &Schema,
+    entities: &cedar_policy::PartialEntities,
+) -> Answer {
+    use cedar_policy::{PartialEntityUid, PartialRequest};
+    let mut answer = Answer {
+        principal: triple.principal.clone(),
+        action: triple.action.clone(),
+        resource: triple.resource.clone(),
+        decision: Some(Decision::Deny),
+        reasons: Vec::new(),
+        errors: Vec::new(),
+        residuals: Vec::new(),
+    };
+    let request = PartialRequest::new(
+        PartialEntityUid::from_concrete(triple.principal.clone()),
+        triple.action.clone(),
+        PartialEntityUid::from_concrete(triple.resource.clone()),
+        None,
+        schema,
+    )
+    .map_err(|err| crate::diagnostic::message_with_causes(&err));
+    let response = request.as_ref().map_err(Clone::clone).and_then(|request| {
+        policies
+            .tpe(request, entities, schema)
+            .map_err(|err| crate::diagnostic::message_with_causes(&err))
+    });
+    let response = match response {
+        Ok(response) => response,
+        Err(message) => {
+            answer.errors.push(PolicyError {
+                policy: String::new(),
+                message: format!("Cedar's partial evaluation failed: {message}"),
+            });
+            return answer;
+        }
+    };
+    answer.decision = response.decision();
+    answer.reasons = match response.reason() {
+        Some(reasons) => reasons.map(ToString::to_string).collect(),
+        None => response.true_permits().map(ToString::to_string).collect(),
+    };
+    answer.reasons.sort();
+    answer.errors = response
+        .error_permits()
+        .chain(response.error_forbids())
+        .map(|id| PolicyError {
+            policy: id.to_string(),
+            message: "raises an error whatever the context".into(),
+        })
+        .collect();
+    answer.errors.sort_by(|a, b| a.policy.cmp(&b.policy));
+    if answer.decision.is_none() {
+        answer.residuals = response
+            .residual_policies()
+            .map(|policy| Residual {
+                policy: policy.id().to_string(),
+                effect: policy.effect(),
+                residual: policy.to_string(),
+            })
+            .collect();
+        answer.residuals.sort_by(|a, b| a.policy.cmp(&b.policy));
+    }
+    answer
 }
 
 /// A request whose decision a change flips.

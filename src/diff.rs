@@ -230,7 +230,7 @@ pub fn compare(args: &DiffArgs, project: &Project, old: &OldSide) -> Result<Comp
             principal: None,
             action: None,
             resource: None,
-            context: crate::access::parse_context(args.context.as_deref())?,
+            context: Some(crate::access::parse_context(args.context.as_deref())?),
         };
         Some(crate::access::impact(
             project,

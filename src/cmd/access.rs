@@ -33,7 +33,12 @@ fn query(args: &AccessArgs) -> Result<Query, Error> {
             })
             .transpose()
     };
-    let context = crate::access::parse_context(args.context.as_deref())?;
+    // Without --context, the context is unknown (partial evaluation).
+    let context = args
+        .context
+        .as_deref()
+        .map(|text| crate::access::parse_context(Some(text)))
+        .transpose()?;
     Ok(Query {
         principal: uid("principal", &args.principal)?,
         action: uid("action", &args.action)?,

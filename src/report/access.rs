@@ -27,6 +27,19 @@ pub fn human(review: &Review, project: &Project, style: Style) -> String {
             style.dim(&format!("({})", reasons(project, &answer.reasons)))
         ));
     }
+    for answer in review.conditional() {
+        if current_action != Some(&answer.action) {
+            out.push_str(&format!("{}\n", style.bold(&answer.action.to_string())));
+            current_action = Some(&answer.action);
+        }
+        out.push_str(&format!(
+            "  {} {} → {}  {}\n",
+            style.yellow("ALLOWED WHEN"),
+            one_line(&answer.principal.to_string()),
+            one_line(&answer.resource.to_string()),
+            style.dim(&conditions(project, answer))
+        ));
+    }
     let errored: Vec<&Answer> = review
         .answers
         .iter()
@@ -59,12 +72,50 @@ pub fn human(review: &Review, project: &Project, style: Style) -> String {
         ));
     }
     let allowed = review.allowed().count();
+    let conditional = review.conditional().count();
+    let depending = if conditional > 0 {
+        format!(", {conditional} depending on the context")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "access: {} evaluated, {} allowed\n",
+        "access: {} evaluated, {} allowed{depending}\n",
         crate::text::count(review.evaluated, "request", "requests"),
         allowed
     ));
+    if conditional > 0 {
+        out.push_str("(no --context: answers are Cedar's partial evaluation; give --context for plain answers)\n");
+    }
     out
+}
+
+/// What a conditional answer depends on: the policies already satisfied,
+/// then each residual policy (`permit … when`, `forbid … unless`).
+fn conditions(project: &Project, answer: &Answer) -> String {
+    let mut parts = Vec::new();
+    if !answer.reasons.is_empty() {
+        parts.push(format!(
+            "permitted by {}",
+            reasons(project, &answer.reasons)
+        ));
+    }
+    for residual in &answer.residuals {
+        let word = match residual.effect {
+            cedar_policy::Effect::Permit => "when",
+            cedar_policy::Effect::Forbid => "unless",
+        };
+        parts.push(format!(
+            "{word} {}: {}",
+            reasons(project, std::slice::from_ref(&residual.policy)),
+            one_line(&collapsed(&residual.residual))
+        ));
+    }
+    parts.join("; ")
+}
+
+/// A residual policy on one line.
+fn collapsed(policy: &str) -> String {
+    policy.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// `owner (policies/owner.cedar:1)`, for each determining policy.
@@ -83,6 +134,7 @@ pub struct AccessDocument<'a> {
     version: Version,
     query: QueryJson,
     allowed: Vec<AnswerJson<'a>>,
+    allowed_when: Vec<ConditionalJson<'a>>,
     errors: Vec<ErroredJson<'a>>,
     skipped: Vec<SkippedJson<'a>>,
     summary: SummaryJson,
@@ -93,7 +145,7 @@ struct QueryJson {
     principal: Option<String>,
     action: Option<String>,
     resource: Option<String>,
-    context: serde_json::Value,
+    context: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -102,6 +154,22 @@ struct AnswerJson<'a> {
     action: String,
     resource: String,
     reasons: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ConditionalJson<'a> {
+    principal: String,
+    action: String,
+    resource: String,
+    reasons: &'a [String],
+    residuals: Vec<ResidualJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ResidualJson<'a> {
+    policy: &'a str,
+    effect: &'static str,
+    residual: &'a str,
 }
 
 #[derive(Serialize)]
@@ -124,6 +192,7 @@ struct SkippedJson<'a> {
 struct SummaryJson {
     evaluated: usize,
     allowed: usize,
+    allowed_when: usize,
 }
 
 pub fn json<'a>(review: &'a Review, query: &Query) -> AccessDocument<'a> {
@@ -145,6 +214,24 @@ pub fn json<'a>(review: &'a Review, query: &Query) -> AccessDocument<'a> {
                 reasons: &a.reasons,
             })
             .collect(),
+        allowed_when: review
+            .conditional()
+            .map(|a| ConditionalJson {
+                principal: a.principal.to_string(),
+                action: a.action.to_string(),
+                resource: a.resource.to_string(),
+                reasons: &a.reasons,
+                residuals: a
+                    .residuals
+                    .iter()
+                    .map(|r| ResidualJson {
+                        policy: &r.policy,
+                        effect: effect_name(r.effect),
+                        residual: &r.residual,
+                    })
+                    .collect(),
+            })
+            .collect(),
         errors: review
             .answers
             .iter()
@@ -153,7 +240,7 @@ pub fn json<'a>(review: &'a Review, query: &Query) -> AccessDocument<'a> {
                     principal: a.principal.to_string(),
                     action: a.action.to_string(),
                     resource: a.resource.to_string(),
-                    decision: decision_name(a.decision),
+                    decision: a.decision.map_or("depends on the context", decision_name),
                     policy: &e.policy,
                     message: &e.message,
                 })
@@ -170,25 +257,41 @@ pub fn json<'a>(review: &'a Review, query: &Query) -> AccessDocument<'a> {
         summary: SummaryJson {
             evaluated: review.evaluated,
             allowed: review.allowed().count(),
+            allowed_when: review.conditional().count(),
         },
     }
 }
 
-/// `principal,action,resource,reasons`: one row per allowed request, the
-/// determining policies separated by spaces.
+fn effect_name(effect: cedar_policy::Effect) -> &'static str {
+    match effect {
+        cedar_policy::Effect::Permit => "permit",
+        cedar_policy::Effect::Forbid => "forbid",
+    }
+}
+
+/// `principal,action,resource,reasons,when`: one row per allowed request,
+/// the determining policies separated by spaces; then one per request
+/// allowed depending on the context, with its residual policies, one line
+/// each, in `when`.
 pub fn csv(review: &Review) -> Result<String, Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let failed = |err: csv::Error| Error::Usage(format!("cannot write CSV: {err}"));
     writer
-        .write_record(["principal", "action", "resource", "reasons"])
+        .write_record(["principal", "action", "resource", "reasons", "when"])
         .map_err(failed)?;
-    for answer in review.allowed() {
+    for answer in review.allowed().chain(review.conditional()) {
+        let when: Vec<String> = answer
+            .residuals
+            .iter()
+            .map(|r| collapsed(&r.residual))
+            .collect();
         writer
             .write_record([
                 answer.principal.to_string(),
                 answer.action.to_string(),
                 answer.resource.to_string(),
                 answer.reasons.join(" "),
+                when.join(" "),
             ])
             .map_err(failed)?;
     }

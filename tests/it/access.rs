@@ -119,7 +119,7 @@ fn every_answer_is_cedars_on_every_conformance_project() {
                 principal: None,
                 action: None,
                 resource: None,
-                context: serde_json::json!({}),
+                context: Some(serde_json::json!({})),
             };
             let answers = review(&project, &entities, &query).unwrap();
             let ours: BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> = answers
@@ -133,7 +133,7 @@ fn every_answer_is_cedars_on_every_conformance_project() {
                             a.resource.to_string(),
                         ),
                         (
-                            a.decision,
+                            a.decision.unwrap(),
                             a.reasons.clone(),
                             a.errors.iter().map(|e| e.policy.clone()).collect(),
                         ),
@@ -205,7 +205,7 @@ fn csv_has_a_row_per_allowed_request_and_bad_input_is_a_usage_error() {
     ]);
     assert_eq!(csv.code, 0, "{}", csv.stderr);
     let mut lines = csv.stdout.lines();
-    assert_eq!(lines.next(), Some("principal,action,resource,reasons"));
+    assert_eq!(lines.next(), Some("principal,action,resource,reasons,when"));
     assert!(
         lines.all(|l| l.starts_with(r#""DocApp::User::""bob""","#)),
         "{}",
@@ -261,7 +261,7 @@ fn impact_flips_are_exactly_the_requests_cedar_decides_differently() {
         principal: None,
         action: None,
         resource: None,
-        context: context.clone(),
+        context: Some(context.clone()),
     };
     let impact = avpctl::access::impact(&new, &old.policy_set, &entities, &query).unwrap();
     let ours: Vec<Triple> = impact
@@ -365,7 +365,7 @@ fn every_impact_flip_is_cedars_on_every_conformance_project() {
                 principal: None,
                 action: None,
                 resource: None,
-                context: serde_json::json!({}),
+                context: Some(serde_json::json!({})),
             };
             let impact = avpctl::access::impact(&project, &old, &entities, &query).unwrap();
             let ours: BTreeMap<Triple, (Decision, Decision)> = impact
@@ -495,4 +495,146 @@ fn the_snapshot_named_in_the_config_stays_inside_the_project() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.json()["summary"]["allowed"].as_u64().unwrap() > 0);
+}
+
+/// Without a context, `access` answers with Cedar's partial evaluation. A
+/// decision it gives must hold for every context, so in particular for
+/// `{}` wherever the schema accepts `{}`: checked on every conformance
+/// project whose policies validate (partial evaluation needs them to).
+#[test]
+fn partial_answers_hold_for_the_empty_context_on_every_conformance_project() {
+    common::in_process();
+    let checked: Vec<usize> = conformance_projects()
+        .par_iter()
+        .map(|dir| {
+            let project = avpctl::testing::usable(avpctl::project::load(dir).unwrap()).unwrap();
+            let Ok(entities) = snapshot(&project, &[dir.join("entities.json")]) else {
+                return 0;
+            };
+            let query = Query {
+                principal: None,
+                action: None,
+                resource: None,
+                context: None,
+            };
+            let Ok(partial) = review(&project, &entities, &query) else {
+                return 0;
+            };
+            let cedar = brute_force(&project, &entities);
+            let with_empty_context: std::collections::BTreeSet<Triple> =
+                all_requests(&project, &entities)
+                    .into_iter()
+                    .map(|(triple, _)| triple)
+                    .collect();
+            let mut compared = 0;
+            for answer in &partial.answers {
+                let triple = (
+                    answer.principal.to_string(),
+                    answer.action.to_string(),
+                    answer.resource.to_string(),
+                );
+                if !with_empty_context.contains(&triple) {
+                    continue;
+                }
+                compared += 1;
+                let full = cedar.get(&triple);
+                match answer.decision {
+                    Some(Decision::Allow) => {
+                        let (decision, reasons, _) = full.unwrap_or_else(|| {
+                            panic!("{}: {triple:?} allowed for every context, Cedar denies it with {{}}", dir.display())
+                        });
+                        assert_eq!(*decision, Decision::Allow, "{}: {triple:?}", dir.display());
+                        assert!(
+                            answer.reasons.iter().all(|r| reasons.contains(r)),
+                            "{}: {triple:?}: {:?} not among Cedar's {reasons:?}",
+                            dir.display(),
+                            answer.reasons
+                        );
+                    }
+                    Some(Decision::Deny) => assert!(
+                        full.is_none_or(|(d, _, _)| *d == Decision::Deny),
+                        "{}: {triple:?} denied for every context, Cedar allows it with {{}}",
+                        dir.display()
+                    ),
+                    None => assert!(!answer.residuals.is_empty(), "{triple:?}"),
+                }
+            }
+            // Every request Cedar allows with `{}` is allowed, or allowed
+            // depending on the context: never denied outright.
+            for (triple, (decision, _, _)) in &cedar {
+                if *decision != Decision::Allow {
+                    continue;
+                }
+                let answer = partial.answers.iter().find(|a| {
+                    (
+                        a.principal.to_string(),
+                        a.action.to_string(),
+                        a.resource.to_string(),
+                    ) == *triple
+                });
+                assert!(
+                    answer.is_some_and(|a| a.decision != Some(Decision::Deny)),
+                    "{}: Cedar allows {triple:?} with {{}}, partial evaluation denies it",
+                    dir.display()
+                );
+                compared += 1;
+            }
+            compared
+        })
+        .collect();
+    let total: usize = checked.iter().sum();
+    assert!(total > 100, "only {total} partial answers compared");
+}
+
+#[test]
+fn without_a_context_the_example_says_who_is_allowed_when() {
+    let run = avpctl(&[
+        "access",
+        "policies-example",
+        "--entities",
+        "policies-example/entities",
+        "--action",
+        r#"DocApp::Action::"approveDocument""#,
+        "--resource",
+        r#"DocApp::Document::"42""#,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let report = run.json();
+    assert_eq!(report["query"]["context"], serde_json::Value::Null);
+    let carol = report["allowed_when"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["principal"] == r#"DocApp::User::"carol""#)
+        .expect("carol may approve 42 depending on the context");
+    assert_eq!(carol["residuals"][0]["policy"], "finance-approval-leads");
+    assert_eq!(carol["residuals"][0]["effect"], "permit");
+    let residual = carol["residuals"][0]["residual"].as_str().unwrap();
+    assert!(residual.contains("context.mfa_present"), "{residual}");
+    // With the context, the answer is plain.
+    let plain = avpctl(&[
+        "access",
+        "policies-example",
+        "--entities",
+        "policies-example/entities",
+        "--action",
+        r#"DocApp::Action::"approveDocument""#,
+        "--resource",
+        r#"DocApp::Document::"42""#,
+        "--context",
+        r#"{"ip": "10.0.1.5", "mfa_present": true, "request_time": "2026-03-15T10:00:00Z"}"#,
+        "--format",
+        "json",
+    ])
+    .json();
+    assert_eq!(plain["allowed_when"], serde_json::json!([]));
+    assert!(
+        plain["allowed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["principal"] == r#"DocApp::User::"carol""#)
+    );
 }

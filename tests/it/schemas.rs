@@ -154,7 +154,7 @@ fn access_documents_match_their_schema() {
     check(
         "access",
         &run.stdout,
-        "access --principal bob (every action skipped)",
+        "access --principal bob without a context (partial evaluation)",
     );
     let run = avpctl(&[
         "access",
