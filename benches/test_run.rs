@@ -35,8 +35,11 @@ struct Case {
 }
 
 /// The simplest correct test loop a team would write with cedar-policy:
-/// load everything, then `is_authorized` on the whole set for each case.
-fn in_process_loop(root: &Path) -> (Duration, Vec<Decision>) {
+/// load everything, then `is_authorized` on the whole set for each case;
+/// with `parallel`, the suites are read and the cases decided on all cores
+/// (rayon), the baseline issue 14 measures against.
+fn in_process_loop(root: &Path, parallel: bool) -> (Duration, Vec<Decision>) {
+    use rayon::prelude::*;
     let started = Instant::now();
     let (schema, _) = Schema::from_cedarschema_str(
         &std::fs::read_to_string(root.join("schema.cedarschema")).unwrap(),
@@ -67,28 +70,34 @@ fn in_process_loop(root: &Path) -> (Duration, Vec<Decision>) {
         .map(|e| e.unwrap().path())
         .collect();
     suites.sort();
-    let mut decisions = Vec::new();
-    for suite in suites {
-        let suite: Suite =
-            serde_saphyr::from_str(&std::fs::read_to_string(suite).unwrap()).unwrap();
-        for case in suite.cases {
-            let action = EntityUid::from_str(&case.action).unwrap();
-            let context = Context::from_json_value(case.context, Some((&schema, &action))).unwrap();
-            let request = Request::new(
-                EntityUid::from_str(&case.principal).unwrap(),
-                action,
-                EntityUid::from_str(&case.resource).unwrap(),
-                context,
-                Some(&schema),
-            )
-            .unwrap();
-            decisions.push(
-                authorizer
-                    .is_authorized(&request, &policies, &entities)
-                    .decision(),
-            );
-        }
-    }
+    let read = |suite: &PathBuf| -> Suite {
+        serde_saphyr::from_str(&std::fs::read_to_string(suite).unwrap()).unwrap()
+    };
+    let decide = |case: Case| {
+        let action = EntityUid::from_str(&case.action).unwrap();
+        let context = Context::from_json_value(case.context, Some((&schema, &action))).unwrap();
+        let request = Request::new(
+            EntityUid::from_str(&case.principal).unwrap(),
+            action,
+            EntityUid::from_str(&case.resource).unwrap(),
+            context,
+            Some(&schema),
+        )
+        .unwrap();
+        authorizer
+            .is_authorized(&request, &policies, &entities)
+            .decision()
+    };
+    let decisions: Vec<Decision> = if parallel {
+        let cases: Vec<Case> = suites.par_iter().flat_map_iter(|s| read(s).cases).collect();
+        cases.into_par_iter().map(decide).collect()
+    } else {
+        suites
+            .iter()
+            .flat_map(|s| read(s).cases)
+            .map(decide)
+            .collect()
+    };
     (started.elapsed(), decisions)
 }
 
@@ -172,7 +181,9 @@ fn main() {
     let generated = common::project(policies, cases, per_suite);
     let root = generated.dir.path();
 
-    let (baseline, decisions) = in_process_loop(root);
+    let (baseline, decisions) = in_process_loop(root, false);
+    let (parallel, parallel_decisions) = in_process_loop(root, true);
+    assert_eq!(decisions, parallel_decisions, "both loops decide alike");
     // Write the real decisions as expectations, so the avpctl run below is
     // a passing suite doing all of its work.
     common::write_suites(root, &generated.cases, per_suite, &|i| {
@@ -214,6 +225,14 @@ fn main() {
     println!(
         "  speed-up over the in-process loop:                 {:>9.1}x",
         baseline.as_secs_f64() / whole.as_secs_f64()
+    );
+    println!(
+        "  the loop on all cores (loading included):          {:>9.2} s",
+        parallel.as_secs_f64()
+    );
+    println!(
+        "  avpctl / the loop on all cores:                    {:>9.3}x  (issue 14's target: at most 0.05x)",
+        whole.as_secs_f64() / parallel.as_secs_f64()
     );
     if let Some(peak) = peak {
         println!(

@@ -1,11 +1,13 @@
 //! Evaluating checks with Cedar's authorizer, in parallel, in a
 //! deterministic order.
 
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use cedar_policy::{Authorizer, Context, Decision, Entities, PolicySet, Request, Schema};
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, EntityUid, PolicySet, Request, Schema,
+};
 use rayon::prelude::*;
 
 use super::outcome::{CaseOutcome, PolicyError, Status};
@@ -58,7 +60,16 @@ pub struct Runner<'a> {
     project: &'a Project,
     slicer: Slicer,
     authorizer: Authorizer,
+    /// Contexts already read by the schema, by action, `validate_request`
+    /// and JSON text: suites repeat a few contexts over many cases, and
+    /// Cedar's reading of one costs more than the case's evaluation.
+    contexts: RwLock<HashMap<ContextKey, Context, foldhash::fast::RandomState>>,
 }
+
+type ContextKey = (EntityUid, bool, String);
+
+/// Bound on remembered contexts, so memory stays flat.
+const CONTEXT_CACHE_LIMIT: usize = 4096;
 
 impl<'a> Runner<'a> {
     pub fn new(project: &'a Project) -> Runner<'a> {
@@ -72,6 +83,7 @@ impl<'a> Runner<'a> {
             project,
             slicer: Slicer::new(policies),
             authorizer: Authorizer::new(),
+            contexts: RwLock::new(HashMap::default()),
         }
     }
 
@@ -163,7 +175,7 @@ impl<'a> Runner<'a> {
         entities: &Entities,
     ) -> Result<(Decision, Vec<String>, Vec<PolicyError>), String> {
         let schema = self.project.schema();
-        let context = context(check, schema)?;
+        let context = self.context(check)?;
         let request = Request::new(
             check.principal.clone(),
             check.action.clone(),
@@ -234,6 +246,26 @@ impl<'a> Runner<'a> {
             .collect();
         errors.sort_by(|a, b| a.policy.cmp(&b.policy));
         (response.decision(), reasons, errors)
+    }
+
+    /// [`context`], remembered.
+    fn context(&self, check: &Check) -> Result<Context, String> {
+        let key: ContextKey = (
+            check.action.clone(),
+            check.validate_request,
+            check.context.to_string(),
+        );
+        if let Some(known) = self.contexts.read().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(known);
+        }
+        let read = context(check, self.project.schema())?;
+        if let Ok(mut contexts) = self.contexts.write() {
+            if contexts.len() >= CONTEXT_CACHE_LIMIT {
+                contexts.clear();
+            }
+            contexts.insert(key, read.clone());
+        }
+        Ok(read)
     }
 
     /// Every way the outcome differs from the expectation.

@@ -13,6 +13,19 @@ use crate::common::{self, avpctl, repo};
 
 type Triple = (String, String, String);
 
+/// A request's principal, action and resource in Cedar's printed form.
+fn triple_of(
+    principal: &cedar_policy::EntityUid,
+    action: &cedar_policy::EntityUid,
+    resource: &cedar_policy::EntityUid,
+) -> Triple {
+    (
+        principal.to_string(),
+        action.to_string(),
+        resource.to_string(),
+    )
+}
+
 /// Every request the schema allows over the snapshot, with an empty
 /// context.
 fn all_requests(
@@ -104,48 +117,57 @@ fn conformance_projects() -> Vec<std::path::PathBuf> {
     projects
 }
 
-#[test]
-fn every_answer_is_cedars_on_every_conformance_project() {
+/// `check` on every conformance project and its snapshot, in parallel;
+/// the sum of what it counts (a project whose snapshot does not load
+/// counts 0).
+fn over_conformance_projects(
+    check: impl Fn(&std::path::Path, &avpctl::project::Project, &cedar_policy::Entities) -> usize + Sync,
+) -> usize {
     common::in_process();
-    let projects = conformance_projects();
-    let compared: Vec<usize> = projects
+    conformance_projects()
         .par_iter()
         .map(|dir| {
             let project = avpctl::testing::usable(avpctl::project::load(dir).unwrap()).unwrap();
-            let Ok(entities) = snapshot(&project, &[dir.join("entities.json")]) else {
-                return 0;
-            };
-            let query = Query {
-                principal: None,
-                action: None,
-                resource: None,
-                context: Some(serde_json::json!({})),
-            };
-            let answers = review(&project, &entities, &query).unwrap();
-            let ours: BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> = answers
-                .answers
-                .iter()
-                .map(|a| {
-                    (
-                        (
-                            a.principal.to_string(),
-                            a.action.to_string(),
-                            a.resource.to_string(),
-                        ),
-                        (
-                            a.decision.unwrap(),
-                            a.reasons.clone(),
-                            a.errors.iter().map(|e| e.policy.clone()).collect(),
-                        ),
-                    )
-                })
-                .collect();
-            let cedar = brute_force(&project, &entities);
-            assert_eq!(ours, cedar, "{}", dir.display());
-            cedar.len()
+            match snapshot(&project, &[dir.join("entities.json")]) {
+                Ok(entities) => check(dir, &project, &entities),
+                Err(_) => 0,
+            }
         })
-        .collect();
-    let answers: usize = compared.iter().sum();
+        .sum()
+}
+
+/// Every request of the snapshot, with `context`.
+fn everything(context: Option<serde_json::Value>) -> Query {
+    Query {
+        principal: None,
+        action: None,
+        resource: None,
+        context,
+    }
+}
+
+#[test]
+fn every_answer_is_cedars_on_every_conformance_project() {
+    let answers = over_conformance_projects(|dir, project, entities| {
+        let answers = review(project, entities, &everything(Some(serde_json::json!({})))).unwrap();
+        let ours: BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> = answers
+            .answers
+            .iter()
+            .map(|a| {
+                (
+                    triple_of(&a.principal, &a.action, &a.resource),
+                    (
+                        a.decision.unwrap(),
+                        a.reasons.clone(),
+                        a.errors.iter().map(|e| e.policy.clone()).collect(),
+                    ),
+                )
+            })
+            .collect();
+        let cedar = brute_force(project, entities);
+        assert_eq!(ours, cedar, "{}", dir.display());
+        cedar.len()
+    });
     assert!(
         answers > 100,
         "the projects gave only {answers} allowed or errored requests"
@@ -267,13 +289,7 @@ fn impact_flips_are_exactly_the_requests_cedar_decides_differently() {
     let ours: Vec<Triple> = impact
         .flips
         .iter()
-        .map(|f| {
-            (
-                f.principal.to_string(),
-                f.action.to_string(),
-                f.resource.to_string(),
-            )
-        })
+        .map(|f| triple_of(&f.principal, &f.action, &f.resource))
         .collect();
     let schema = new.schema().unwrap();
     let authorizer = Authorizer::new();
@@ -352,52 +368,30 @@ fn older_revision(set: &cedar_policy::PolicySet) -> cedar_policy::PolicySet {
 
 #[test]
 fn every_impact_flip_is_cedars_on_every_conformance_project() {
-    common::in_process();
-    let flips: Vec<usize> = conformance_projects()
-        .par_iter()
-        .map(|dir| {
-            let project = avpctl::testing::usable(avpctl::project::load(dir).unwrap()).unwrap();
-            let Ok(entities) = snapshot(&project, &[dir.join("entities.json")]) else {
-                return 0;
-            };
-            let old = older_revision(&project.policy_set);
-            let query = Query {
-                principal: None,
-                action: None,
-                resource: None,
-                context: Some(serde_json::json!({})),
-            };
-            let impact = avpctl::access::impact(&project, &old, &entities, &query).unwrap();
-            let ours: BTreeMap<Triple, (Decision, Decision)> = impact
-                .flips
-                .iter()
-                .map(|f| {
-                    let triple = (
-                        f.principal.to_string(),
-                        f.action.to_string(),
-                        f.resource.to_string(),
-                    );
-                    (triple, (f.old, f.new))
-                })
-                .collect();
-            let authorizer = Authorizer::new();
-            let cedar: BTreeMap<Triple, (Decision, Decision)> = all_requests(&project, &entities)
-                .into_iter()
-                .filter_map(|(triple, request)| {
-                    let decide = |set| {
-                        authorizer
-                            .is_authorized(&request, set, &entities)
-                            .decision()
-                    };
-                    let (before, after) = (decide(&old), decide(&project.policy_set));
-                    (before != after).then_some((triple, (before, after)))
-                })
-                .collect();
-            assert_eq!(ours, cedar, "{}", dir.display());
-            cedar.len()
-        })
-        .collect();
-    let total: usize = flips.iter().sum();
+    let total = over_conformance_projects(|dir, project, entities| {
+        let old = older_revision(&project.policy_set);
+        let query = everything(Some(serde_json::json!({})));
+        let impact = avpctl::access::impact(project, &old, entities, &query).unwrap();
+        let ours: BTreeMap<Triple, (Decision, Decision)> = impact
+            .flips
+            .iter()
+            .map(|f| {
+                let triple = triple_of(&f.principal, &f.action, &f.resource);
+                (triple, (f.old, f.new))
+            })
+            .collect();
+        let authorizer = Authorizer::new();
+        let cedar: BTreeMap<Triple, (Decision, Decision)> = all_requests(project, entities)
+            .into_iter()
+            .filter_map(|(triple, request)| {
+                let decide = |set| authorizer.is_authorized(&request, set, entities).decision();
+                let (before, after) = (decide(&old), decide(&project.policy_set));
+                (before != after).then_some((triple, (before, after)))
+            })
+            .collect();
+        assert_eq!(ours, cedar, "{}", dir.display());
+        cedar.len()
+    });
     assert!(total > 100, "the revisions flipped only {total} requests");
 }
 
@@ -503,86 +497,67 @@ fn the_snapshot_named_in_the_config_stays_inside_the_project() {
 /// project whose policies validate (partial evaluation needs them to).
 #[test]
 fn partial_answers_hold_for_the_empty_context_on_every_conformance_project() {
-    common::in_process();
-    let checked: Vec<usize> = conformance_projects()
-        .par_iter()
-        .map(|dir| {
-            let project = avpctl::testing::usable(avpctl::project::load(dir).unwrap()).unwrap();
-            let Ok(entities) = snapshot(&project, &[dir.join("entities.json")]) else {
-                return 0;
-            };
-            let query = Query {
-                principal: None,
-                action: None,
-                resource: None,
-                context: None,
-            };
-            let Ok(partial) = review(&project, &entities, &query) else {
-                return 0;
-            };
-            let cedar = brute_force(&project, &entities);
-            let with_empty_context: std::collections::BTreeSet<Triple> =
-                all_requests(&project, &entities)
-                    .into_iter()
-                    .map(|(triple, _)| triple)
-                    .collect();
-            let mut compared = 0;
-            for answer in &partial.answers {
-                let triple = (
-                    answer.principal.to_string(),
-                    answer.action.to_string(),
-                    answer.resource.to_string(),
-                );
-                if !with_empty_context.contains(&triple) {
-                    continue;
-                }
-                compared += 1;
-                let full = cedar.get(&triple);
-                match answer.decision {
-                    Some(Decision::Allow) => {
-                        let (decision, reasons, _) = full.unwrap_or_else(|| {
-                            panic!("{}: {triple:?} allowed for every context, Cedar denies it with {{}}", dir.display())
-                        });
-                        assert_eq!(*decision, Decision::Allow, "{}: {triple:?}", dir.display());
-                        assert!(
-                            answer.reasons.iter().all(|r| reasons.contains(r)),
-                            "{}: {triple:?}: {:?} not among Cedar's {reasons:?}",
-                            dir.display(),
-                            answer.reasons
-                        );
-                    }
-                    Some(Decision::Deny) => assert!(
-                        full.is_none_or(|(d, _, _)| *d == Decision::Deny),
-                        "{}: {triple:?} denied for every context, Cedar allows it with {{}}",
-                        dir.display()
-                    ),
-                    None => assert!(!answer.residuals.is_empty(), "{triple:?}"),
-                }
+    let total = over_conformance_projects(|dir, project, entities| {
+        let Ok(partial) = review(project, entities, &everything(None)) else {
+            return 0;
+        };
+        let cedar = brute_force(project, entities);
+        let with_empty_context: std::collections::BTreeSet<Triple> =
+            all_requests(project, entities)
+                .into_iter()
+                .map(|(triple, _)| triple)
+                .collect();
+        let mut compared = 0;
+        for answer in &partial.answers {
+            let triple = triple_of(&answer.principal, &answer.action, &answer.resource);
+            if !with_empty_context.contains(&triple) {
+                continue;
             }
-            // Every request Cedar allows with `{}` is allowed, or allowed
-            // depending on the context: never denied outright.
-            for (triple, (decision, _, _)) in &cedar {
-                if *decision != Decision::Allow {
-                    continue;
+            compared += 1;
+            let full = cedar.get(&triple);
+            match answer.decision {
+                Some(Decision::Allow) => {
+                    let (decision, reasons, _) = full.unwrap_or_else(|| {
+                        panic!(
+                            "{}: {triple:?} allowed for every context, Cedar denies it with {{}}",
+                            dir.display()
+                        )
+                    });
+                    assert_eq!(*decision, Decision::Allow, "{}: {triple:?}", dir.display());
+                    assert!(
+                        answer.reasons.iter().all(|r| reasons.contains(r)),
+                        "{}: {triple:?}: {:?} not among Cedar's {reasons:?}",
+                        dir.display(),
+                        answer.reasons
+                    );
                 }
-                let answer = partial.answers.iter().find(|a| {
-                    (
-                        a.principal.to_string(),
-                        a.action.to_string(),
-                        a.resource.to_string(),
-                    ) == *triple
-                });
-                assert!(
-                    answer.is_some_and(|a| a.decision != Some(Decision::Deny)),
-                    "{}: Cedar allows {triple:?} with {{}}, partial evaluation denies it",
+                Some(Decision::Deny) => assert!(
+                    full.is_none_or(|(d, _, _)| *d == Decision::Deny),
+                    "{}: {triple:?} denied for every context, Cedar allows it with {{}}",
                     dir.display()
-                );
-                compared += 1;
+                ),
+                None => assert!(!answer.residuals.is_empty(), "{triple:?}"),
             }
-            compared
-        })
-        .collect();
-    let total: usize = checked.iter().sum();
+        }
+        // Every request Cedar allows with `{}` is allowed, or allowed
+        // depending on the context: never denied outright.
+        for (triple, (decision, _, _)) in &cedar {
+            if *decision != Decision::Allow {
+                continue;
+            }
+            let answer = partial
+                .answers
+                .iter()
+                .find(|a| triple_of(&a.principal, &a.action, &a.resource) == *triple);
+            assert!(
+                answer.is_some_and(|a| a.decision != Some(Decision::Deny)),
+                "{}: Cedar allows {triple:?} with {{}}, partial evaluation denies it",
+                dir.display()
+            );
+            compared += 1;
+        }
+        compared
+    });
     assert!(total > 100, "only {total} partial answers compared");
 }
 

@@ -14,15 +14,26 @@ use std::collections::BTreeSet;
 
 use crate::common::{avpctl_env, repo};
 
-#[test]
-#[ignore = "needs AVPCTL_REAL_AVP_STORE"]
-fn real_avp_round_trip_against_a_scratch_store() {
-    let store = std::env::var("AVPCTL_REAL_AVP_STORE").unwrap_or_else(|_| {
-        panic!(
-            "this test needs AVPCTL_REAL_AVP_STORE=avp:<scratch store id> and AWS credentials to run against real AVP"
-        )
-    });
-    let env: Vec<(&str, String)> = [
+/// An environment variable the test cannot run without.
+fn need(key: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| panic!("this test needs {key} (see its comment)"))
+}
+
+/// The real store `avp:ID`, with this environment's region and profile.
+fn connect(store: &str) -> avpctl::store::avp::AvpStore {
+    let connection = avpctl::store::avp::Connection {
+        store_id: store.trim_start_matches("avp:").to_string(),
+        region: std::env::var("AWS_REGION").ok(),
+        profile: std::env::var("AWS_PROFILE").ok(),
+        endpoint_url: None,
+        concurrency: 1,
+    };
+    avpctl::store::avp::AvpStore::connect(connection).unwrap()
+}
+
+/// The AWS settings of this environment, passed on to avpctl.
+fn aws_env() -> Vec<(&'static str, String)> {
+    [
         "AWS_PROFILE",
         "AWS_REGION",
         "AWS_ACCESS_KEY_ID",
@@ -31,7 +42,18 @@ fn real_avp_round_trip_against_a_scratch_store() {
     ]
     .into_iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
-    .collect();
+    .collect()
+}
+
+#[test]
+#[ignore = "needs AVPCTL_REAL_AVP_STORE"]
+fn real_avp_round_trip_against_a_scratch_store() {
+    let store = std::env::var("AVPCTL_REAL_AVP_STORE").unwrap_or_else(|_| {
+        panic!(
+            "this test needs AVPCTL_REAL_AVP_STORE=avp:<scratch store id> and AWS credentials to run against real AVP"
+        )
+    });
+    let env = aws_env();
     let dir = tempfile::tempdir().unwrap();
     let status = std::process::Command::new("cp")
         .arg("-r")
@@ -72,21 +94,11 @@ fn real_avp_round_trip_against_a_scratch_store() {
 #[test]
 #[ignore = "needs AVPCTL_REAL_AVP_STORE and AVPCTL_REAL_ID_TOKEN"]
 fn real_avp_derives_the_principal_avpctl_derives() {
-    let need = |key: &str| {
-        std::env::var(key).unwrap_or_else(|_| panic!("this test needs {key} (see its comment)"))
-    };
     let store = need("AVPCTL_REAL_AVP_STORE");
     let token = need("AVPCTL_REAL_ID_TOKEN");
     let action: cedar_policy::EntityUid = need("AVPCTL_REAL_ACTION").parse().unwrap();
     let resource: cedar_policy::EntityUid = need("AVPCTL_REAL_RESOURCE").parse().unwrap();
-    let connection = avpctl::store::avp::Connection {
-        store_id: store.trim_start_matches("avp:").to_string(),
-        region: std::env::var("AWS_REGION").ok(),
-        profile: std::env::var("AWS_PROFILE").ok(),
-        endpoint_url: None,
-        concurrency: 1,
-    };
-    let mut avp = avpctl::store::avp::AvpStore::connect(connection).unwrap();
+    let mut avp = connect(&store);
     use avpctl::store::Store;
     let state = avp.read().unwrap();
     let source = state
@@ -219,20 +231,10 @@ fn split_type(name: &str) -> (&str, &str) {
 #[ignore = "needs AVPCTL_REAL_AVP_STORE and AVPCTL_REAL_ID_TOKEN"]
 fn real_avp_agrees_with_every_derivation_choice() {
     use serde_json::{Map, Value, json};
-    let need = |key: &str| {
-        std::env::var(key).unwrap_or_else(|_| panic!("this test needs {key} (see its comment)"))
-    };
     let store = need("AVPCTL_REAL_AVP_STORE");
     let id_token = need("AVPCTL_REAL_ID_TOKEN");
     let access_token = std::env::var("AVPCTL_REAL_ACCESS_TOKEN").ok();
-    let connection = avpctl::store::avp::Connection {
-        store_id: store.trim_start_matches("avp:").to_string(),
-        region: std::env::var("AWS_REGION").ok(),
-        profile: std::env::var("AWS_PROFILE").ok(),
-        endpoint_url: None,
-        concurrency: 1,
-    };
-    let mut avp = avpctl::store::avp::AvpStore::connect(connection).unwrap();
+    let mut avp = connect(&store);
     use avpctl::store::Store;
     let source = avp
         .read()
@@ -436,16 +438,7 @@ fn real_avp_agrees_with_every_derivation_choice() {
         .collect();
     write("tests/probes.yaml", format!("cases:\n{suite}"));
 
-    let env: Vec<(&str, String)> = [
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-    ]
-    .into_iter()
-    .filter_map(|k| std::env::var(k).ok().map(|v| (k, v)))
-    .collect();
+    let env = aws_env();
     let run = |args: &[&str]| avpctl_env(dir.path(), args, &env);
     let validate = run(&["validate"]);
     assert_eq!(validate.code, 0, "{}{}", validate.stdout, validate.stderr);
