@@ -73,6 +73,21 @@ pub struct Review {
     pub skipped: Vec<Skipped>,
 }
 
+impl Answer {
+    /// The answer to `triple`, with nothing found yet.
+    fn of(triple: &Triple, decision: Option<Decision>) -> Answer {
+        Answer {
+            principal: triple.principal.clone(),
+            action: triple.action.clone(),
+            resource: triple.resource.clone(),
+            decision,
+            reasons: Vec::new(),
+            errors: Vec::new(),
+            residuals: Vec::new(),
+        }
+    }
+}
+
 impl Review {
     pub fn allowed(&self) -> impl Iterator<Item = &Answer> {
         self.answers
@@ -359,13 +374,9 @@ pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<R
                     let (decision, reasons, errors) =
                         runner.decide_with(&triple.request(), &policies, entities);
                     Answer {
-                        principal: triple.principal.clone(),
-                        action: triple.action.clone(),
-                        resource: triple.resource.clone(),
-                        decision: Some(decision),
                         reasons,
                         errors,
-                        residuals: Vec::new(),
+                        ..Answer::of(triple, Some(decision))
                     }
                 }
             };
@@ -417,37 +428,27 @@ fn partially(
     entities: &cedar_policy::PartialEntities,
 ) -> Answer {
     use cedar_policy::{PartialEntityUid, PartialRequest};
-    let mut answer = Answer {
-        principal: triple.principal.clone(),
-        action: triple.action.clone(),
-        resource: triple.resource.clone(),
-        decision: Some(Decision::Deny),
-        reasons: Vec::new(),
-        errors: Vec::new(),
-        residuals: Vec::new(),
+    let mut answer = Answer::of(triple, Some(Decision::Deny));
+    let failed = |mut answer: Answer, message: String| {
+        answer.errors.push(PolicyError {
+            policy: String::new(),
+            message: format!("Cedar's partial evaluation failed: {message}"),
+        });
+        answer
     };
-    let request = PartialRequest::new(
+    let request = match PartialRequest::new(
         PartialEntityUid::from_concrete(triple.principal.clone()),
         triple.action.clone(),
         PartialEntityUid::from_concrete(triple.resource.clone()),
         None,
         schema,
-    )
-    .map_err(|err| crate::diagnostic::message_with_causes(&err));
-    let response = request.as_ref().map_err(Clone::clone).and_then(|request| {
-        policies
-            .tpe(request, entities, schema)
-            .map_err(|err| crate::diagnostic::message_with_causes(&err))
-    });
-    let response = match response {
+    ) {
+        Ok(request) => request,
+        Err(err) => return failed(answer, crate::diagnostic::message_with_causes(&err)),
+    };
+    let response = match policies.tpe(&request, entities, schema) {
         Ok(response) => response,
-        Err(message) => {
-            answer.errors.push(PolicyError {
-                policy: String::new(),
-                message: format!("Cedar's partial evaluation failed: {message}"),
-            });
-            return answer;
-        }
+        Err(err) => return failed(answer, crate::diagnostic::message_with_causes(&err)),
     };
     answer.decision = response.decision();
     answer.reasons = match response.reason() {

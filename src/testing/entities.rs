@@ -199,7 +199,7 @@ impl<'a> EntityLoader<'a> {
     /// it as an entity with no attributes; a misspelt group is still worth
     /// a warning, which `test --deny-warnings` makes fatal.
     fn undeclared_parents(&self, parsed: &[Arc<Parsed>]) -> Vec<Diagnostic> {
-        let declared: HashSet<(String, String)> = parsed
+        let declared: HashSet<(&str, &str)> = parsed
             .iter()
             .flat_map(|p| p.entities.iter())
             .filter_map(|e| uid_key(e.get("uid")?))
@@ -323,7 +323,7 @@ fn check_size(entities: &[&Value]) -> Result<(), String> {
     let index: HashMap<(&str, &str), usize> = entities
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| Some((uid_ref(e.get("uid"))?, i)))
+        .filter_map(|(i, e)| Some((uid_key(e.get("uid")?)?, i)))
         .collect();
     let parents: Vec<Vec<usize>> = entities
         .iter()
@@ -332,7 +332,7 @@ fn check_size(entities: &[&Value]) -> Result<(), String> {
                 .and_then(Value::as_array)
                 .map(|ps| {
                     ps.iter()
-                        .filter_map(|p| index.get(&uid_ref(Some(p))?).copied())
+                        .filter_map(|p| index.get(&uid_key(p)?).copied())
                         .collect()
                 })
                 .unwrap_or_default()
@@ -390,10 +390,10 @@ fn combine(parsed: &[Arc<Parsed>]) -> Vec<&Value> {
             let replaced: HashSet<Option<(&str, &str)>> = source
                 .entities
                 .iter()
-                .map(|e| uid_ref(e.get("uid")))
+                .map(|e| e.get("uid").and_then(uid_key))
                 .collect();
             combined.retain(|e| {
-                let uid = uid_ref(e.get("uid"));
+                let uid = e.get("uid").and_then(uid_key);
                 uid.is_none() || !replaced.contains(&uid)
             });
         }
@@ -448,13 +448,6 @@ fn cedar_entities(
     Entities::from_entities(all, None).or_else(|_| whole())
 }
 
-/// `{"type": T, "id": I}` or `{"__entity": {...}}` → (T, I), borrowed.
-fn uid_ref(value: Option<&Value>) -> Option<(&str, &str)> {
-    let value = value?;
-    let value = value.get("__entity").unwrap_or(value);
-    Some((value.get("type")?.as_str()?, value.get("id")?.as_str()?))
-}
-
 fn uid_text(uid: &Value) -> String {
     uid_key(uid).map_or_else(|| uid.to_string(), |(t, i)| format!("{t}\u{0}{i}"))
 }
@@ -465,12 +458,9 @@ fn unreadable(mut diagnostic: Diagnostic) -> Diagnostic {
 }
 
 /// `{"type": T, "id": I}` or `{"__entity": {...}}` → (T, I).
-fn uid_key(value: &Value) -> Option<(String, String)> {
+fn uid_key(value: &Value) -> Option<(&str, &str)> {
     let value = value.get("__entity").unwrap_or(value);
-    Some((
-        value.get("type")?.as_str()?.to_string(),
-        value.get("id")?.as_str()?.to_string(),
-    ))
+    Some((value.get("type")?.as_str()?, value.get("id")?.as_str()?))
 }
 
 trait FallbackFile {

@@ -184,12 +184,7 @@ impl Slicer {
     pub fn new(policy_set: &PolicySet) -> Slicer {
         let policies: Vec<Policy> = policy_set.policies().cloned().collect();
         let count = policies.len();
-        let mut permits = PolicyBits::empty(count);
-        for (i, policy) in policies.iter().enumerate() {
-            if policy.effect() == Effect::Permit {
-                permits.insert(index(i));
-            }
-        }
+        let permits = bits_where(&policies, |p| p.effect() == Effect::Permit);
         Slicer {
             principals: SlotIndex::new(
                 count,
@@ -270,24 +265,9 @@ impl Slicer {
         set
     }
 
-    /// Every policy of the slicer, as bits.
-    pub fn all(&self) -> PolicyBits {
-        let mut bits = PolicyBits::empty(self.policies.len());
-        for i in 0..self.policies.len() {
-            bits.insert(index(i));
-        }
-        bits
-    }
-
     /// The slicer's policies that `keep` selects, as bits.
     pub fn select(&self, keep: impl Fn(&Policy) -> bool) -> PolicyBits {
-        let mut bits = PolicyBits::empty(self.policies.len());
-        for (i, policy) in self.policies.iter().enumerate() {
-            if keep(policy) {
-                bits.insert(index(i));
-            }
-        }
-        bits
+        bits_where(&self.policies, keep)
     }
 
     fn build(&self, policies: &PolicyBits) -> PolicySet {
@@ -315,6 +295,17 @@ impl Slicer {
         }
         set
     }
+}
+
+/// The policies of `policies` that `keep` selects, by index.
+fn bits_where(policies: &[Policy], keep: impl Fn(&Policy) -> bool) -> PolicyBits {
+    let mut bits = PolicyBits::empty(policies.len());
+    for (i, policy) in policies.iter().enumerate() {
+        if keep(policy) {
+            bits.insert(index(i));
+        }
+    }
+    bits
 }
 
 fn index(i: usize) -> u32 {
