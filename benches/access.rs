@@ -129,11 +129,65 @@ fn main() {
             "json",
         ],
     );
+    cedar_alone(five.dir.path(), five_resources);
     if keep {
         std::mem::forget(old);
         std::mem::forget(generated);
         std::mem::forget(five);
     }
+}
+
+/// What Cedar alone needs for "what can u7 do", in this process on one
+/// core: reading the snapshot, and its own query API (`query_resource`,
+/// experimental: decisions only, no determining policies). The floor
+/// under avpctl's figure, which has both to do.
+fn cedar_alone(project: &Path, snapshot: &str) {
+    use cedar_policy::{Context, Entities, PolicySet, ResourceQueryRequest, Schema};
+    let schema: Schema = std::fs::read_to_string(project.join("schema.cedarschema"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut policies = String::new();
+    for entry in std::fs::read_dir(project.join("policies")).unwrap() {
+        policies.push_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let policies: PolicySet = policies.parse().unwrap();
+    let text = std::fs::read_to_string(snapshot).unwrap();
+    let started = std::time::Instant::now();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entities = Entities::from_json_value(value, Some(&schema)).unwrap();
+    let read = started.elapsed();
+    let started = std::time::Instant::now();
+    let mut allowed = 0;
+    let principal: cedar_policy::EntityUid = r#"Bench::User::"u7""#.parse().unwrap();
+    let doc: cedar_policy::EntityTypeName = "Bench::Doc".parse().unwrap();
+    for action in schema.actions() {
+        let Ok(context) = Context::from_json_str(CONTEXT, Some((&schema, action))) else {
+            continue;
+        };
+        let request = ResourceQueryRequest::new(
+            principal.clone(),
+            action.clone(),
+            doc.clone(),
+            context,
+            &schema,
+        )
+        .unwrap();
+        allowed += policies
+            .query_resource(&request, &entities, &schema)
+            .unwrap()
+            .count();
+    }
+    let queried = started.elapsed();
+    println!("Cedar alone, in process, one core (\"what can u7 do\"):");
+    println!(
+        "  Entities::from_json_value, 100,000 entities      {:>9.1} ms",
+        read.as_secs_f64() * 1000.0
+    );
+    println!(
+        "  PolicySet::query_resource, 5 actions             {:>9.1} ms  ({allowed} allowed)",
+        queried.as_secs_f64() * 1000.0
+    );
 }
 
 /// The generated project without its tests (a diff's old side).

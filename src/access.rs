@@ -8,14 +8,19 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cedar_policy::{Context, Decision, Entities, EntityUid, Request, Schema};
+use cedar_policy::{
+    Context, Decision, Entities, EntityTypeName, EntityUid, PartialEntityUid, Request, Schema,
+};
 use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::project::Project;
 use crate::testing::outcome::PolicyError;
 use crate::testing::runner::Runner;
+use crate::testing::slicer::{PolicyBits, Slicer};
 use crate::testing::suite::ResolvedSource;
+
+mod fold;
 
 /// What is asked: `None` ranges over the snapshot (or the schema's actions).
 #[derive(Debug, Clone)]
@@ -70,6 +75,9 @@ pub struct Review {
     /// sorted by action, principal, resource.
     pub answers: Vec<Answer>,
     pub evaluated: usize,
+    /// Of the evaluated requests, those Cedar decided on the residuals of
+    /// policies folded once for many requests ([`Folding`]).
+    pub folded: usize,
     pub skipped: Vec<Skipped>,
 }
 
@@ -302,12 +310,12 @@ impl Triple<'_> {
 /// Walks every request of `requests` in parallel: `for_action` prepares
 /// what an action's requests share, `for_principal` what a principal's
 /// share (`None`: none of them needs evaluating), and `each` answers one
-/// request (`None`: nothing to report).
+/// request with both (`None`: nothing to report).
 fn evaluate<A, P, T>(
     requests: &Requests,
-    for_action: impl Fn(&EntityUid) -> A,
-    for_principal: impl Fn(&A, &EntityUid) -> Option<P> + Sync,
-    each: impl Fn(&P, &Triple) -> Option<T> + Sync,
+    for_action: impl Fn(&ActionRequests) -> A,
+    for_principal: impl Fn(&A, &ActionRequests, &EntityUid) -> Option<P> + Sync,
+    each: impl Fn(&A, &P, &Triple) -> Option<T> + Sync,
 ) -> Vec<T>
 where
     A: Sync,
@@ -316,7 +324,7 @@ where
 {
     let mut found = Vec::new();
     for requested in &requests.actions {
-        let shared = for_action(&requested.action);
+        let shared = for_action(requested);
         let (shared, for_principal, each) = (&shared, &for_principal, &each);
         // Over the pairs, not the principals: "what can P do" has one
         // principal and every resource.
@@ -324,7 +332,9 @@ where
             requested
                 .principals
                 .par_iter()
-                .filter_map(|principal| Some((principal, for_principal(shared, principal)?)))
+                .filter_map(|principal| {
+                    Some((principal, for_principal(shared, requested, principal)?))
+                })
                 .flat_map(|(principal, prepared)| {
                     requested.resources.par_iter().filter_map(move |resource| {
                         let triple = Triple {
@@ -333,7 +343,7 @@ where
                             resource,
                             context: requested.context.as_ref(),
                         };
-                        each(&prepared, &triple)
+                        each(shared, &prepared, &triple)
                     })
                 })
                 .collect::<Vec<T>>(),
@@ -347,6 +357,33 @@ where
 /// evaluation (`PolicySet::tpe`): a decision where one holds for every
 /// context, else the residual policies it depends on.
 pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<Review, Error> {
+    review_with(project, entities, query, Folding::default())
+}
+
+/// When [`review`] folds the policies of requests that share a principal
+/// (or a resource) with Cedar's partial evaluation, evaluating each
+/// request on the residuals (module `fold`).
+#[derive(Debug, Clone, Copy)]
+pub struct Folding {
+    /// Fold when at least this many requests share the principal, or
+    /// share each of a few resources. Below it, one partial evaluation
+    /// costs more than the requests save.
+    pub from: usize,
+}
+
+impl Default for Folding {
+    fn default() -> Folding {
+        Folding { from: 64 }
+    }
+}
+
+/// [`review`], folding as `folding` says.
+pub fn review_with(
+    project: &Project,
+    entities: &Entities,
+    query: &Query,
+    folding: Folding,
+) -> Result<Review, Error> {
     let (schema, requests) = requests(project, entities, query)?;
     let partial = match &query.context {
         Some(_) => None,
@@ -354,25 +391,58 @@ pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<R
     };
     let runner = Runner::new(project);
     let slicer = runner.slicer();
+    let folder = match &query.context {
+        Some(_) => fold::Folder::new(&[&project.policy_set], schema, entities),
+        None => None,
+    };
+    let folded = std::sync::atomic::AtomicUsize::new(0);
     let mut answers = evaluate(
         &requests,
-        |action| slicer.action_bits(action, entities),
-        |action_bits, principal| {
-            let bits = action_bits.and(&slicer.principal_bits(principal, entities));
-            (!bits.is_empty()).then_some(bits)
+        |requested| {
+            let bits = slicer.action_bits(&requested.action, entities);
+            let folds = match (&folder, &requested.context) {
+                (Some(folder), Some(context)) if folds_by_resource(requested, folding) => {
+                    resource_folds(schema, folder, slicer, &bits, requested, context, entities)
+                }
+                _ => Vec::new(),
+            };
+            (bits, folds)
         },
-        |principal_bits, triple| {
+        |(action_bits, resource_folds), requested, principal| {
+            let bits = action_bits.and(&slicer.principal_bits(principal, entities));
+            if bits.is_empty() {
+                return None;
+            }
+            let folds = match (&folder, &requested.context) {
+                (Some(folder), Some(context))
+                    if resource_folds.is_empty() && requested.resources.len() >= folding.from =>
+                {
+                    principal_folds(schema, folder, slicer, &bits, principal, requested, context)
+                }
+                _ => Vec::new(),
+            };
+            Some((bits, folds))
+        },
+        |(_, resource_folds), (principal_bits, folds), triple| {
             let bits = principal_bits.and(&slicer.resource_bits(triple.resource, entities));
             // No policy's scope matches: Cedar denies, and nothing errs.
             if bits.is_empty() {
                 return None;
             }
-            let policies = slicer.policy_set(&bits);
             let answer = match &partial {
-                Some(partial) => partially(&policies, triple, schema, partial),
+                Some(partial) => partially(&slicer.policy_set(&bits), triple, schema, partial),
                 None => {
+                    let fold = fold_for(
+                        resource_folds,
+                        triple.resource,
+                        triple.principal.type_name(),
+                    )
+                    .or_else(|| fold_for(folds, triple.principal, triple.resource.type_name()));
+                    if fold.is_some() {
+                        folded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     let (decision, reasons, errors) =
-                        runner.decide_with(&triple.request(), &policies, entities);
+                        decided(&runner, slicer, &bits, fold, triple, entities);
                     Answer {
                         reasons,
                         errors,
@@ -392,9 +462,125 @@ pub fn review(project: &Project, entities: &Entities, query: &Query) -> Result<R
     });
     Ok(Review {
         evaluated: requests.count(),
+        folded: folded.into_inner(),
         answers,
         skipped: requests.skipped,
     })
+}
+
+/// A fold of one known entity's slice, for the requests whose other side
+/// is of one type: (the known entity, the other side's type, the fold).
+type Fold = (EntityUid, EntityTypeName, fold::Folded);
+
+/// The fold of `known`'s slice for requests whose other side is of type
+/// `unknown`.
+fn fold_for<'f>(
+    folds: &'f [Fold],
+    known: &EntityUid,
+    unknown: &EntityTypeName,
+) -> Option<&'f fold::Folded> {
+    folds
+        .iter()
+        .find(|(entity, type_name, _)| entity == known && type_name == unknown)
+        .map(|(_, _, fold)| fold)
+}
+
+/// Whether an action's requests are folded per resource (a few resources,
+/// many principals: "who can A on R") rather than per principal.
+fn folds_by_resource(requested: &ActionRequests, folding: Folding) -> bool {
+    requested.resources.len() <= FEW_RESOURCES && requested.principals.len() >= folding.from
+}
+
+const FEW_RESOURCES: usize = 4;
+
+/// The principal's slice `bits` folded for each resource type of the
+/// action (those Cedar cannot fold are left out).
+fn principal_folds(
+    schema: &Schema,
+    folder: &fold::Folder,
+    slicer: &Slicer,
+    bits: &PolicyBits,
+    principal: &EntityUid,
+    requested: &ActionRequests,
+    context: &Context,
+) -> Vec<Fold> {
+    let types = schema.resources_for_action(&requested.action);
+    types
+        .into_iter()
+        .flatten()
+        .filter_map(|type_name| {
+            let folded = folder.fold(
+                slicer,
+                bits,
+                PartialEntityUid::from_concrete(principal.clone()),
+                &requested.action,
+                PartialEntityUid::new(type_name.clone(), None),
+                context,
+            )?;
+            Some((principal.clone(), type_name.clone(), folded))
+        })
+        .collect()
+}
+
+/// Each resource's slice of the action (`bits`) folded for each principal
+/// type of the action.
+fn resource_folds(
+    schema: &Schema,
+    folder: &fold::Folder,
+    slicer: &Slicer,
+    bits: &PolicyBits,
+    requested: &ActionRequests,
+    context: &Context,
+    entities: &Entities,
+) -> Vec<Fold> {
+    let types: Vec<&EntityTypeName> = schema
+        .principals_for_action(&requested.action)
+        .into_iter()
+        .flatten()
+        .collect();
+    let mut folds = Vec::new();
+    for resource in &requested.resources {
+        let bits = bits.and(&slicer.resource_bits(resource, entities));
+        for type_name in &types {
+            let folded = folder.fold(
+                slicer,
+                &bits,
+                PartialEntityUid::new((*type_name).clone(), None),
+                &requested.action,
+                PartialEntityUid::from_concrete(resource.clone()),
+                context,
+            );
+            if let Some(folded) = folded {
+                folds.push((resource.clone(), (*type_name).clone(), folded));
+            }
+        }
+    }
+    folds
+}
+
+/// Cedar's decision on `triple`, whose slice is `bits`, with the
+/// determining policies and the errors: on the residuals when the policies
+/// are folded, and in full when they are not or when a residual errs (for
+/// Cedar's own error message).
+fn decided(
+    runner: &Runner,
+    slicer: &Slicer,
+    bits: &PolicyBits,
+    folded: Option<&fold::Folded>,
+    triple: &Triple,
+    entities: &Entities,
+) -> (Decision, Vec<String>, Vec<PolicyError>) {
+    let request = triple.request();
+    if let Some(folded) = folded {
+        let Some(residuals) = folded.residuals(slicer, bits) else {
+            return (Decision::Deny, Vec::new(), Vec::new());
+        };
+        let decided = runner.decide_with(&request, &residuals, entities);
+        if decided.2.is_empty() {
+            return decided;
+        }
+    }
+    runner.decide_with(&request, &slicer.policy_set(bits), entities)
 }
 
 /// The snapshot as Cedar's partial evaluation takes it, after checking
@@ -405,9 +591,7 @@ fn partial_entities(
     schema: &Schema,
     entities: &Entities,
 ) -> Result<cedar_policy::PartialEntities, Error> {
-    let validation = cedar_policy::Validator::new(schema.clone())
-        .validate(&project.policy_set, cedar_policy::ValidationMode::Strict);
-    if !validation.validation_passed() {
+    if !fold::strictly_valid(&project.policy_set, schema) {
         return Err(Error::Usage(
             "without --context, `access` answers with Cedar's partial evaluation, which needs policies that validate against the schema (run `avpctl validate`); give --context for plain answers".into(),
         ));
@@ -427,7 +611,7 @@ fn partially(
     schema: &Schema,
     entities: &cedar_policy::PartialEntities,
 ) -> Answer {
-    use cedar_policy::{PartialEntityUid, PartialRequest};
+    use cedar_policy::PartialRequest;
     let mut answer = Answer::of(triple, Some(Decision::Deny));
     let failed = |mut answer: Answer, message: String| {
         answer.errors.push(PolicyError {
@@ -496,6 +680,9 @@ pub struct Impact {
     /// Sorted by action, principal, resource.
     pub flips: Vec<Flip>,
     pub evaluated: usize,
+    /// Of the evaluated requests, those decided on both sides' residuals
+    /// ([`Folding`]).
+    pub folded: usize,
     pub skipped: Vec<Skipped>,
 }
 
@@ -510,15 +697,28 @@ impl Impact {
 ///
 /// A request is evaluated only when one side's slice holds a policy the
 /// other side does not hold unchanged (else both slices are the same
-/// policies, and Cedar's answers are equal) and one side's slice holds a
-/// `permit` (else both deny).
+/// policies, and Cedar's answers are equal), one side's slice holds a
+/// `permit` (else both deny), and Cedar finds one of those changed
+/// policies satisfied (else both sides decide as their shared policies).
 pub fn impact(
     project: &Project,
     old_policies: &cedar_policy::PolicySet,
     entities: &Entities,
     query: &Query,
 ) -> Result<Impact, Error> {
-    let (_, requests) = requests(project, entities, query)?;
+    impact_with(project, old_policies, entities, query, Folding::default())
+}
+
+/// [`impact`], folding each side's policies as `folding` says (only per
+/// principal: the impact ranges over every principal).
+pub fn impact_with(
+    project: &Project,
+    old_policies: &cedar_policy::PolicySet,
+    entities: &Entities,
+    query: &Query,
+    folding: Folding,
+) -> Result<Impact, Error> {
+    let (schema, requests) = requests(project, entities, query)?;
     let (old_runner, new_runner) = (
         Runner::with_policies(project, old_policies),
         Runner::new(project),
@@ -526,33 +726,62 @@ pub fn impact(
     let (old, new) = (old_runner.slicer(), new_runner.slicer());
     let old_changed = old.select(|p| !held_unchanged(p, &project.policy_set));
     let new_changed = new.select(|p| !held_unchanged(p, old_policies));
+    let folder = fold::Folder::new(&[old_policies, &project.policy_set], schema, entities);
+    let folded = std::sync::atomic::AtomicUsize::new(0);
     let mut flips = evaluate(
         &requests,
-        |action| {
+        |requested| {
             (
-                old.action_bits(action, entities),
-                new.action_bits(action, entities),
+                old.action_bits(&requested.action, entities),
+                new.action_bits(&requested.action, entities),
             )
         },
-        |(old_action, new_action), principal| {
+        |(old_action, new_action), requested, principal| {
             let sides = (
                 old_action.and(&old.principal_bits(principal, entities)),
                 new_action.and(&new.principal_bits(principal, entities)),
             );
-            (sides.0.meets(&old_changed) || sides.1.meets(&new_changed)).then_some(sides)
+            if !(sides.0.meets(&old_changed) || sides.1.meets(&new_changed)) {
+                return None;
+            }
+            let folds = match (&folder, &requested.context) {
+                (Some(folder), Some(context)) if requested.resources.len() >= folding.from => (
+                    principal_folds(schema, folder, old, &sides.0, principal, requested, context),
+                    principal_folds(schema, folder, new, &sides.1, principal, requested, context),
+                ),
+                _ => (Vec::new(), Vec::new()),
+            };
+            Some((sides, folds))
         },
-        |(old_principal, new_principal), triple| {
+        |_, ((old_principal, new_principal), (old_folds, new_folds)), triple| {
             let old_bits = old_principal.and(&old.resource_bits(triple.resource, entities));
             let new_bits = new_principal.and(&new.resource_bits(triple.resource, entities));
             let differs = old_bits.meets(&old_changed) || new_bits.meets(&new_changed);
             if !differs || !(old.any_permit(&old_bits) || new.any_permit(&new_bits)) {
                 return None;
             }
-            let request = triple.request();
+            let resource_type = triple.resource.type_name();
+            let old_fold = fold_for(old_folds, triple.principal, resource_type);
+            let new_fold = fold_for(new_folds, triple.principal, resource_type);
+            if old_fold.is_some() && new_fold.is_some() {
+                folded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            // Cedar evaluates each policy on its own: when no changed
+            // policy of either side is satisfied, each side decides as the
+            // policies both hold unchanged do, and the decisions are equal.
+            let any_satisfied = |runner, slicer, bits: &PolicyBits, fold| {
+                let (decision, reasons, _) = decided(runner, slicer, bits, fold, triple, entities);
+                decision == Decision::Allow || !reasons.is_empty()
+            };
+            if !any_satisfied(&old_runner, old, &old_bits.and(&old_changed), old_fold)
+                && !any_satisfied(&new_runner, new, &new_bits.and(&new_changed), new_fold)
+            {
+                return None;
+            }
             let (old_decision, old_reasons, _) =
-                old_runner.decide_with(&request, &old.policy_set(&old_bits), entities);
+                decided(&old_runner, old, &old_bits, old_fold, triple, entities);
             let (new_decision, new_reasons, _) =
-                new_runner.decide_with(&request, &new.policy_set(&new_bits), entities);
+                decided(&new_runner, new, &new_bits, new_fold, triple, entities);
             (old_decision != new_decision).then(|| Flip {
                 principal: triple.principal.clone(),
                 action: triple.action.clone(),
@@ -573,6 +802,7 @@ pub fn impact(
     });
     Ok(Impact {
         evaluated: requests.count(),
+        folded: folded.into_inner(),
         flips,
         skipped: requests.skipped,
     })

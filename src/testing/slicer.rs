@@ -172,10 +172,36 @@ pub struct Slicer {
     /// The template of each linked policy.
     templates: HashMap<PolicyId, cedar_policy::Template>,
     /// Sub-sets already built, by the policies they hold.
-    cache: RwLock<FastMap<PolicyBits, Arc<PolicySet>>>,
+    cache: SetCache,
 }
 
-/// Bound on cached sub-sets, so memory stays flat on millions of requests.
+/// Policy sets already built, by the policies they hold; bounded, so
+/// memory stays flat on millions of requests.
+#[derive(Default)]
+pub struct SetCache(RwLock<FastMap<PolicyBits, Arc<PolicySet>>>);
+
+impl SetCache {
+    /// The set `policies` names, built by `build` the first time.
+    pub fn get_or_build(
+        &self,
+        policies: &PolicyBits,
+        build: impl FnOnce() -> PolicySet,
+    ) -> Arc<PolicySet> {
+        if let Some(set) = self.0.read().ok().and_then(|c| c.get(policies).cloned()) {
+            return set;
+        }
+        let set = Arc::new(build());
+        if let Ok(mut cache) = self.0.write() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(policies.clone(), Arc::clone(&set));
+        }
+        set
+    }
+}
+
+/// Bound on a [`SetCache`].
 /// Requests over one resource tree share few distinct sets (one per
 /// folder, say), so a few thousand cover an organisation's snapshot.
 const CACHE_LIMIT: usize = 4096;
@@ -204,7 +230,7 @@ impl Slicer {
                 .map(|t| (t.id().clone(), t.clone()))
                 .collect(),
             policies,
-            cache: RwLock::new(FastMap::default()),
+            cache: SetCache::default(),
         }
     }
 
@@ -247,27 +273,28 @@ impl Slicer {
     /// The policies of `policies` as a set Cedar can evaluate (with the
     /// templates of its links).
     pub fn policy_set(&self, policies: &PolicyBits) -> Arc<PolicySet> {
-        if let Some(set) = self
-            .cache
-            .read()
-            .ok()
-            .and_then(|c| c.get(policies).cloned())
-        {
-            return set;
-        }
-        let set = Arc::new(self.build(policies));
-        if let Ok(mut cache) = self.cache.write() {
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(policies.clone(), Arc::clone(&set));
-        }
-        set
+        self.cache.get_or_build(policies, || self.build(policies))
     }
 
     /// The slicer's policies that `keep` selects, as bits.
     pub fn select(&self, keep: impl Fn(&Policy) -> bool) -> PolicyBits {
         bits_where(&self.policies, keep)
+    }
+
+    /// The policies of `bits` that `keep` selects.
+    pub fn select_within(&self, bits: &PolicyBits, keep: impl Fn(&Policy) -> bool) -> PolicyBits {
+        let mut kept = PolicyBits::empty(self.policies.len());
+        for i in bits.indices() {
+            if keep(&self.policies[i as usize]) {
+                kept.insert(i);
+            }
+        }
+        kept
+    }
+
+    /// The policies of `bits`, in the slicer's order.
+    pub fn policies_of<'s>(&'s self, bits: &'s PolicyBits) -> impl Iterator<Item = &'s Policy> {
+        bits.indices().map(|i| &self.policies[i as usize])
     }
 
     fn build(&self, policies: &PolicyBits) -> PolicySet {

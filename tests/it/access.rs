@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use avpctl::access::{Query, review, snapshot};
+use avpctl::access::{Folding, Query, impact_with, review, review_with, snapshot};
 use cedar_policy::{Authorizer, Context, Decision, Request};
 use rayon::prelude::*;
 
@@ -171,6 +171,27 @@ fn every_answer_is_cedars_on_every_conformance_project() {
     assert!(
         answers > 100,
         "the projects gave only {answers} allowed or errored requests"
+    );
+}
+
+/// Folding (Cedar's partial evaluation of what requests share, then each
+/// request on the residuals) changes no answer: not the decision, not the
+/// reasons, not the errors and their messages. Folding from one request
+/// on takes both ways of folding on every project where it applies.
+#[test]
+fn folded_answers_are_the_unfolded_ones_on_every_conformance_project() {
+    let folded = over_conformance_projects(|dir, project, entities| {
+        let query = everything(Some(serde_json::json!({})));
+        let plain = review_with(project, entities, &query, Folding { from: usize::MAX }).unwrap();
+        let folded = review_with(project, entities, &query, Folding { from: 1 }).unwrap();
+        let printed = |review: &avpctl::access::Review| format!("{:?}", review.answers);
+        assert_eq!(printed(&folded), printed(&plain), "{}", dir.display());
+        assert_eq!(plain.folded, 0, "{}", dir.display());
+        folded.folded
+    });
+    assert!(
+        folded > 1000,
+        "only {folded} requests were decided on residuals"
     );
 }
 
@@ -393,6 +414,29 @@ fn every_impact_flip_is_cedars_on_every_conformance_project() {
         cedar.len()
     });
     assert!(total > 100, "the revisions flipped only {total} requests");
+}
+
+/// Folding each side's policies per principal changes no flip and no
+/// reason.
+#[test]
+fn folded_flips_are_the_unfolded_ones_on_every_conformance_project() {
+    let folded = over_conformance_projects(|dir, project, entities| {
+        let old = older_revision(&project.policy_set);
+        let query = everything(Some(serde_json::json!({})));
+        let impact = |from| impact_with(project, &old, entities, &query, Folding { from }).unwrap();
+        let (plain, folded) = (impact(usize::MAX), impact(1));
+        assert_eq!(
+            format!("{:?}", folded.flips),
+            format!("{:?}", plain.flips),
+            "{}",
+            dir.display()
+        );
+        folded.folded
+    });
+    assert!(
+        folded > 1000,
+        "only {folded} requests were decided on residuals"
+    );
 }
 
 #[test]
