@@ -391,19 +391,25 @@ pub fn review_with(
     };
     let runner = Runner::new(project);
     let slicer = runner.slicer();
-    let folder = match &query.context {
-        Some(_) => fold::Folder::new(&[&project.policy_set], schema, entities),
-        None => None,
+    // Built on the first fold: its set-up costs a large snapshot's worth.
+    let folder = std::sync::OnceLock::new();
+    let folder = || {
+        folder
+            .get_or_init(|| fold::Folder::new(&[&project.policy_set], schema, entities))
+            .as_ref()
     };
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let mut answers = evaluate(
         &requests,
         |requested| {
             let bits = slicer.action_bits(&requested.action, entities);
-            let folds = match (&folder, &requested.context) {
-                (Some(folder), Some(context)) if folds_by_resource(requested, folding) => {
-                    resource_folds(schema, folder, slicer, &bits, requested, context, entities)
-                }
+            let folds = match &requested.context {
+                Some(context) if folds_by_resource(requested, folding) => match folder() {
+                    Some(folder) => {
+                        resource_folds(schema, folder, slicer, &bits, requested, context, entities)
+                    }
+                    None => Vec::new(),
+                },
                 _ => Vec::new(),
             };
             (bits, folds)
@@ -413,11 +419,16 @@ pub fn review_with(
             if bits.is_empty() {
                 return None;
             }
-            let folds = match (&folder, &requested.context) {
-                (Some(folder), Some(context))
+            let folds = match &requested.context {
+                Some(context)
                     if resource_folds.is_empty() && requested.resources.len() >= folding.from =>
                 {
-                    principal_folds(schema, folder, slicer, &bits, principal, requested, context)
+                    match folder() {
+                        Some(folder) => principal_folds(
+                            schema, folder, slicer, &bits, principal, requested, context,
+                        ),
+                        None => Vec::new(),
+                    }
                 }
                 _ => Vec::new(),
             };
@@ -726,7 +737,15 @@ pub fn impact_with(
     let (old, new) = (old_runner.slicer(), new_runner.slicer());
     let old_changed = old.select(|p| !held_unchanged(p, &project.policy_set));
     let new_changed = new.select(|p| !held_unchanged(p, old_policies));
-    let folder = fold::Folder::new(&[old_policies, &project.policy_set], schema, entities);
+    // Built on the first fold: its set-up costs a large snapshot's worth.
+    let folder = std::sync::OnceLock::new();
+    let folder = || {
+        folder
+            .get_or_init(|| {
+                fold::Folder::new(&[old_policies, &project.policy_set], schema, entities)
+            })
+            .as_ref()
+    };
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let mut flips = evaluate(
         &requests,
@@ -744,12 +763,18 @@ pub fn impact_with(
             if !(sides.0.meets(&old_changed) || sides.1.meets(&new_changed)) {
                 return None;
             }
-            let folds = match (&folder, &requested.context) {
-                (Some(folder), Some(context)) if requested.resources.len() >= folding.from => (
+            let folder = match &requested.context {
+                Some(context) if requested.resources.len() >= folding.from => {
+                    folder().map(|folder| (folder, context))
+                }
+                _ => None,
+            };
+            let folds = match folder {
+                Some((folder, context)) => (
                     principal_folds(schema, folder, old, &sides.0, principal, requested, context),
                     principal_folds(schema, folder, new, &sides.1, principal, requested, context),
                 ),
-                _ => (Vec::new(), Vec::new()),
+                None => (Vec::new(), Vec::new()),
             };
             Some((sides, folds))
         },
