@@ -391,27 +391,20 @@ pub fn review_with(
     };
     let runner = Runner::new(project);
     let slicer = runner.slicer();
-    // Built on the first fold: its set-up costs a large snapshot's worth.
-    let folder = std::sync::OnceLock::new();
-    let folder = || {
-        folder
-            .get_or_init(|| fold::Folder::new(&[&project.policy_set], schema, entities))
-            .as_ref()
-    };
+    let folder = fold::LazyFolder::new(vec![&project.policy_set], schema, entities);
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let mut answers = evaluate(
         &requests,
         |requested| {
             let bits = slicer.action_bits(&requested.action, entities);
-            let folds = match &requested.context {
-                Some(context) if folds_by_resource(requested, folding) => match folder() {
-                    Some(folder) => {
-                        resource_folds(schema, folder, slicer, &bits, requested, context, entities)
-                    }
-                    None => Vec::new(),
-                },
-                _ => Vec::new(),
-            };
+            let folds = folder
+                .when(
+                    folds_by_resource(requested, folding),
+                    requested.context.as_ref(),
+                )
+                .map_or_else(Vec::new, |(folder, context)| {
+                    resource_folds(schema, folder, slicer, &bits, requested, context, entities)
+                });
             (bits, folds)
         },
         |(action_bits, resource_folds), requested, principal| {
@@ -419,19 +412,12 @@ pub fn review_with(
             if bits.is_empty() {
                 return None;
             }
-            let folds = match &requested.context {
-                Some(context)
-                    if resource_folds.is_empty() && requested.resources.len() >= folding.from =>
-                {
-                    match folder() {
-                        Some(folder) => principal_folds(
-                            schema, folder, slicer, &bits, principal, requested, context,
-                        ),
-                        None => Vec::new(),
-                    }
-                }
-                _ => Vec::new(),
-            };
+            let worth_it = resource_folds.is_empty() && requested.resources.len() >= folding.from;
+            let folds = folder
+                .when(worth_it, requested.context.as_ref())
+                .map_or_else(Vec::new, |(folder, context)| {
+                    principal_folds(schema, folder, slicer, &bits, principal, requested, context)
+                });
             Some((bits, folds))
         },
         |(_, resource_folds), (principal_bits, folds), triple| {
@@ -453,7 +439,7 @@ pub fn review_with(
                         folded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     let (decision, reasons, errors) =
-                        decided(&runner, slicer, &bits, fold, triple, entities);
+                        decided(&runner, slicer, &bits, fold, &triple.request(), entities);
                     Answer {
                         reasons,
                         errors,
@@ -569,7 +555,7 @@ fn resource_folds(
     folds
 }
 
-/// Cedar's decision on `triple`, whose slice is `bits`, with the
+/// Cedar's decision on `request`, whose slice is `bits`, with the
 /// determining policies and the errors: on the residuals when the policies
 /// are folded, and in full when they are not or when a residual errs (for
 /// Cedar's own error message).
@@ -578,20 +564,19 @@ fn decided(
     slicer: &Slicer,
     bits: &PolicyBits,
     folded: Option<&fold::Folded>,
-    triple: &Triple,
+    request: &Request,
     entities: &Entities,
 ) -> (Decision, Vec<String>, Vec<PolicyError>) {
-    let request = triple.request();
     if let Some(folded) = folded {
         let Some(residuals) = folded.residuals(slicer, bits) else {
             return (Decision::Deny, Vec::new(), Vec::new());
         };
-        let decided = runner.decide_with(&request, &residuals, entities);
+        let decided = runner.decide_with(request, &residuals, entities);
         if decided.2.is_empty() {
             return decided;
         }
     }
-    runner.decide_with(&request, &slicer.policy_set(bits), entities)
+    runner.decide_with(request, &slicer.policy_set(bits), entities)
 }
 
 /// The snapshot as Cedar's partial evaluation takes it, after checking
@@ -737,15 +722,7 @@ pub fn impact_with(
     let (old, new) = (old_runner.slicer(), new_runner.slicer());
     let old_changed = old.select(|p| !held_unchanged(p, &project.policy_set));
     let new_changed = new.select(|p| !held_unchanged(p, old_policies));
-    // Built on the first fold: its set-up costs a large snapshot's worth.
-    let folder = std::sync::OnceLock::new();
-    let folder = || {
-        folder
-            .get_or_init(|| {
-                fold::Folder::new(&[old_policies, &project.policy_set], schema, entities)
-            })
-            .as_ref()
-    };
+    let folder = fold::LazyFolder::new(vec![old_policies, &project.policy_set], schema, entities);
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let mut flips = evaluate(
         &requests,
@@ -763,19 +740,19 @@ pub fn impact_with(
             if !(sides.0.meets(&old_changed) || sides.1.meets(&new_changed)) {
                 return None;
             }
-            let folder = match &requested.context {
-                Some(context) if requested.resources.len() >= folding.from => {
-                    folder().map(|folder| (folder, context))
-                }
-                _ => None,
-            };
-            let folds = match folder {
-                Some((folder, context)) => (
-                    principal_folds(schema, folder, old, &sides.0, principal, requested, context),
-                    principal_folds(schema, folder, new, &sides.1, principal, requested, context),
-                ),
-                None => (Vec::new(), Vec::new()),
-            };
+            let worth_it = requested.resources.len() >= folding.from;
+            let folds = folder
+                .when(worth_it, requested.context.as_ref())
+                .map_or_else(Default::default, |(folder, context)| {
+                    (
+                        principal_folds(
+                            schema, folder, old, &sides.0, principal, requested, context,
+                        ),
+                        principal_folds(
+                            schema, folder, new, &sides.1, principal, requested, context,
+                        ),
+                    )
+                });
             Some((sides, folds))
         },
         |_, ((old_principal, new_principal), (old_folds, new_folds)), triple| {
@@ -794,8 +771,10 @@ pub fn impact_with(
             // Cedar evaluates each policy on its own: when no changed
             // policy of either side is satisfied, each side decides as the
             // policies both hold unchanged do, and the decisions are equal.
+            let request = triple.request();
             let any_satisfied = |runner, slicer, bits: &PolicyBits, fold| {
-                let (decision, reasons, _) = decided(runner, slicer, bits, fold, triple, entities);
+                let (decision, reasons, _) =
+                    decided(runner, slicer, bits, fold, &request, entities);
                 decision == Decision::Allow || !reasons.is_empty()
             };
             if !any_satisfied(&old_runner, old, &old_bits.and(&old_changed), old_fold)
@@ -804,9 +783,9 @@ pub fn impact_with(
                 return None;
             }
             let (old_decision, old_reasons, _) =
-                decided(&old_runner, old, &old_bits, old_fold, triple, entities);
+                decided(&old_runner, old, &old_bits, old_fold, &request, entities);
             let (new_decision, new_reasons, _) =
-                decided(&new_runner, new, &new_bits, new_fold, triple, entities);
+                decided(&new_runner, new, &new_bits, new_fold, &request, entities);
             (old_decision != new_decision).then(|| Flip {
                 principal: triple.principal.clone(),
                 action: triple.action.clone(),

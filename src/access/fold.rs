@@ -32,6 +32,46 @@ pub struct Folder<'s> {
     entities: PartialEntities,
 }
 
+/// A [`Folder`] built on first use: its set-up (strict validation, Cedar's
+/// partial entity set) costs a large snapshot's worth, which a query that
+/// folds nothing should not pay.
+pub struct LazyFolder<'a> {
+    policies: Vec<&'a PolicySet>,
+    schema: &'a Schema,
+    entities: &'a Entities,
+    folder: std::sync::OnceLock<Option<Folder<'a>>>,
+}
+
+impl<'a> LazyFolder<'a> {
+    pub fn new(
+        policies: Vec<&'a PolicySet>,
+        schema: &'a Schema,
+        entities: &'a Entities,
+    ) -> LazyFolder<'a> {
+        LazyFolder {
+            policies,
+            schema,
+            entities,
+            folder: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The folder and the context to fold with, when `worth_it` and the
+    /// context is known and folding is sound.
+    pub fn when<'r>(
+        &self,
+        worth_it: bool,
+        context: Option<&'r Context>,
+    ) -> Option<(&Folder<'a>, &'r Context)> {
+        let context = context.filter(|_| worth_it)?;
+        let folder = self
+            .folder
+            .get_or_init(|| Folder::new(&self.policies, self.schema, self.entities))
+            .as_ref()?;
+        Some((folder, context))
+    }
+}
+
 /// A principal's policies on one action and one resource type, folded.
 pub struct Folded {
     /// The policies whose residual is not `false`.
