@@ -73,6 +73,16 @@ pub enum Command {
     /// Make a store equal to the project: validate, test, plan, then apply.
     Deploy(DeployArgs),
 
+    /// Write a project holding what a store holds: schema, policies, templates, links.
+    ///
+    /// DIR must be absent or empty. The project validates, is fmt-clean, and
+    /// `diff DIR --store URI` finds no difference (docs/import.md).
+    Import(ImportArgs),
+
+    /// Start a project: avpctl.toml, a schema, a policy, a passing test suite,
+    /// a pre-commit configuration and a GitHub workflow.
+    Init(InitArgs),
+
     /// Print a shell completion script (e.g. `avpctl completions bash > /etc/bash_completion.d/avpctl`).
     Completions {
         #[arg(value_enum)]
@@ -110,6 +120,8 @@ pub enum ValidateFormat {
     Github,
     /// SARIF 2.1.0, for code-scanning tools.
     Sarif,
+    /// GitHub-flavoured Markdown, for a pull-request comment or the step summary.
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +222,8 @@ pub enum TestFormat {
     Junit,
     /// GitHub Actions workflow commands: an `::error` on each failed case's line.
     Github,
+    /// GitHub-flavoured Markdown, for a pull-request comment or the step summary.
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -289,11 +303,57 @@ pub struct DiffArgs {
     pub context: Option<String>,
 
     /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+    pub format: DiffFormat,
+
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Changes grouped by what they do to access, with statement diffs.
+    Human,
+    /// One JSON document (docs/output.md describes it).
+    Json,
+    /// GitHub-flavoured Markdown, for a pull-request comment or the step summary.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The store to import: `local:PATH`, `avp:ID` or `avp:policy-store-alias/NAME`.
+    #[arg(long, value_name = "URI")]
+    pub store: String,
+
+    /// The new project's directory (absent or empty).
+    pub dir: PathBuf,
+
+    /// The schema's form in the project.
+    #[arg(long, value_enum, default_value_t = SchemaFormatArg::Cedar)]
+    pub schema_format: SchemaFormatArg,
+
+    /// Output format of the report.
     #[arg(long, value_enum, default_value_t = PlainFormat::Human)]
     pub format: PlainFormat,
 
     #[command(flatten)]
     pub aws: AwsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormatArg {
+    /// schema.cedarschema, Cedar's schema syntax.
+    Cedar,
+    /// schema.cedarschema.json, Cedar's JSON schema form (as AVP stores it).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The new project's directory (absent or empty).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -313,6 +373,16 @@ pub struct DeployArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Write the plan to FILE (with what it was made against) and change nothing;
+    /// `--plan FILE` applies exactly it (docs/saved-plans.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "plan"])]
+    pub plan_out: Option<PathBuf>,
+
+    /// Apply the plan saved in FILE, without asking, if the store and the project
+    /// are still what it was made against; else refuse (exit 1), writing nothing.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["dry_run", "prune"])]
+    pub plan: Option<PathBuf>,
 
     /// Skip the test suites (a warning is printed).
     #[arg(long)]

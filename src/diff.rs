@@ -75,20 +75,23 @@ pub fn old_side(
     let text = args.store.as_deref().unwrap_or(DEFAULT_STORE);
     let address = crate::store::resolve_address(text, &project.config, &project.root)?;
     let address = crate::store::default_relative_to_project(text, address, &project.root);
-    store_side(&address, None, args)
+    store_side(&address, None, project, args)
 }
 
 /// A store as the old side; `name` is its name in avpctl.toml, if any.
+/// Its unnamed items that say what the project's say are shown as adopted
+/// (plan::adopt), as `deploy` would take them over.
 pub fn store_side(
     address: &crate::store::StoreAddress,
     name: Option<&str>,
+    project: &Project,
     args: &DiffArgs,
 ) -> Result<OldSide, Error> {
     let mut store = crate::store::open(address, &args.aws)?;
     let state = store
         .read()
         .map_err(|err| Error::Store(format!("{}: {err}", store.describe())))?;
-    let side = Side::from_store(&state);
+    let side = Side::from_store(&state).adopt(&Side::from_project(project));
     let policy_set = side.policy_set();
     Ok(OldSide {
         label: crate::store::label(name, store.describe()),

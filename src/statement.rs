@@ -60,13 +60,41 @@ pub fn template(statement: &str) -> Option<Arc<ParsedTemplate>> {
     })
 }
 
-/// Cedar's JSON form of a policy (`template` false) or template text.
-pub fn canonical(statement: &str, template: bool) -> Option<Value> {
+/// Cedar's JSON form, annotations and all.
+pub fn raw_json(statement: &str, template: bool) -> Option<Value> {
     if template {
         self::template(statement).map(|t| t.json.clone())
     } else {
         policy(statement).map(|p| p.json.clone())
     }
+}
+
+/// Annotations that carry a store item's name and description, which the
+/// store keeps in fields of their own: avpctl compares those fields, so the
+/// annotations are left out of a statement's meaning (a store item made
+/// without them says the same as a project's with them).
+const METADATA_ANNOTATIONS: [&str; 2] = ["id", "description"];
+
+/// Cedar's JSON form of a policy (`template` false) or template text,
+/// without the metadata annotations.
+pub fn canonical(statement: &str, template: bool) -> Option<Value> {
+    let mut json = raw_json(statement, template)?;
+    if let Some(object) = json.as_object_mut() {
+        if let Some(annotations) = object.get_mut("annotations").and_then(Value::as_object_mut) {
+            for key in METADATA_ANNOTATIONS {
+                annotations.remove(key);
+            }
+        }
+        // Cedar leaves the key out when there are none: the same then.
+        if object
+            .get("annotations")
+            .and_then(Value::as_object)
+            .is_some_and(serde_json::Map::is_empty)
+        {
+            object.remove("annotations");
+        }
+    }
+    Some(json)
 }
 
 /// The same statement by meaning: both parse and Cedar gives them the same

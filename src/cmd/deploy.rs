@@ -7,6 +7,7 @@ use super::{ExitCode, Settings};
 use crate::cli::{DeployArgs, PlainFormat};
 use crate::deploy;
 use crate::error::Error;
+use crate::plan::saved::SavedPlan;
 use crate::project::Project;
 use crate::report::{self, Style};
 use crate::store::StoreAddress;
@@ -47,7 +48,8 @@ impl deploy::Interaction for Terminal {
 /// The plan went to the terminal before the question (people's output,
 /// no `--yes`), so the final report leaves it out.
 fn plan_shown(args: &DeployArgs) -> bool {
-    !args.yes && args.format == PlainFormat::Human
+    // `--plan-out` and `--plan` never ask.
+    !args.yes && args.format == PlainFormat::Human && args.plan_out.is_none() && args.plan.is_none()
 }
 
 /// A store that could not be brought up to date is a failure, whether it
@@ -56,8 +58,9 @@ fn exit_code(outcome: &deploy::Outcome) -> ExitCode {
     match outcome {
         deploy::Outcome::UpToDate
         | deploy::Outcome::Planned { .. }
+        | deploy::Outcome::Saved { .. }
         | deploy::Outcome::Applied { .. } => ExitCode::Success,
-        deploy::Outcome::Declined => ExitCode::Findings,
+        deploy::Outcome::Declined | deploy::Outcome::Stale => ExitCode::Findings,
         deploy::Outcome::Failed { .. } => ExitCode::Failure,
     }
 }
@@ -89,8 +92,13 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
     }
     let project = loaded.project;
     if addresses.len() == 1 {
-        let record = deploy::deploy_one(&project, &addresses[0], args, &terminal)?;
+        let saved = args.plan.as_deref().map(read_plan).transpose()?;
+        let record = deploy::deploy_one(&project, &addresses[0], args, saved.as_ref(), &terminal)?;
         out.push_str(&report::deploy::human(&record, style, plan_shown(args)));
+        if let (deploy::Record::Saved(planned), Some(path)) = (&record, &args.plan_out) {
+            write_plan(path, planned)?;
+            out.push_str(&report::deploy::saved_human(path, &args.store));
+        }
         let document = report::deploy::document(vec![report::deploy::json(&record)]);
         print_or_json(args, &out, &document)?;
         return Ok(exit_code(&record.outcome()));
@@ -123,6 +131,12 @@ fn deploy_fleet(
     style: Style,
     terminal: &Terminal,
 ) -> Result<(ExitCode, String, Vec<Deployed>), Error> {
+    if args.plan_out.is_some() || args.plan.is_some() {
+        return Err(Error::Usage(format!(
+            "a saved plan is for one store, and this deploy goes to {}; plan and apply each store on its own (`--store NAME --plan-out FILE`)",
+            addresses.len()
+        )));
+    }
     if !args.yes && !args.dry_run {
         return Err(Error::Usage(format!(
             "deploying to {} stores needs --yes (or --dry-run to only plan): avpctl does not prompt once per store",
@@ -136,7 +150,7 @@ fn deploy_fleet(
                 std::thread::Builder::new()
                     .stack_size(crate::nesting::WORKER_STACK_BYTES)
                     .spawn_scoped(scope, move || {
-                        deploy::deploy_one(project, address, args, terminal)
+                        deploy::deploy_one(project, address, args, None, terminal)
                     })
             })
             .collect();
@@ -175,6 +189,8 @@ fn deploy_fleet(
                         format!("{} planned", crate::text::counted(*steps, "step"))
                     }
                     deploy::Outcome::Declined => "declined".to_string(),
+                    // A fleet never saves or applies a saved plan.
+                    deploy::Outcome::Saved { .. } | deploy::Outcome::Stale => String::new(),
                     deploy::Outcome::Failed { error } => {
                         failed += 1;
                         style.red(&format!("failed: {}", crate::text::one_line(error)))
@@ -237,6 +253,39 @@ fn addresses(
         )?);
     }
     Ok(addresses)
+}
+
+/// Reads a plan file (`--plan FILE`); a file that is not one is an error
+/// that names it (exit 2).
+fn read_plan(path: &std::path::Path) -> Result<SavedPlan, Error> {
+    let file = crate::files::read_chosen(path, path)?;
+    let saved: SavedPlan = serde_json::from_str(file.text()).map_err(|err| {
+        let offset = file.offset_of(err.line(), err.column());
+        Error::Syntax {
+            message: format!("{} is not an avpctl plan file: {err}", file.display()),
+            location: file.location(offset..offset),
+            help: Some("write one with `avpctl deploy --plan-out FILE`".into()),
+        }
+    })?;
+    saved.check_format().map_err(|problem| {
+        Error::Usage(format!(
+            "{} is not a plan this avpctl can apply: {problem}; make a new one with `avpctl deploy --plan-out FILE`",
+            file.display()
+        ))
+    })?;
+    Ok(saved)
+}
+
+/// Writes the plan file of `--plan-out`, whole or not at all.
+fn write_plan(path: &std::path::Path, planned: &deploy::Planned) -> Result<(), Error> {
+    let saved = SavedPlan::new(&planned.label, planned.prune, &planned.plan, &planned.basis);
+    let text = report::json::pretty(&saved);
+    crate::atomic::write(path, text.as_bytes()).map_err(|err| {
+        Error::io(
+            crate::source::display_path(path),
+            std::io::Error::other(err.to_string()),
+        )
+    })
 }
 
 /// Asks on the terminal; without one, refuses (deploy then needs --yes).

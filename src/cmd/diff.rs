@@ -2,7 +2,7 @@
 //! another directory or a git revision.
 
 use super::{ExitCode, Settings};
-use crate::cli::{DiffArgs, PlainFormat};
+use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{Comparison, OldSide};
 use crate::error::Error;
 use crate::plan::Side;
@@ -24,8 +24,11 @@ pub fn run(args: &DiffArgs, settings: &Settings) -> Result<ExitCode, Error> {
     let (code, found) = diff_one(args, &project, &old)?;
     let new_label = new_label(args);
     crate::output::print(&match args.format {
-        PlainFormat::Human => report::diff::human(&found, &old, &new_label, settings.out),
-        PlainFormat::Json => report::json::pretty(&report::diff::json(&found, &old, &new_label)),
+        DiffFormat::Human => report::diff::human(&found, &old, &new_label, settings.out),
+        DiffFormat::Json => report::json::pretty(&report::diff::json(&found, &old, &new_label)),
+        DiffFormat::Markdown => {
+            report::diff::markdown(&found, &old, &new_label, &args.dir, &settings.links)
+        }
     })?;
     Ok(code)
 }
@@ -39,41 +42,37 @@ fn run_against_group(
     group: &[String],
 ) -> Result<ExitCode, Error> {
     let mut worst = ExitCode::Success;
-    let mut human = String::new();
-    let mut diffs = Vec::new();
     let new_label = new_label(args);
     let members = group
         .iter()
         .map(|member| crate::store::named_addresses(member, &project.config, &project.root))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut compared_members = Vec::new();
     for (name, address) in members.into_iter().flatten() {
-        let compared = crate::diff::store_side(&address, name.as_deref(), args)
-            .and_then(|old| Ok((diff_one(args, project, &old)?, old)));
+        let compared = crate::diff::store_side(&address, name.as_deref(), project, args)
+            .and_then(|old| Ok((diff_one(args, project, &old)?, reported(old))));
         let code = compared
             .as_ref()
             .map_or(ExitCode::Failure, |((code, _), _)| *code);
         worst = worst.worst(code);
-        match args.format {
-            PlainFormat::Human => {
-                let text = match &compared {
-                    Ok(((_, found), old)) => {
-                        report::diff::human(found, old, &new_label, settings.out)
-                    }
+        let kept = compared.map(|((_, found), old)| (found, old));
+        compared_members.push((name, address, code, kept));
+    }
+    crate::output::print(&match args.format {
+        DiffFormat::Human => {
+            let mut human = String::new();
+            for (name, address, _, kept) in &compared_members {
+                let text = match kept {
+                    Ok((found, old)) => report::diff::human(found, old, &new_label, settings.out),
                     Err(err) => format!("error: {err}\n"),
                 };
                 let label = crate::store::label(name.as_deref(), address.describe());
                 human.push_str(&format!("== {}\n{text}\n", crate::text::one_line(&label)));
             }
-            PlainFormat::Json => {
-                let kept = compared.map(|((_, found), old)| (found, reported(old)));
-                diffs.push((name, address, code, kept));
-            }
+            human
         }
-    }
-    crate::output::print(&match args.format {
-        PlainFormat::Human => human,
-        PlainFormat::Json => {
-            let stores = diffs
+        DiffFormat::Json => {
+            let stores = compared_members
                 .iter()
                 .map(|(name, address, code, kept)| GroupMember {
                     name: name.as_deref(),
@@ -90,6 +89,20 @@ fn run_against_group(
                 })
                 .collect();
             report::json::pretty(&report::diff::group_json(stores))
+        }
+        DiffFormat::Markdown => {
+            let members: Vec<_> = compared_members
+                .iter()
+                .map(|(name, address, _, kept)| {
+                    let label = crate::store::label(name.as_deref(), address.describe());
+                    let kept = match kept {
+                        Ok((found, old)) => Ok((found, old)),
+                        Err(err) => Err(err.to_string()),
+                    };
+                    (label, kept)
+                })
+                .collect();
+            report::diff::group_markdown(&members, &new_label, &args.dir, &settings.links)
         }
     })?;
     Ok(worst)

@@ -8,6 +8,8 @@ mod access;
 mod deploy;
 mod diff;
 mod fmt;
+mod import;
+mod init;
 mod test;
 mod validate;
 
@@ -61,6 +63,8 @@ pub struct Settings {
     pub err: report::Style,
     pub stderr_is_terminal: bool,
     pub stdin_is_terminal: bool,
+    /// Where Markdown reports link file:line places (GitHub when run there).
+    pub links: report::markdown::Links,
 }
 
 impl Settings {
@@ -72,6 +76,7 @@ impl Settings {
             err: report::Style::for_stderr(cli.color),
             stderr_is_terminal: std::io::stderr().is_terminal(),
             stdin_is_terminal: std::io::stdin().is_terminal(),
+            links: report::markdown::Links::from_env(|name| std::env::var(name).ok()),
         }
     }
 }
@@ -92,6 +97,8 @@ pub fn run(cli: Cli) -> u8 {
         Command::Diff(args) => diff::run(args, &settings),
         Command::Deploy(args) => deploy::run(args, &settings),
         Command::Access(args) => access::run(args, &settings),
+        Command::Import(args) => import::run(args, &settings),
+        Command::Init(args) => init::run(args, &settings),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut command, "avpctl", &mut std::io::stdout());
@@ -115,7 +122,7 @@ pub fn run(cli: Cli) -> u8 {
 
 /// The machine-readable format the command line asked for, if any.
 fn machine_format(command: &Command) -> Option<report::failure::MachineFormat> {
-    use cli::{PlainFormat, TestFormat, ValidateFormat};
+    use cli::{DiffFormat, PlainFormat, TestFormat, ValidateFormat};
     use report::failure::MachineFormat;
     match command {
         Command::Validate(args) => match args.format {
@@ -123,22 +130,29 @@ fn machine_format(command: &Command) -> Option<report::failure::MachineFormat> {
             ValidateFormat::Json => Some(MachineFormat::Json),
             ValidateFormat::Github => Some(MachineFormat::Github),
             ValidateFormat::Sarif => Some(MachineFormat::Sarif),
+            ValidateFormat::Markdown => Some(MachineFormat::Markdown),
         },
         Command::Test(args) => match args.format {
             TestFormat::Human => None,
             TestFormat::Json => Some(MachineFormat::Json),
             TestFormat::Junit => Some(MachineFormat::Junit),
             TestFormat::Github => Some(MachineFormat::Github),
+            TestFormat::Markdown => Some(MachineFormat::Markdown),
+        },
+        Command::Diff(args) => match args.format {
+            DiffFormat::Human => None,
+            DiffFormat::Json => Some(MachineFormat::Json),
+            DiffFormat::Markdown => Some(MachineFormat::Markdown),
         },
         Command::Fmt(cli::FmtArgs { format, .. })
-        | Command::Diff(cli::DiffArgs { format, .. })
+        | Command::Import(cli::ImportArgs { format, .. })
         | Command::Deploy(cli::DeployArgs { format, .. }) => {
             (*format == PlainFormat::Json).then_some(MachineFormat::Json)
         }
         Command::Access(args) => {
             (args.format == cli::AccessFormat::Json).then_some(MachineFormat::Json)
         }
-        Command::Completions { .. } => None,
+        Command::Completions { .. } | Command::Init(_) => None,
     }
 }
 
@@ -150,6 +164,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Diff(_) => "diff",
         Command::Deploy(_) => "deploy",
         Command::Access(_) => "access",
+        Command::Import(_) => "import",
+        Command::Init(_) => "init",
         Command::Completions { .. } => "completions",
     }
 }

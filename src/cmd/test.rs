@@ -202,6 +202,12 @@ fn print_report(
         TestFormat::Github => {
             crate::output::print(&report::github::test_annotations(report, &args.dir))?;
         }
+        TestFormat::Markdown => crate::output::print(&report::testrun::markdown(
+            report,
+            project,
+            &args.dir,
+            &settings.links,
+        ))?,
     }
     if args.format != TestFormat::Human {
         // Load problems still reach a person reading the CI log.

@@ -23,6 +23,7 @@ pub fn run(args: &ValidateArgs, settings: &Settings) -> Result<ExitCode, Error> 
         ValidateFormat::Sarif => {
             format!("{:#}\n", report::sarif::log(&found.diagnostics, &args.dir))
         }
+        ValidateFormat::Markdown => report::validate::markdown(&found, &args.dir, &settings.links),
     };
     crate::output::print(&out)?;
     Ok(exit_code(&found, args.deny_warnings))

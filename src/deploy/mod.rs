@@ -6,6 +6,7 @@ pub mod apply;
 use crate::cli::{DeployArgs, PlainFormat};
 use crate::diagnostic::Diagnostic;
 use crate::error::Error;
+use crate::plan::saved::{Basis, SavedPlan};
 use crate::plan::{Side, StepOptions};
 use crate::project::Project;
 use crate::store::{Store, StoreAddress, StoreError, ValidationMode};
@@ -131,6 +132,13 @@ pub enum Outcome {
     Applied {
         steps: usize,
     },
+    /// `--plan-out`: the plan was saved, nothing applied.
+    Saved {
+        steps: usize,
+    },
+    /// `--plan`: the store or the project is no longer what the saved plan
+    /// was made against; nothing was written.
+    Stale,
     /// Stopped part-way (or before the first write); the report says what
     /// was applied.
     Failed {
@@ -146,6 +154,8 @@ pub struct Planned {
     pub flips: Vec<crate::testing::Flip>,
     /// `--prune`: unmanaged items are deleted, not listed as kept.
     pub prune: bool,
+    /// What the plan was made against, for a saved plan.
+    pub basis: crate::plan::saved::Basis,
 }
 
 /// What a deploy to one store did, as data for the reporters.
@@ -158,6 +168,13 @@ pub enum Record {
     },
     /// `--dry-run`.
     Planned(Planned),
+    /// `--plan-out`: the plan, to be written to the plan file.
+    Saved(Planned),
+    /// `--plan`: the saved plan no longer holds, for these reasons.
+    Stale {
+        label: String,
+        reasons: Vec<String>,
+    },
     Declined(Planned),
     Applied {
         planned: Planned,
@@ -182,6 +199,10 @@ impl Record {
             Record::Planned(planned) => Outcome::Planned {
                 steps: planned.plan.steps.count(),
             },
+            Record::Saved(planned) => Outcome::Saved {
+                steps: planned.plan.steps.count(),
+            },
+            Record::Stale { .. } => Outcome::Stale,
             Record::Declined(_) => Outcome::Declined,
             Record::Applied { applied, .. } => Outcome::Applied {
                 steps: applied.len(),
@@ -194,18 +215,22 @@ impl Record {
 
     pub fn label(&self) -> &str {
         match self {
-            Record::UpToDate { label, .. } => label,
-            Record::Planned(planned) | Record::Declined(planned) => &planned.label,
+            Record::UpToDate { label, .. } | Record::Stale { label, .. } => label,
+            Record::Planned(planned) | Record::Declined(planned) | Record::Saved(planned) => {
+                &planned.label
+            }
             Record::Applied { planned, .. } | Record::Failed { planned, .. } => &planned.label,
         }
     }
 }
 
-/// Plans and applies one store.
+/// Plans and applies one store; with `saved` (`--plan`), applies that plan
+/// if it still holds.
 pub fn deploy_one(
     project: &Project,
     address: &StoreAddress,
     args: &DeployArgs,
+    saved: Option<&SavedPlan>,
     interaction: &dyn Interaction,
 ) -> Result<Record, Error> {
     let mut store: Box<dyn Store> = match address {
@@ -222,18 +247,24 @@ pub fn deploy_one(
     };
     let label = store.describe();
     let fail = |message: String| Error::Store(format!("{label}: {message}"));
-    if !args.dry_run {
+    if !only_plans(args) {
         store.lock().map_err(|e| fail(e.to_string()))?;
     }
-    let result = plan_and_apply(project, store.as_mut(), args, interaction);
+    let result = plan_and_apply(project, store.as_mut(), args, saved, interaction);
     store.finish();
     result
+}
+
+/// `--dry-run` and `--plan-out` write nothing to the store.
+fn only_plans(args: &DeployArgs) -> bool {
+    args.dry_run || args.plan_out.is_some()
 }
 
 fn plan_and_apply(
     project: &Project,
     store: &mut dyn Store,
     args: &DeployArgs,
+    saved: Option<&SavedPlan>,
     interaction: &dyn Interaction,
 ) -> Result<Record, Error> {
     let label = store.describe();
@@ -242,24 +273,32 @@ fn plan_and_apply(
     if state.validation_mode == ValidationMode::Strict && project.schema.is_none() {
         return Err(fail("the store validates policies in STRICT mode and the project has no schema (avp-strict-no-schema); add schema.cedarschema".into()));
     }
-    let old = Side::from_store(&state);
+    let new = Side::from_project(project);
+    let old = Side::from_store(&state).adopt(&new);
     if !old.duplicates.is_empty() {
         return Err(fail(format!(
             "{}; avpctl cannot tell which copy is the project's, so it deploys nothing. Delete the extra copies (`avpctl diff` lists their store ids), then deploy again",
             crate::plan::side::duplicates_sentence(&old.duplicates)
         )));
     }
-    let new = Side::from_project(project);
+    let prune = saved.map_or(args.prune, |saved| saved.prune);
     let plan = crate::plan::plan(
         &old,
         &new,
         StepOptions {
-            prune: args.prune,
+            prune,
             validation_mode: state.validation_mode,
         },
     )
     .map_err(|e| fail(e.to_string()))?;
-    if plan.steps.is_empty() {
+    let basis = Basis::of(&state, &new, &plan.steps);
+    if let Some(saved) = saved {
+        let reasons = saved.stale(&label, &basis);
+        if !reasons.is_empty() {
+            return Ok(Record::Stale { label, reasons });
+        }
+    }
+    if plan.steps.is_empty() && args.plan_out.is_none() {
         return Ok(Record::UpToDate {
             label,
             unmanaged: plan.unmanaged.len(),
@@ -270,12 +309,17 @@ fn plan_and_apply(
         label: label.clone(),
         plan,
         flips,
-        prune: args.prune,
+        prune,
+        basis,
     };
     if args.dry_run {
         return Ok(Record::Planned(planned));
     }
-    if !args.yes {
+    if args.plan_out.is_some() {
+        return Ok(Record::Saved(planned));
+    }
+    // A saved plan was reviewed when it was made: applying it does not ask.
+    if !args.yes && saved.is_none() {
         // Everything so far must be on screen before the question.
         if args.format == PlainFormat::Human {
             interaction.show_plan(&planned)?;

@@ -32,6 +32,8 @@ pub enum Status {
     Added,
     Removed,
     Changed,
+    /// An unnamed store item taken over in place (plan::adopt).
+    Adopted,
 }
 
 impl Status {
@@ -40,6 +42,7 @@ impl Status {
             Status::Added => "added",
             Status::Removed => "removed",
             Status::Changed => "changed",
+            Status::Adopted => "adopted",
         }
     }
 
@@ -48,6 +51,7 @@ impl Status {
             Status::Added => "+",
             Status::Removed => "-",
             Status::Changed => "~",
+            Status::Adopted => "=",
         }
     }
 }
@@ -164,9 +168,40 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
             changes.push(change);
         }
     }
+    changes.extend(old.adopted.iter().map(adoption_change));
     // What widens access leads the report.
     changes.sort_by(|a, b| (a.access, a.kind, &a.id).cmp(&(b.access, b.kind, &b.id)));
     changes
+}
+
+/// An adoption changes no access: the store item already says what the
+/// project item says.
+fn adoption_change(adoption: &super::adopt::Adoption) -> Change {
+    let kind = match adoption.kind {
+        super::adopt::AdoptedKind::Policy => ItemKind::Policy,
+        super::adopt::AdoptedKind::Template => ItemKind::Template,
+    };
+    let rewritten = if adoption.rewritten {
+        "; its text and description become the project's (same rule)"
+    } else {
+        ""
+    };
+    Change {
+        kind,
+        id: adoption.id.clone(),
+        status: Status::Adopted,
+        access: Access::Neutral,
+        effect: None,
+        detail: Some(format!(
+            "the store's unnamed {} {} says the same: named `{}` in place{rewritten}",
+            adoption.kind.as_str(),
+            adoption.store_id,
+            crate::store::managed_name(&adoption.id)
+        )),
+        diff: None,
+        replace: false,
+        environments: None,
+    }
 }
 
 /// The identity source's change, when the new side manages it. Which

@@ -1,7 +1,9 @@
 //! Comparing a project with a store (or another project) and planning the
 //! deploy that makes the store equal to the project.
 
+pub mod adopt;
 pub mod changes;
+pub mod saved;
 pub mod side;
 pub mod steps;
 

@@ -80,6 +80,14 @@ pub struct Unmanaged {
     /// For a template: the store ids of the links to it.
     pub links: Vec<String>,
     pub summary: String,
+    /// The statement of a static policy or a template (not of a link):
+    /// what adoption compares with the project's.
+    pub statement: Option<String>,
+    /// The description, which an adoption replaces with the project's.
+    pub description: Option<String>,
+    /// For a link: its template's store id and slot values, so that a
+    /// named link to a template adopted later becomes the project's.
+    pub linked: Option<Body>,
 }
 
 /// A forbid left under a temporary name by an interrupted deploy.
@@ -138,6 +146,8 @@ pub struct Side {
     /// A project manages the store's identity source only when avpctl.toml
     /// sets `identity_source`; a store side always says what it holds.
     pub manages_identity: bool,
+    /// Unnamed store items taken over as project items ([`Side::adopt`]).
+    pub adopted: Vec<super::adopt::Adoption>,
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +265,9 @@ impl Side {
                         .map(|p| p.id.clone())
                         .collect(),
                     summary: first_line(&template.statement),
+                    statement: Some(template.statement.clone()),
+                    description: template.description.clone(),
+                    linked: None,
                 }),
             }
         }
@@ -322,6 +335,23 @@ impl Side {
                             principal.as_deref().unwrap_or("-"),
                             resource.as_deref().unwrap_or("-")
                         ),
+                    },
+                    statement: match &policy.definition {
+                        Definition::Static { statement } => Some(statement.clone()),
+                        Definition::TemplateLinked { .. } => None,
+                    },
+                    description: policy.description.clone(),
+                    linked: match &policy.definition {
+                        Definition::Static { .. } => None,
+                        Definition::TemplateLinked {
+                            policy_template_id,
+                            principal,
+                            resource,
+                        } => Some(Body::Linked {
+                            template: policy_template_id.clone(),
+                            principal: principal.clone(),
+                            resource: resource.clone(),
+                        }),
                     },
                 }),
             }

@@ -13,7 +13,7 @@ use super::side::{Body, Side, SidePolicy, temporary_name};
 use crate::store::{NewDefinition, Operation, TemplateRef, ValidationMode, managed_name};
 
 /// The waves, in order. The names say what happens in each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub enum Wave {
     SchemaFirst,
     /// A source of the other kind goes before its replacement is made:
@@ -40,7 +40,7 @@ pub enum Wave {
 }
 
 /// One store call and why it is made.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Step {
     pub operation: Operation,
     /// "create forbid `x`", as the plan shows it.
@@ -50,7 +50,7 @@ pub struct Step {
     pub created_target: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Steps {
     pub waves: Vec<(Wave, Vec<Step>)>,
     /// Things the order cannot make perfectly safe, said in the plan.
@@ -116,10 +116,57 @@ pub fn plan_steps(old: &Side, new: &Side, options: StepOptions) -> Result<Steps,
     unmanaged(old, options, &mut b);
     schema(old, new, options, &mut b)?;
     identity(old, new, &mut b);
+    adoptions(old, new, &mut b);
     Ok(Steps {
         waves: b.waves.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
         warnings: b.warnings,
     })
+}
+
+/// Each adoption is one update that names the store item and gives it the
+/// project's text and description (the same rule: no access changes).
+fn adoptions(old: &Side, new: &Side, b: &mut Builder) {
+    use super::adopt::AdoptedKind;
+    for adoption in &old.adopted {
+        let name = Some(managed_name(&adoption.id));
+        let operation = match adoption.kind {
+            AdoptedKind::Policy => {
+                let Some(policy) = new.policies.get(&adoption.id) else {
+                    continue;
+                };
+                let Body::Static { statement } = &policy.body else {
+                    continue;
+                };
+                Operation::UpdatePolicy {
+                    id: adoption.store_id.clone(),
+                    name,
+                    description: policy.description.clone(),
+                    statement: statement.clone(),
+                }
+            }
+            AdoptedKind::Template => {
+                let Some(template) = new.templates.get(&adoption.id) else {
+                    continue;
+                };
+                Operation::UpdateTemplate {
+                    id: adoption.store_id.clone(),
+                    name,
+                    description: template.description.clone(),
+                    statement: template.statement.clone(),
+                }
+            }
+        };
+        b.push(
+            Wave::Permits,
+            operation,
+            format!(
+                "adopt {} {} as `{}`",
+                adoption.kind.as_str(),
+                adoption.store_id,
+                adoption.id
+            ),
+        );
+    }
 }
 
 fn template_shape_changed(old: &str, new: &str) -> bool {
@@ -196,6 +243,7 @@ fn templates(old: &Side, new: &Side, b: &mut Builder) -> Vec<String> {
                     wave,
                     Operation::UpdateTemplate {
                         id: store_id,
+                        name: None,
                         description: template.description.clone(),
                         statement: template.statement.clone(),
                     },

@@ -76,6 +76,8 @@ pub fn human(record: &Record, style: Style, plan_shown: bool) -> String {
             out
         }
         Record::Planned(planned) => plan_human(planned, style) + "\n--dry-run: nothing applied\n",
+        Record::Saved(planned) => plan_human(planned, style) + "\n--plan-out: nothing applied\n",
+        Record::Stale { label, reasons } => stale_human(label, reasons, style),
         Record::Declined(planned) => plan(planned) + "not applied\n",
         Record::Applied {
             planned, applied, ..
@@ -95,6 +97,31 @@ pub fn human(record: &Record, style: Style, plan_shown: bool) -> String {
             ..
         } => plan(planned) + &failure_human(planned, applied, step, error, not_applied, style),
     }
+}
+
+/// Where the plan went, and the command that applies it.
+pub fn saved_human(path: &std::path::Path, stores: &[String]) -> String {
+    let path = crate::text::one_line(&crate::source::display_path(path)).into_owned();
+    let store: String = stores
+        .iter()
+        .map(|s| format!(" --store {}", crate::text::one_line(s)))
+        .collect();
+    format!("Plan saved to {path}; apply exactly it with `avpctl deploy{store} --plan {path}`\n")
+}
+
+/// Why a saved plan was not applied.
+fn stale_human(label: &str, reasons: &[String], style: Style) -> String {
+    let mut out = format!(
+        "{} the saved plan for {label} no longer holds, so nothing was written:\n",
+        style.red("deploy refused:")
+    );
+    for reason in reasons {
+        out.push_str(&format!("  - {}\n", crate::text::one_line(reason)));
+    }
+    out.push_str(
+        "Make a new plan (`avpctl deploy --plan-out FILE`), review it, and apply that one.\n",
+    );
+    out
 }
 
 /// Exactly what was applied, what failed, and what was not attempted.
@@ -209,6 +236,14 @@ enum ResultJson<'a> {
     Declined {
         planned: PlannedJson<'a>,
     },
+    /// `--plan-out`.
+    Saved {
+        planned: PlannedJson<'a>,
+    },
+    /// `--plan`, refused: why the saved plan no longer holds.
+    Stale {
+        reasons: &'a [String],
+    },
     Applied {
         applied: &'a [String],
         calls: &'a BTreeMap<String, usize>,
@@ -265,6 +300,10 @@ pub fn json(record: &Record) -> StoreJson<'_> {
         Record::Declined(planned) => ResultJson::Declined {
             planned: planned_json(planned),
         },
+        Record::Saved(planned) => ResultJson::Saved {
+            planned: planned_json(planned),
+        },
+        Record::Stale { reasons, .. } => ResultJson::Stale { reasons },
         Record::Applied {
             planned,
             applied,
@@ -343,6 +382,11 @@ mod tests {
             },
             flips: Vec::new(),
             prune: false,
+            basis: crate::plan::saved::Basis::of(
+                &crate::store::StoreState::empty(),
+                &crate::plan::Side::default(),
+                &Steps::default(),
+            ),
         }
     }
 

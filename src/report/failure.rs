@@ -18,6 +18,7 @@ pub enum MachineFormat {
     Sarif,
     Junit,
     Github,
+    Markdown,
 }
 
 impl MachineFormat {
@@ -28,6 +29,7 @@ impl MachineFormat {
             "sarif" => Some(MachineFormat::Sarif),
             "junit" => Some(MachineFormat::Junit),
             "github" => Some(MachineFormat::Github),
+            "markdown" => Some(MachineFormat::Markdown),
             _ => None,
         }
     }
@@ -40,7 +42,17 @@ pub fn render(format: MachineFormat, command: &str, diagnostics: &[Diagnostic]) 
         MachineFormat::Sarif => sarif_document(diagnostics),
         MachineFormat::Junit => crate::report::junit::failure(command, diagnostics),
         MachineFormat::Github => crate::report::github::annotations(diagnostics, Path::new("")),
+        MachineFormat::Markdown => markdown_document(command, diagnostics),
     }
+}
+
+/// A heading that says the run could not be done, and every problem.
+fn markdown_document(command: &str, diagnostics: &[Diagnostic]) -> String {
+    use crate::report::markdown::{self, Links, Markdown};
+    let mut md = Markdown::new();
+    md.heading(2, &format!("avpctl {command}: ❌ could not run"));
+    markdown::diagnostics_table(&mut md, diagnostics, Path::new(""), &Links::default());
+    md.finish()
 }
 
 /// The failure document (docs/output.md): the first problem as `error`,

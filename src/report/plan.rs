@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::plan::changes::{Environment, SchemaEnvironments};
 use crate::plan::{Access, Change, Steps, Unmanaged};
 use crate::report::Style;
+use crate::report::markdown::{self, Links, Markdown};
 use crate::testing::Flip;
 use crate::text::decision_name;
 
@@ -89,6 +90,143 @@ pub fn changes_human(
         out.push('\n');
     }
     out
+}
+
+/// The changes as Markdown tables, one per class of access (widen,
+/// narrow, either way, neutral), each statement diff folded under its
+/// table; then unmanaged items and the test cases whose decision flips.
+pub fn changes_markdown(
+    md: &mut Markdown,
+    changes: &[Change],
+    unmanaged: &[Unmanaged],
+    flips: &[Flip],
+    dir: &std::path::Path,
+    links: &Links,
+) {
+    for (access, title) in [
+        (Access::Widens, "🔴 Widens access"),
+        (Access::Narrows, "🟢 Narrows access"),
+        (Access::Changes, "🟡 Changes access either way"),
+        (Access::Neutral, "⚪ No direct effect on access"),
+    ] {
+        let group: Vec<&Change> = changes.iter().filter(|c| c.access == access).collect();
+        if group.is_empty() {
+            continue;
+        }
+        md.heading(3, &format!("{title} ({})", group.len()));
+        let rows: Vec<Vec<String>> = group.iter().map(|c| change_row(c)).collect();
+        md.table(
+            &crate::text::count(rows.len(), "change", "changes"),
+            &["", "Kind", "Id", "Effect", "Detail"],
+            &rows,
+        );
+        for change in group {
+            if let Some(diff) = &change.diff {
+                md.details(
+                    &format!("Statement diff of {}", markdown::html_code(&change.id)),
+                    |inner| inner.code_block("diff", diff),
+                );
+            }
+        }
+    }
+    if !unmanaged.is_empty() {
+        md.heading(3, "Not managed by this project");
+        md.paragraph("Kept; `deploy --prune` deletes them.");
+        let rows: Vec<Vec<String>> = unmanaged
+            .iter()
+            .map(|item| {
+                vec![
+                    item.kind.to_string(),
+                    markdown::code(item.name.as_deref().unwrap_or(&item.store_id)),
+                    markdown::code(&item.store_id),
+                    markdown::text(&item.summary),
+                ]
+            })
+            .collect();
+        md.table(
+            &crate::text::count(rows.len(), "unmanaged item", "unmanaged items"),
+            &["Kind", "Name", "Store id", "Summary"],
+            &rows,
+        );
+    }
+    if !flips.is_empty() {
+        md.heading(
+            3,
+            &format!("Test cases whose decision changes ({})", flips.len()),
+        );
+        let rows: Vec<Vec<String>> = flips
+            .iter()
+            .map(|flip| {
+                let show = |d: Option<cedar_policy::Decision>| d.map_or("error", decision_name);
+                vec![
+                    format!(
+                        "{} › {}",
+                        links.place(
+                            &markdown::project_path(dir, &flip.file),
+                            flip.check.location.line
+                        ),
+                        markdown::text(&flip.check.name)
+                    ),
+                    format!("{} → {}", show(flip.old), show(flip.new)),
+                    flip.check.expect.as_str().to_string(),
+                ]
+            })
+            .collect();
+        md.table(
+            &crate::text::count(rows.len(), "flipped case", "flipped cases"),
+            &["Case", "Decision", "Expected"],
+            &rows,
+        );
+    }
+}
+
+fn change_row(change: &Change) -> Vec<String> {
+    let mut detail = change
+        .detail
+        .as_deref()
+        .map(markdown::text)
+        .unwrap_or_default();
+    if change.replace {
+        if !detail.is_empty() {
+            detail.push_str("<br>");
+        }
+        detail.push_str("replaced: AVP cannot update it in place");
+    }
+    if let Some(envs) = &change.environments {
+        for (sign, list) in [("+", &envs.added), ("−", &envs.removed)] {
+            for env in list {
+                if !detail.is_empty() {
+                    detail.push_str("<br>");
+                }
+                let permits = if env.permits.is_empty() {
+                    "no permit applies there".to_string()
+                } else {
+                    env.permits
+                        .iter()
+                        .map(|p| markdown::code(p))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                detail.push_str(&format!(
+                    "{sign} environment {}: {permits}",
+                    markdown::code(&format!(
+                        "{} × {} × {}",
+                        env.principal, env.action, env.resource
+                    ))
+                ));
+            }
+        }
+        if let Some(why) = &envs.unknown {
+            detail.push_str(&format!("<br>? {}", markdown::text(why)));
+        }
+    }
+    vec![
+        format!("{} {}", change.status.sign(), change.status.as_str()),
+        change.kind.as_str().to_string(),
+        markdown::code(&change.id),
+        change.effect.map(effect_name).unwrap_or("").to_string(),
+        detail,
+    ]
 }
 
 /// The request environments a schema change adds and removes, each with

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::prove::{Counterexample, EnvResult, Presence, Proof, Verdict, case_yaml, request_yaml};
 use crate::report::Style;
+use crate::report::markdown::{self, Markdown};
 use crate::text::decision_name;
 
 pub fn human(proof: &Proof, style: Style) -> String {
@@ -90,6 +91,66 @@ pub fn human(proof: &Proof, style: Style) -> String {
         proof.duration.as_secs_f64()
     ));
     out
+}
+
+/// The proof for a pull-request comment: one row per request
+/// environment, the changed ones first, and each counterexample as a test
+/// case to paste, folded.
+pub fn markdown(md: &mut Markdown, proof: &Proof) {
+    md.heading(3, "Proof, for every request the schema allows");
+    let count = |f: fn(&Verdict) -> bool| proof.envs.iter().filter(|e| f(&e.verdict)).count();
+    md.paragraph(&format!(
+        "{} environments: {} equivalent, {} narrow, {} widen, {} both ways, {} unknown (cedar-policy-symcc, cvc5).",
+        proof.envs.len(),
+        count(|v| *v == Verdict::Equivalent),
+        count(|v| *v == Verdict::Narrows),
+        count(|v| *v == Verdict::Widens),
+        count(|v| *v == Verdict::Both),
+        count(|v| matches!(v, Verdict::Unknown(_))),
+    ));
+    let mut envs: Vec<&EnvResult> = proof.envs.iter().collect();
+    envs.sort_by_key(|e| e.verdict == Verdict::Equivalent);
+    let rows: Vec<Vec<String>> = envs
+        .iter()
+        .map(|env| {
+            let verdict = match &env.verdict {
+                Verdict::Equivalent => "equivalent".to_string(),
+                Verdict::Narrows => "🟢 narrows".to_string(),
+                Verdict::Widens => "🔴 **widens**".to_string(),
+                Verdict::Both => "🔴 **changes both ways**".to_string(),
+                Verdict::Unknown(why) => format!("🟡 unknown: {}", markdown::text(why)),
+            };
+            let presence = match env.presence {
+                Presence::Both => "",
+                Presence::OnlyNew => "only in the new schema",
+                Presence::OnlyOld => "only in the old schema",
+            };
+            vec![markdown::code(&label(env)), verdict, presence.to_string()]
+        })
+        .collect();
+    md.table(
+        &crate::text::count(rows.len(), "environment", "environments"),
+        &["Environment", "Verdict", "Schema"],
+        &rows,
+    );
+    for env in &proof.envs {
+        for (title, example) in [
+            ("gains access", &env.newly_allowed),
+            ("loses access", &env.newly_denied),
+        ] {
+            let Some(example) = example else { continue };
+            let name = format!("{title}: {} {} {}", env.principal, env.action, env.resource);
+            let yaml = case_yaml(&name, example).unwrap_or_else(|| request_yaml(&name, example));
+            md.details(
+                &format!(
+                    "A request that {title} in {} ({})",
+                    markdown::html_code(&label(env)),
+                    markdown::html(&reasons(example))
+                ),
+                |inner| inner.code_block("yaml", &yaml),
+            );
+        }
+    }
 }
 
 fn label(env: &EnvResult) -> String {

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::project::Project;
 use crate::report::Style;
 use crate::report::json::{Layout, Streamed};
+use crate::report::markdown::{self, Links, Markdown};
 use crate::testing::coverage::{Coverage, ItemKind};
 use crate::testing::outcome::{CaseOutcome, RunReport};
 use crate::text::decision_name;
@@ -268,26 +269,223 @@ fn summary_line(report: &RunReport, style: Style, listed: bool) -> String {
     }
     out.push('\n');
     if let Some(label) = &report.store {
-        let replayed: Vec<&CaseOutcome> = report
-            .outcomes
-            .iter()
-            .filter(|o| o.store.is_some())
-            .collect();
-        let differ = replayed
-            .iter()
-            .filter(|o| o.store.as_ref().map(|s| s.decision) != o.decision)
-            .count();
+        let (replayed, differ) = replayed(report);
         let verdict = if differ == 0 {
-            style.green("local Cedar and the store agree on every case")
+            style.green(AGREE)
         } else {
-            style.red(&format!("{differ} decided differently by the store"))
+            style.red(&disagree(differ))
         };
         out.push_str(&format!(
-            "Store [{label}] {} cases replayed: {verdict}\n",
-            replayed.len()
+            "Store [{label}] {replayed} cases replayed: {verdict}\n"
         ));
     }
     out
+}
+
+const AGREE: &str = "local Cedar and the store agree on every case";
+
+fn disagree(differ: usize) -> String {
+    format!("{differ} decided differently by the store")
+}
+
+/// How many cases were replayed on the store, and how many of them the
+/// store decided differently.
+fn replayed(report: &RunReport) -> (usize, usize) {
+    let replayed: Vec<&CaseOutcome> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.store.is_some())
+        .collect();
+    let differ = replayed
+        .iter()
+        .filter(|o| o.store.as_ref().map(|s| s.decision) != o.decision)
+        .count();
+    (replayed.len(), differ)
+}
+
+fn store_verdict(report: &RunReport, label: &str) -> String {
+    let (replayed, differ) = replayed(report);
+    let verdict = if differ == 0 {
+        AGREE.to_string()
+    } else {
+        disagree(differ)
+    };
+    format!("Store [{label}] {replayed} cases replayed: {verdict}")
+}
+
+/// The test run for a pull-request comment or a step summary: the
+/// verdict, load problems, failing cases with links to their lines and to
+/// the determining policies, coverage, and the passing cases folded.
+pub fn markdown(report: &RunReport, project: &Project, dir: &Path, links: &Links) -> String {
+    let summary = report.summary();
+    let verdict = if summary.total == 0 {
+        "⚠️ no test cases found".to_string()
+    } else if summary.failed > 0 {
+        format!("❌ {} failed, {} passed", summary.failed, summary.passed)
+    } else {
+        format!("✅ {} passed", summary.passed)
+    };
+    let mut md = Markdown::new();
+    md.heading(2, &format!("avpctl test: {verdict}"));
+    let mut line = format!(
+        "{} run in {}",
+        crate::text::count(summary.total, "case", "cases"),
+        crate::text::count(report.suites.len(), "suite", "suites")
+    );
+    if report.skipped > 0 {
+        line.push_str(&format!("; {} not run (--fail-fast)", report.skipped));
+    }
+    md.paragraph(&markdown::text(&format!("{line}.")));
+    let problems: Vec<_> = report
+        .diagnostics
+        .iter()
+        .chain(&report.warnings)
+        .cloned()
+        .collect();
+    if !problems.is_empty() {
+        md.heading(3, "Problems");
+        markdown::diagnostics_table(&mut md, &problems, dir, links);
+    }
+    let failing: Vec<&CaseOutcome> = report.outcomes.iter().filter(|o| !o.passed()).collect();
+    if !failing.is_empty() {
+        md.heading(3, "Failing cases");
+        let rows: Vec<Vec<String>> = failing
+            .iter()
+            .map(|o| failing_row(report, project, o, dir, links))
+            .collect();
+        md.table(
+            &crate::text::count(rows.len(), "failing case", "failing cases"),
+            &[
+                "Case",
+                "Expected",
+                "Decision",
+                "Why",
+                "Determining policies",
+            ],
+            &rows,
+        );
+    }
+    if let Some(label) = &report.store {
+        md.paragraph(&markdown::text(&store_verdict(report, label)));
+    }
+    if let Some(coverage) = &report.coverage {
+        coverage_markdown(&mut md, coverage);
+    }
+    let passing: Vec<Vec<String>> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.passed())
+        .map(|o| {
+            let place = links.place(
+                &crate::report::human::shown_path(dir, report.suite_file(o)),
+                o.check.location.line,
+            );
+            vec![
+                place,
+                markdown::text(&o.check.name),
+                o.check.expect.as_str().to_string(),
+            ]
+        })
+        .collect();
+    if !passing.is_empty() {
+        md.details(
+            &crate::text::count(passing.len(), "passing case", "passing cases"),
+            |inner| inner.open_table(&["Case", "Name", "Decision"], &passing),
+        );
+    }
+    md.finish()
+}
+
+fn failing_row(
+    report: &RunReport,
+    project: &Project,
+    outcome: &CaseOutcome,
+    dir: &Path,
+    links: &Links,
+) -> Vec<String> {
+    let check = &outcome.check;
+    let file = crate::report::human::shown_path(dir, report.suite_file(outcome));
+    let case = format!(
+        "{} › {}",
+        links.place(&file, check.location.line),
+        markdown::text(&check.name)
+    );
+    let mut why: Vec<String> = outcome
+        .failures
+        .iter()
+        .map(|f| markdown::text_lines(f))
+        .collect();
+    if let Some(refusal) = &outcome.refusal {
+        why.push(format!("refused: {}", markdown::text(&refusal.to_string())));
+    }
+    for error in &outcome.errors {
+        why.push(format!(
+            "error in {}: {}",
+            markdown::code(&error.policy),
+            markdown::text_lines(&error.message)
+        ));
+    }
+    if let (Some(store), Some(label)) = (&outcome.store, &report.store) {
+        why.push(markdown::text(&format!(
+            "{label}: {}",
+            decision_name(store.decision)
+        )));
+    }
+    let reasons: Vec<String> = outcome
+        .reasons
+        .iter()
+        .map(|id| match project.locate(id) {
+            Some(location) => format!(
+                "{} ({})",
+                markdown::code(id),
+                links.place(
+                    &crate::report::human::shown_path(dir, &location.file),
+                    location.line
+                )
+            ),
+            None => markdown::code(id),
+        })
+        .collect();
+    vec![
+        case,
+        check.expect.as_str().to_string(),
+        outcome
+            .decision
+            .map_or("not evaluated", decision_name)
+            .to_string(),
+        why.join("<br>"),
+        if reasons.is_empty() {
+            "none".to_string()
+        } else {
+            reasons.join("<br>")
+        },
+    ]
+}
+
+fn coverage_markdown(md: &mut Markdown, coverage: &Coverage) {
+    md.heading(3, "Coverage");
+    md.paragraph(&format!(
+        "Policies and templates exercised: {:.1}%.",
+        coverage.percent()
+    ));
+    let rows: Vec<Vec<String>> = coverage
+        .items
+        .iter()
+        .map(|item| {
+            vec![
+                if item.exercised() { "✅" } else { "❌" }.to_string(),
+                markdown::code(&item.id),
+                item.kind.as_str().to_string(),
+                item.determined.to_string(),
+                item.errored.to_string(),
+            ]
+        })
+        .collect();
+    md.table(
+        &crate::text::count(rows.len(), "policy or template", "policies and templates"),
+        &["", "Id", "Kind", "Determined", "Errored"],
+        &rows,
+    );
 }
 
 /// Writes the test document (docs/output.md) case by case, so a run of a

@@ -1,5 +1,5 @@
 //! `avpctl validate` for people (each finding with its snippet, the notes,
-//! then one summary line) and as JSON.
+//! then one summary line), as JSON and as Markdown.
 
 use std::path::Path;
 
@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::report::Style;
 use crate::report::json::{DiagnosticJson, Version};
+use crate::report::markdown::{self, Links, Markdown};
 use crate::text::{count, plural};
 use crate::validate::Report;
 
@@ -20,14 +21,7 @@ pub fn human(report: &Report, style: Style, dir: &Path) -> String {
         out.push_str(&format!("{} {note}\n", style.cyan("note:")));
     }
     let counts = report.counts();
-    let stats = report.stats;
-    let checked = [
-        count(stats.policies, "policy", "policies"),
-        count(stats.templates, "template", "templates"),
-        count(stats.links, "link", "links"),
-    ]
-    .join(", ")
-        + &format!(" in {}", count(stats.files, "file", "files"));
+    let checked = checked(report);
     let verdict = match (counts.errors, counts.warnings) {
         (0, 0) => style.green("valid"),
         (0, w) => style.yellow(&format!("valid with {w} warning{}", plural(w))),
@@ -38,6 +32,18 @@ pub fn human(report: &Report, style: Style, dir: &Path) -> String {
         style.bold("validate:")
     ));
     out
+}
+
+/// "7 policies, 1 template, 2 links in 8 files".
+fn checked(report: &Report) -> String {
+    let stats = report.stats;
+    [
+        count(stats.policies, "policy", "policies"),
+        count(stats.templates, "template", "templates"),
+        count(stats.links, "link", "links"),
+    ]
+    .join(", ")
+        + &format!(" in {}", count(stats.files, "file", "files"))
 }
 
 /// The validate document (docs/output.md).
@@ -75,4 +81,25 @@ pub fn json(report: &Report) -> ValidateDocument<'_> {
         notes: &report.notes,
         diagnostics: crate::report::json::diagnostics(&report.diagnostics),
     }
+}
+
+/// The validate report for a pull-request comment or a step summary.
+pub fn markdown(report: &Report, dir: &Path, links: &Links) -> String {
+    let counts = report.counts();
+    let verdict = match (counts.errors, counts.warnings) {
+        (0, 0) => "✅ valid".to_string(),
+        (0, w) => format!("✅ valid with {w} warning{}", plural(w)),
+        (e, w) => format!("❌ {e} error{}, {w} warning{}", plural(e), plural(w)),
+    };
+    let mut md = Markdown::new();
+    md.heading(2, &format!("avpctl validate: {verdict}"));
+    md.paragraph(&markdown::text(&format!("{}.", checked(report))));
+    if !report.diagnostics.is_empty() {
+        markdown::diagnostics_table(&mut md, &report.diagnostics, dir, links);
+    }
+    if !report.notes.is_empty() {
+        let notes: Vec<String> = report.notes.iter().map(|n| markdown::text(n)).collect();
+        md.list(notes.iter().map(String::as_str));
+    }
+    md.finish()
 }

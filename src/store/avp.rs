@@ -623,6 +623,7 @@ async fn perform_call(
         }
         Operation::UpdateTemplate {
             id,
+            name,
             description,
             statement,
         } => {
@@ -632,6 +633,7 @@ async fn perform_call(
                 .policy_template_id(&id)
                 .set_description(description)
                 .statement(statement)
+                .set_name(name)
                 .send()
                 .await
                 .map_err(|e| map_error(&format!("template {id}"), e))?;

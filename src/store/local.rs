@@ -439,6 +439,7 @@ pub fn apply_to(
         }
         Operation::UpdateTemplate {
             id,
+            name,
             description,
             statement,
         } => {
@@ -453,9 +454,20 @@ pub fn apply_to(
                 .unwrap_or_else(|| id.clone());
             check_template(state, statement, &label)?;
             same_shape(&state.templates[index].statement, statement, &label, true)?;
+            if let Some(new_name) = name {
+                let others = state
+                    .templates
+                    .iter()
+                    .filter(|t| &t.id != id)
+                    .map(|t| t.name.as_deref());
+                unique_name(others, new_name, "template")?;
+            }
             let template = &mut state.templates[index];
             template.statement = statement.clone();
             template.description = description.clone();
+            if let Some(new_name) = name {
+                template.name = Some(new_name.clone());
+            }
             Ok(None)
         }
         Operation::DeleteTemplate { id } => {

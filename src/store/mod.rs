@@ -9,7 +9,6 @@ pub mod local;
 mod uri;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -132,12 +131,82 @@ pub struct StoredTemplate {
 /// What identifies a [`StoreState`] for change detection: every policy and
 /// template by store id with its name and a hash of its content, a hash of
 /// the schema, the validation mode. Small enough to keep for the whole
-/// deploy; equal fingerprints mean nobody changed the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// deploy, and stable across runs and machines (SHA-256), so a saved plan
+/// keeps it: equal fingerprints mean nobody changed the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "SavedFingerprint", into = "SavedFingerprint")]
 pub struct Fingerprint {
-    schema: u64,
+    schema: String,
     validation_mode: ValidationMode,
-    items: BTreeMap<(&'static str, String), (Option<String>, u64)>,
+    items: BTreeMap<(ItemKind, String), (Option<String>, String)>,
+}
+
+/// What a fingerprint lists, by store id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemKind {
+    Policy,
+    Template,
+    IdentitySource,
+}
+
+impl ItemKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ItemKind::Policy => "policy",
+            ItemKind::Template => "template",
+            ItemKind::IdentitySource => "identity source",
+        }
+    }
+}
+
+/// A fingerprint as a saved plan writes it (JSON has no tuple keys).
+#[derive(Serialize, Deserialize)]
+struct SavedFingerprint {
+    schema: String,
+    validation_mode: ValidationMode,
+    items: Vec<SavedItem>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedItem {
+    kind: ItemKind,
+    id: String,
+    name: Option<String>,
+    hash: String,
+}
+
+impl From<Fingerprint> for SavedFingerprint {
+    fn from(print: Fingerprint) -> SavedFingerprint {
+        SavedFingerprint {
+            schema: print.schema,
+            validation_mode: print.validation_mode,
+            items: print
+                .items
+                .into_iter()
+                .map(|((kind, id), (name, hash))| SavedItem {
+                    kind,
+                    id,
+                    name,
+                    hash,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<SavedFingerprint> for Fingerprint {
+    fn from(saved: SavedFingerprint) -> Fingerprint {
+        Fingerprint {
+            schema: saved.schema,
+            validation_mode: saved.validation_mode,
+            items: saved
+                .items
+                .into_iter()
+                .map(|item| ((item.kind, item.id), (item.name, item.hash)))
+                .collect(),
+        }
+    }
 }
 
 /// What a deploy itself may have changed since the store was last read:
@@ -150,11 +219,13 @@ pub struct Expected {
     pub ids: BTreeSet<String>,
 }
 
-fn hash_of(value: &impl Hash) -> u64 {
-    // Within one run only, so std's (fixed-key) hasher is stable enough.
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
+/// SHA-256 of a value's JSON form, in hex: the same on every machine and
+/// release, which a saved plan needs.
+pub fn content_hash(value: &impl Serialize) -> String {
+    use sha2::Digest;
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl StoreState {
@@ -162,30 +233,30 @@ impl StoreState {
         let mut items = BTreeMap::new();
         for policy in &self.policies {
             items.insert(
-                ("policy", policy.id.clone()),
+                (ItemKind::Policy, policy.id.clone()),
                 (
                     policy.name.clone(),
-                    hash_of(&(&policy.description, &policy.definition)),
+                    content_hash(&(&policy.description, &policy.definition)),
                 ),
             );
         }
         for template in &self.templates {
             items.insert(
-                ("template", template.id.clone()),
+                (ItemKind::Template, template.id.clone()),
                 (
                     template.name.clone(),
-                    hash_of(&(&template.description, &template.statement)),
+                    content_hash(&(&template.description, &template.statement)),
                 ),
             );
         }
         if let Some(identity) = &self.identity_source {
             items.insert(
-                ("identity source", identity.id.clone()),
-                (None, hash_of(&identity.source.to_json().to_string())),
+                (ItemKind::IdentitySource, identity.id.clone()),
+                (None, content_hash(&identity.source.to_json())),
             );
         }
         Fingerprint {
-            schema: hash_of(&self.schema.as_ref().map(Value::to_string)),
+            schema: content_hash(&self.schema),
             validation_mode: self.validation_mode,
             items,
         }
@@ -206,11 +277,11 @@ impl Fingerprint {
                 self.validation_mode, now.validation_mode
             ));
         }
-        let describe = |(kind, id): &(&str, String), name: &Option<String>| match name {
-            Some(name) => format!("{kind} {id} ({name})"),
-            None => format!("{kind} {id} (unnamed)"),
+        let describe = |(kind, id): &(ItemKind, String), name: &Option<String>| match name {
+            Some(name) => format!("{} {id} ({name})", kind.as_str()),
+            None => format!("{} {id} (unnamed)", kind.as_str()),
         };
-        let keys: BTreeSet<&(&'static str, String)> =
+        let keys: BTreeSet<&(ItemKind, String)> =
             self.items.keys().chain(now.items.keys()).collect();
         for key in keys {
             if expected.ids.contains(&key.1) {
@@ -265,8 +336,10 @@ pub enum Operation {
         description: Option<String>,
         statement: String,
     },
+    /// The name moves with `name` when it is given (an adoption).
     UpdateTemplate {
         id: String,
+        name: Option<String>,
         description: Option<String>,
         statement: String,
     },

@@ -663,3 +663,280 @@ fn verbose_logs_every_call_with_target_result_and_time() {
     assert!(has("CreatePolicyTemplate", "name/share-view"), "{log:#?}");
     assert!(has("CreatePolicy", "name/owner-full-access"), "{log:#?}");
 }
+
+/// A store made by hand, as the console or CloudFormation make them: a
+/// schema, unnamed policies (one with a description), an unnamed template
+/// and two unnamed links to it.
+fn hand_made_store(port: u16) -> String {
+    let id = avp::new_store(port);
+    let schema =
+        std::fs::read_to_string(crate::common::repo().join("policies-example/schema.cedarschema"))
+            .unwrap();
+    let json = cedar_policy::SchemaFragment::from_cedarschema_str(&schema)
+        .unwrap()
+        .0
+        .to_json_string()
+        .unwrap();
+    avp::call(
+        port,
+        "PutSchema",
+        &serde_json::json!({"policyStoreId": id, "definition": {"cedarJson": json}}),
+    );
+    for (statement, description) in [
+        (
+            "permit (principal, action, resource) when { resource.owner == principal };",
+            Some("Owners may do anything"),
+        ),
+        (
+            "forbid (principal, action == DocApp::Action::\"editDocument\", resource) when { resource.locked };",
+            None,
+        ),
+    ] {
+        let mut body = serde_json::json!({"policyStoreId": id, "definition": {"static": {"statement": statement}}});
+        if let Some(description) = description {
+            body["definition"]["static"]["description"] = description.into();
+        }
+        let out = avp::call(port, "CreatePolicy", &body);
+        assert!(out["policyId"].is_string(), "{out}");
+    }
+    let template = avp::call(
+        port,
+        "CreatePolicyTemplate",
+        &serde_json::json!({"policyStoreId": id, "statement": "permit (principal == ?principal, action == DocApp::Action::\"viewDocument\", resource == ?resource);"}),
+    );
+    let template_id = template["policyTemplateId"].as_str().unwrap().to_string();
+    for (user, doc) in [("bob", "Q4-Report"), ("carol", "roadmap")] {
+        let out = avp::call(
+            port,
+            "CreatePolicy",
+            &serde_json::json!({"policyStoreId": id, "definition": {"templateLinked": {
+                "policyTemplateId": template_id,
+                "principal": {"entityType": "DocApp::User", "entityId": user},
+                "resource": {"entityType": "DocApp::Document", "entityId": doc}}}}),
+        );
+        assert!(out["policyId"].is_string(), "{out}");
+    }
+    id
+}
+
+/// Store id → name of every policy and template of the store.
+fn names(port: u16, store_id: &str) -> std::collections::BTreeMap<String, Option<String>> {
+    let mut found = std::collections::BTreeMap::new();
+    let policies = avp::call(
+        port,
+        "ListPolicies",
+        &serde_json::json!({"policyStoreId": store_id, "maxResults": 50}),
+    );
+    for p in policies["policies"].as_array().unwrap() {
+        found.insert(
+            p["policyId"].as_str().unwrap().to_string(),
+            p["name"].as_str().map(str::to_string),
+        );
+    }
+    let templates = avp::call(
+        port,
+        "ListPolicyTemplates",
+        &serde_json::json!({"policyStoreId": store_id, "maxResults": 50}),
+    );
+    for t in templates["policyTemplates"].as_array().unwrap() {
+        found.insert(
+            t["policyTemplateId"].as_str().unwrap().to_string(),
+            t["name"].as_str().map(str::to_string),
+        );
+    }
+    found
+}
+
+#[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
+fn import_of_a_hand_made_store_then_deploy_adopts_every_item_keeping_its_id() {
+    let fc = avp::fakecloud();
+    let store_id = hand_made_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let before = names(fc.port, &store_id);
+    assert_eq!(before.len(), 5);
+    let out = tempfile::tempdir().unwrap();
+    let import = run(
+        out.path(),
+        fc.port,
+        &["import", "--store", &store, "p", "--format", "json"],
+    );
+    assert_eq!(import.code, 0, "{}\n{}", import.stdout, import.stderr);
+    let items = import.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 5, "{items:#?}");
+    assert!(
+        items.iter().any(|i| i["id"] == "owners-may-do-anything"),
+        "{items:#?}"
+    );
+    let toml = std::fs::read_to_string(out.path().join("p/avpctl.toml")).unwrap();
+    assert!(toml.contains(&format!("uri = \"{store}\"")), "{toml}");
+    assert_eq!(run(out.path(), fc.port, &["validate", "p"]).code, 0);
+    assert_eq!(run(out.path(), fc.port, &["fmt", "--check", "p"]).code, 0);
+
+    // The same meaning as the source: the links and their template are the
+    // store's; the unnamed static policies and the template are adopted.
+    let diff = run(
+        out.path(),
+        fc.port,
+        &["diff", "p", "--store", "origin", "--format", "json"],
+    );
+    assert_eq!(diff.code, 0, "{}\n{}", diff.stdout, diff.stderr);
+    let report = diff.json();
+    let statuses: Vec<&str> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == "adopted").count(),
+        3,
+        "{report:#}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == "adopted" || *s == "added"),
+        "{report:#}"
+    );
+
+    let deploy = run(
+        out.path(),
+        fc.port,
+        &[
+            "deploy",
+            "p",
+            "--store",
+            "origin",
+            "--yes",
+            "--no-tests",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(deploy.code, 0, "{}\n{}", deploy.stdout, deploy.stderr);
+    let after = names(fc.port, &store_id);
+    let adopted: Vec<&String> = before
+        .keys()
+        .filter(|id| after.get(*id).is_some_and(|n| n.is_some()))
+        .collect();
+    assert!(
+        adopted.len() >= 3,
+        "the static policies and the template keep their ids and get names: {after:#?}"
+    );
+    for id in before.keys() {
+        assert!(after.contains_key(id), "{id} kept: {after:#?}");
+    }
+    let clean = run(
+        out.path(),
+        fc.port,
+        &["diff", "p", "--store", "origin", "--exit-code"],
+    );
+    assert_eq!(clean.code, 0, "{}\n{}", clean.stdout, clean.stderr);
+}
+
+#[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
+fn a_saved_plan_applies_on_avp_and_a_store_changed_since_makes_it_refuse_untouched() {
+    let fc = avp::fakecloud();
+    let store_id = avp::new_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let dir = example();
+    let plan = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--plan-out", "plan.json"],
+    );
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    assert!(names(fc.port, &store_id).is_empty(), "nothing applied");
+    let apply = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--plan", "plan.json"],
+    );
+    assert_eq!(apply.code, 0, "{}\n{}", apply.stdout, apply.stderr);
+    assert_eq!(names(fc.port, &store_id).len(), 10);
+
+    let links = dir.path().join("links.yaml");
+    let mut yaml = std::fs::read_to_string(&links).unwrap();
+    yaml.push_str("- id: erin-views-roadmap\n  template: share-view\n  principal: 'DocApp::User::\"erin\"'\n  resource: 'DocApp::Document::\"roadmap\"'\n");
+    std::fs::write(&links, yaml).unwrap();
+    let plan = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--plan-out", "plan.json"],
+    );
+    assert_eq!(plan.code, 0, "{}\n{}", plan.stdout, plan.stderr);
+    avp::call(
+        fc.port,
+        "CreatePolicy",
+        &serde_json::json!({"policyStoreId": store_id, "definition": {"static": {"statement": "forbid (principal, action, resource);"}}}),
+    );
+    let before = names(fc.port, &store_id);
+    let refused = run(
+        dir.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--plan", "plan.json"],
+    );
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stdout.contains("(unnamed) was added"),
+        "{}",
+        refused.stdout
+    );
+    assert_eq!(names(fc.port, &store_id), before, "the store is untouched");
+}
+
+#[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
+fn a_deploy_that_another_finished_first_sees_its_writes_and_the_store_ends_equal_to_the_project() {
+    let fc = avp::fakecloud();
+    let store_id = avp::new_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let first = example();
+    let second = example();
+    // The first deploy plans; just before it writes it reads the store
+    // again, and the second deploy runs to the end in that moment.
+    let (port, second_dir, second_store) = (fc.port, second.path().to_path_buf(), store.clone());
+    let lists = std::sync::atomic::AtomicUsize::new(0);
+    let proxy = FaultProxy::start(
+        fc.port,
+        Box::new(move |_, operation| {
+            if operation == "ListPolicies"
+                && lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1
+            {
+                // Checked below through the store; a panic here would
+                // leave the first deploy's request unanswered.
+                let _ = run(
+                    &second_dir,
+                    port,
+                    &["deploy", "--store", &second_store, "--yes"],
+                );
+            }
+            Fault::Pass
+        }),
+    );
+    let deploy = run(
+        first.path(),
+        proxy.port,
+        &["deploy", "--store", &store, "--yes", "--format", "json"],
+    );
+    let result = &deploy.json()["stores"][0]["result"];
+    assert_eq!(deploy.code, 2, "{result:#}");
+    assert_eq!(result["failed"]["kind"], "store-changed", "{result:#}");
+    assert!(
+        result["applied"].as_array().unwrap().is_empty(),
+        "it wrote nothing: {result:#}"
+    );
+    // The store is the second deploy's: equal to the project, no copies.
+    let diff = run(
+        first.path(),
+        fc.port,
+        &["diff", "--store", &store, "--exit-code"],
+    );
+    assert_eq!(diff.code, 0, "{}\n{}", diff.stdout, diff.stderr);
+    let again = run(
+        first.path(),
+        fc.port,
+        &["deploy", "--store", &store, "--yes", "--format", "json"],
+    );
+    assert_eq!(again.json()["stores"][0]["result"]["status"], "up-to-date");
+}

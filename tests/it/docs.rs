@@ -180,9 +180,26 @@ fn every_pre_commit_hook_runs_and_passes_on_the_example() {
     let text = std::fs::read_to_string(repo().join(".pre-commit-hooks.yaml")).unwrap();
     let hooks: Vec<Hook> = serde_saphyr::from_str(&text).unwrap();
     let ids: Vec<&str> = hooks.iter().map(|h| h.id.as_str()).collect();
-    assert_eq!(ids, ["avpctl-validate", "avpctl-fmt", "avpctl-test"]);
+    assert_eq!(
+        ids,
+        [
+            "avpctl-validate",
+            "avpctl-fmt",
+            "avpctl-test",
+            "avpctl-validate-system",
+            "avpctl-fmt-system",
+            "avpctl-test-system",
+        ]
+    );
     for hook in &hooks {
-        assert_eq!(hook.language, "rust");
+        // Each hook is built from this repository (rust) or, in its
+        // `-system` variant, runs the avpctl on PATH, with the same entry.
+        let language = if hook.id.ends_with("-system") {
+            "system"
+        } else {
+            "rust"
+        };
+        assert_eq!(hook.language, language, "{}", hook.id);
         let mut words: Vec<&str> = hook.entry.split_whitespace().collect();
         assert_eq!(words.remove(0), "avpctl");
         words.push("policies-example");

@@ -21,6 +21,7 @@
 mod common;
 
 mod access;
+mod adoption;
 mod architecture;
 mod avp;
 mod avp_real;
@@ -31,6 +32,7 @@ mod deploy_order;
 mod docs;
 mod fmt;
 mod identity;
+mod markdown;
 mod prove;
 mod render;
 mod schemas;

@@ -117,6 +117,10 @@ pub fn command(dir: &Path, args: &[&str]) -> Command {
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_VERIFIEDPERMISSIONS")
         .env_remove("AWS_PROFILE")
+        // Markdown links point at GitHub when these are set (a CI runner).
+        .env_remove("GITHUB_SERVER_URL")
+        .env_remove("GITHUB_REPOSITORY")
+        .env_remove("GITHUB_SHA")
         .stdin(Stdio::null());
     command
 }
