@@ -97,7 +97,7 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
         out.push_str(&report::deploy::human(&record, style, plan_shown(args)));
         if let (deploy::Record::Saved(planned), Some(path)) = (&record, &args.plan_out) {
             write_plan(path, planned)?;
-            out.push_str(&report::deploy::saved_human(path, &args.store));
+            out.push_str(&report::deploy::saved_human(&args.dir, path, &args.store));
         }
         let document = report::deploy::document(vec![report::deploy::json(&record)]);
         print_or_json(args, &out, &document)?;

@@ -182,7 +182,7 @@ fn adoption_change(adoption: &super::adopt::Adoption) -> Change {
         super::adopt::AdoptedKind::Template => ItemKind::Template,
     };
     let rewritten = if adoption.rewritten {
-        "; its text and description become the project's (same rule)"
+        " (with the project's text and description, the same rule)"
     } else {
         ""
     };
@@ -193,7 +193,7 @@ fn adoption_change(adoption: &super::adopt::Adoption) -> Change {
         access: Access::Neutral,
         effect: None,
         detail: Some(format!(
-            "the store's unnamed {} {} says the same: named `{}` in place{rewritten}",
+            "unnamed {} {} in the store says the same: adopted as `{}`{rewritten}",
             adoption.kind.as_str(),
             adoption.store_id,
             crate::store::managed_name(&adoption.id)

@@ -100,13 +100,22 @@ pub fn human(record: &Record, style: Style, plan_shown: bool) -> String {
 }
 
 /// Where the plan went, and the command that applies it.
-pub fn saved_human(path: &std::path::Path, stores: &[String]) -> String {
-    let path = crate::text::one_line(&crate::source::display_path(path)).into_owned();
+pub fn saved_human(dir: &std::path::Path, path: &std::path::Path, stores: &[String]) -> String {
+    let shown =
+        |p: &std::path::Path| crate::text::one_line(&crate::source::display_path(p)).into_owned();
+    let path = shown(path);
+    let dir = if dir == std::path::Path::new(".") {
+        String::new()
+    } else {
+        format!(" {}", shown(dir))
+    };
     let store: String = stores
         .iter()
         .map(|s| format!(" --store {}", crate::text::one_line(s)))
         .collect();
-    format!("Plan saved to {path}; apply exactly it with `avpctl deploy{store} --plan {path}`\n")
+    format!(
+        "Plan saved to {path}; apply exactly it with `avpctl deploy{dir}{store} --plan {path}`\n"
+    )
 }
 
 /// Why a saved plan was not applied.
@@ -115,8 +124,15 @@ fn stale_human(label: &str, reasons: &[String], style: Style) -> String {
         "{} the saved plan for {label} no longer holds, so nothing was written:\n",
         style.red("deploy refused:")
     );
-    for reason in reasons {
+    const SHOWN: usize = 10;
+    for reason in reasons.iter().take(SHOWN) {
         out.push_str(&format!("  - {}\n", crate::text::one_line(reason)));
+    }
+    if reasons.len() > SHOWN {
+        out.push_str(&format!(
+            "  - and {} more (`--format json` lists them all)\n",
+            reasons.len() - SHOWN
+        ));
     }
     out.push_str(
         "Make a new plan (`avpctl deploy --plan-out FILE`), review it, and apply that one.\n",

@@ -38,8 +38,21 @@ pub fn human(imported: &Imported, store: &str, dir: &Path, style: Style) -> Stri
             crate::text::one_line(note)
         ));
     }
+    let unnamed = imported
+        .items
+        .iter()
+        .filter(|i| i.id_from != IdFrom::Name && i.kind != "link")
+        .count();
+    let expect = if unnamed == 0 {
+        "shows no difference".to_string()
+    } else {
+        format!(
+            "lists only the {} the first deploy adopts (names in place, no access change)",
+            crate::text::count(unnamed, "unnamed item", "unnamed items")
+        )
+    };
     out.push_str(&format!(
-        "Next: `avpctl validate {dir_text}`, then `avpctl diff {dir_text} --store {store}` shows no difference.\n"
+        "Next: `avpctl validate {dir_text}`; `avpctl diff {dir_text} --store {store}` {expect}.\n"
     ));
     out
 }

@@ -3,7 +3,9 @@
 //! shown output implies, and every output line shown must appear in what it
 //! prints (digits aside, so timings may differ; `...` elides lines).
 //! Commands that would modify the repository (fmt without --check) or read
-//! stdin are skipped.
+//! stdin are skipped. A path under `/tmp/avpctl-example/` (where `init` and
+//! `import` write new projects) is a scratch directory of the run, the
+//! same for every example, so that later examples can read it.
 
 use crate::common::{avpctl, repo};
 
@@ -125,6 +127,9 @@ fn needs_solver(example: &Example) -> bool {
 /// Runs each example that does not change the repository or read stdin;
 /// returns how many ran.
 fn run_examples<'a>(examples: impl Iterator<Item = &'a Example>) -> usize {
+    const SCRATCH: &str = "/tmp/avpctl-example";
+    let scratch = tempfile::tempdir().unwrap();
+    let scratch_path = scratch.path().to_string_lossy().into_owned();
     let mut checked = 0;
     for example in examples {
         let mutates = example.command.first().is_some_and(|c| c == "fmt")
@@ -137,10 +142,19 @@ fn run_examples<'a>(examples: impl Iterator<Item = &'a Example>) -> usize {
         {
             continue;
         }
-        let args: Vec<&str> = example.command.iter().map(String::as_str).collect();
-        let run = avpctl(&args);
+        let args: Vec<String> = example
+            .command
+            .iter()
+            .map(|a| a.replace(SCRATCH, &scratch_path))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut run = avpctl(&args);
+        run.stdout = run.stdout.replace(&scratch_path, SCRATCH);
         let shows_failure = example.shown.iter().any(|l| {
-            l.trim_start().starts_with('×') || l.contains("FAIL") || l.contains("would reformat")
+            l.trim_start().starts_with('×')
+                || l.contains("FAIL")
+                || l.contains("would reformat")
+                || l.contains("deploy refused")
         });
         let context = format!(
             "{}: avpctl {}\n--- stdout\n{}\n--- stderr\n{}",

@@ -21,6 +21,7 @@
 mod common;
 
 mod access;
+mod action;
 mod adoption;
 mod architecture;
 mod avp;

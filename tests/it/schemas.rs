@@ -168,3 +168,35 @@ fn access_documents_match_their_schema() {
     ]);
     check("access", &run.stdout, "access over the whole snapshot");
 }
+
+#[test]
+fn import_and_saved_plan_documents_match_their_schema() {
+    let out = tempfile::tempdir().unwrap();
+    let store = format!(
+        "local:{}",
+        repo().join("fixtures/stores/console-made.json").display()
+    );
+    let import = avpctl_in(
+        out.path(),
+        &["import", "--store", &store, "p", "--format", "json"],
+    );
+    check("import", &import.stdout, "import");
+    let dir = example();
+    let saved = avpctl_in(
+        dir.path(),
+        &["deploy", "--plan-out", "plan.json", "--format", "json"],
+    );
+    check("deploy", &saved.stdout, "deploy --plan-out");
+    let _ = avpctl_in(dir.path(), &["deploy", "--yes"]);
+    let stale = avpctl_in(
+        dir.path(),
+        &["deploy", "--plan", "plan.json", "--format", "json"],
+    );
+    assert_eq!(stale.code, 1, "{}", stale.stdout);
+    check("deploy", &stale.stdout, "deploy --plan, refused");
+    let adopted = avpctl_in(
+        out.path(),
+        &["diff", "p", "--store", &store, "--format", "json"],
+    );
+    check("diff", &adopted.stdout, "diff with adoptions");
+}
