@@ -37,6 +37,9 @@ pub struct Config {
     pub stores: BTreeMap<String, StoreConfig>,
     /// Named groups of stores deployed together (the per-tenant model).
     pub store_groups: BTreeMap<String, Vec<String>>,
+    /// `[store]`: the settings of every store the project deploys to;
+    /// a key left out is not managed (docs/stores.md).
+    pub store: StoreSettings,
     /// Where each top-level key stands in the file, for located errors.
     #[serde(skip)]
     pub key_spans: BTreeMap<String, std::ops::Range<usize>>,
@@ -55,6 +58,7 @@ impl Default for Config {
             fmt: FmtConfig::default(),
             stores: BTreeMap::new(),
             store_groups: BTreeMap::new(),
+            store: StoreSettings::default(),
             key_spans: BTreeMap::new(),
         }
     }
@@ -85,6 +89,19 @@ pub struct StoreConfig {
     pub profile: Option<String>,
     pub endpoint_url: Option<String>,
 }
+
+/// What `[store]` sets; `None` leaves the store's value as it is.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub validation_mode: Option<crate::store::ValidationMode>,
+    pub deletion_protection: Option<bool>,
+    pub description: Option<String>,
+}
+
+/// AVP's UpdatePolicyStore takes a description of at most this many
+/// characters (API reference, UpdatePolicyStore: `description`, 0–150).
+pub const MAX_STORE_DESCRIPTION: usize = 150;
 
 impl Config {
     /// Reads `avpctl.toml` from `root`, or the defaults when there is none.
@@ -137,6 +154,19 @@ impl Config {
         };
         if !(1..=MAX_LINE_WIDTH).contains(&fmt.line_width) {
             return Err(out_of_range("line_width", fmt.line_width, MAX_LINE_WIDTH));
+        }
+        if let Some(description) = &self.store.description
+            && description.chars().count() > MAX_STORE_DESCRIPTION
+        {
+            return Err(Error::Config {
+                message: format!(
+                    "`store.description` has {} characters; AVP takes at most {MAX_STORE_DESCRIPTION} (UpdatePolicyStore)",
+                    description.chars().count()
+                ),
+                location: self
+                    .key_location(file, "store")
+                    .unwrap_or_else(|| file.location(0..0)),
+            });
         }
         if !(1..=MAX_INDENT_WIDTH).contains(&fmt.indent_width) {
             return Err(out_of_range(

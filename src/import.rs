@@ -161,7 +161,7 @@ pub fn project_from(state: &StoreState, origin: &Origin, schema_form: SchemaForm
     });
     imported.files.push(ProjectFile {
         path: PathBuf::from("avpctl.toml"),
-        content: config_file(origin, schema_file, identity_file),
+        content: config_file(state, origin, schema_file, identity_file),
     });
     imported.files.sort_by(|a, b| a.path.cmp(&b.path));
     imported
@@ -317,7 +317,12 @@ fn link_entry(
     entry
 }
 
-fn config_file(origin: &Origin, schema: Option<&str>, identity: Option<&str>) -> String {
+fn config_file(
+    state: &StoreState,
+    origin: &Origin,
+    schema: Option<&str>,
+    identity: Option<&str>,
+) -> String {
     let mut text = String::from(
         "# avpctl project configuration, written by `avpctl import`. Paths are\n# relative to this file; keys left out have their defaults.\n",
     );
@@ -328,6 +333,16 @@ fn config_file(origin: &Origin, schema: Option<&str>, identity: Option<&str>) ->
         text.push_str(&format!("identity_source = \"{identity}\"\n"));
     }
     let toml_string = |s: &str| toml::Value::String(s.to_string()).to_string();
+    text.push_str(&format!(
+        "\n# The store's settings, which `deploy` keeps as they are here.\n[store]\nvalidation_mode = \"{}\"\n",
+        state.validation_mode.as_str().to_lowercase()
+    ));
+    if let Some(on) = state.deletion_protection {
+        text.push_str(&format!("deletion_protection = {on}\n"));
+    }
+    if let Some(description) = &state.description {
+        text.push_str(&format!("description = {}\n", toml_string(description)));
+    }
     match origin {
         Origin::Avp { uri, region } => {
             text.push_str(&format!("\n# The store this project was imported from.\n[stores.origin]\nuri = {}\n", toml_string(uri)));

@@ -165,6 +165,7 @@ fn expect_own_writes(ours: &mut Expected, operations: &[Operation], now: &StoreS
     for operation in operations {
         match operation {
             Operation::PutSchema { .. } => ours.schema = true,
+            Operation::UpdateStoreSettings { .. } => ours.settings = true,
             Operation::UpdateTemplate { id, .. }
             | Operation::UpdatePolicy { id, .. }
             | Operation::DeletePolicy { id }

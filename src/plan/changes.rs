@@ -13,11 +13,13 @@ pub enum ItemKind {
     Template,
     Policy,
     Link,
+    StoreSettings,
 }
 
 impl ItemKind {
     pub fn as_str(self) -> &'static str {
         match self {
+            ItemKind::StoreSettings => "store-settings",
             ItemKind::Schema => "schema",
             ItemKind::IdentitySource => "identity-source",
             ItemKind::Template => "template",
@@ -154,6 +156,9 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
     if let Some(change) = identity_change(old, new) {
         changes.push(change);
     }
+    if let Some(change) = settings_change(old, new) {
+        changes.push(change);
+    }
     let template_ids: std::collections::BTreeSet<&String> =
         old.templates.keys().chain(new.templates.keys()).collect();
     for id in template_ids {
@@ -172,6 +177,60 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
     // What widens access leads the report.
     changes.sort_by(|a, b| (a.access, a.kind, &a.id).cmp(&(b.access, b.kind, &b.id)));
     changes
+}
+
+/// What `[store]` changes of the store's settings. None of them decides a
+/// request: the validation mode decides which policies the store accepts,
+/// deletion protection whether it can be deleted.
+fn settings_change(old: &Side, new: &Side) -> Option<Change> {
+    let (Some(wanted), Some(current)) = (&new.settings, &old.settings) else {
+        return None;
+    };
+    let mut parts = Vec::new();
+    if let Some(mode) = wanted.validation_mode
+        && Some(mode) != current.validation_mode
+    {
+        parts.push(format!(
+            "validation mode {} → {}",
+            current
+                .validation_mode
+                .map_or("unset", crate::store::ValidationMode::as_str),
+            mode.as_str()
+        ));
+    }
+    let on_off = |on: Option<bool>| match on {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "unset",
+    };
+    if let Some(on) = wanted.deletion_protection
+        && Some(on) != current.deletion_protection
+    {
+        parts.push(format!(
+            "deletion protection {} → {}",
+            on_off(current.deletion_protection),
+            on_off(Some(on))
+        ));
+    }
+    if let Some(description) = &wanted.description
+        && Some(description) != current.description.as_ref()
+    {
+        parts.push(format!("description → {description:?}"));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(Change {
+        kind: ItemKind::StoreSettings,
+        id: "policy store".into(),
+        status: Status::Changed,
+        access: Access::Neutral,
+        effect: None,
+        detail: Some(parts.join("; ")),
+        diff: None,
+        replace: false,
+        environments: None,
+    })
 }
 
 /// An adoption changes no access: the store item already says what the

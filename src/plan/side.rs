@@ -148,6 +148,33 @@ pub struct Side {
     pub manages_identity: bool,
     /// Unnamed store items taken over as project items ([`Side::adopt`]).
     pub adopted: Vec<super::adopt::Adoption>,
+    /// The store's settings; on a project side, those `[store]` manages
+    /// (`None` when it manages none).
+    pub settings: Option<SideSettings>,
+}
+
+/// A policy store's settings; a `None` field is not known (a store) or not
+/// managed (a project).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SideSettings {
+    pub validation_mode: Option<crate::store::ValidationMode>,
+    pub deletion_protection: Option<bool>,
+    pub description: Option<String>,
+}
+
+impl SideSettings {
+    /// `self` where it says something, else `current`: what a store ends
+    /// up with when `self` is applied to it.
+    pub fn over(&self, current: &SideSettings) -> SideSettings {
+        SideSettings {
+            validation_mode: self.validation_mode.or(current.validation_mode),
+            deletion_protection: self.deletion_protection.or(current.deletion_protection),
+            description: self
+                .description
+                .clone()
+                .or_else(|| current.description.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +197,15 @@ impl Side {
                 store_id: None,
             }),
             manages_identity: project.config.identity_source.is_some(),
+            settings: {
+                let wanted = &project.config.store;
+                let settings = SideSettings {
+                    validation_mode: wanted.validation_mode,
+                    deletion_protection: wanted.deletion_protection,
+                    description: wanted.description.clone(),
+                };
+                (settings != SideSettings::default()).then_some(settings)
+            },
             ..Side::default()
         };
         for entry in &project.policies {
@@ -230,6 +266,11 @@ impl Side {
                 store_id: Some(stored.id.clone()),
             }),
             manages_identity: true,
+            settings: Some(SideSettings {
+                validation_mode: Some(state.validation_mode),
+                deletion_protection: state.deletion_protection,
+                description: state.description.clone(),
+            }),
             ..Side::default()
         };
         side.duplicates = duplicates(state);

@@ -117,10 +117,49 @@ pub fn plan_steps(old: &Side, new: &Side, options: StepOptions) -> Result<Steps,
     schema(old, new, options, &mut b)?;
     identity(old, new, &mut b);
     adoptions(old, new, &mut b);
+    settings(old, new, &mut b);
     Ok(Steps {
         waves: b.waves.into_iter().filter(|(_, s)| !s.is_empty()).collect(),
         warnings: b.warnings,
     })
+}
+
+/// `[store]`: one UpdatePolicyStore with every setting as it should end up.
+/// Turning validation off goes first, so that nothing after it is refused;
+/// turning it on goes last, once the policies and the schema it will check
+/// them against are in place.
+fn settings(old: &Side, new: &Side, b: &mut Builder) {
+    let (Some(wanted), Some(current)) = (&new.settings, &old.settings) else {
+        return;
+    };
+    let target = wanted.over(current);
+    if &target == current {
+        return;
+    }
+    let mode = target.validation_mode.unwrap_or(ValidationMode::Strict);
+    let wave =
+        if mode == ValidationMode::Off && current.validation_mode != Some(ValidationMode::Off) {
+            Wave::SchemaFirst
+        } else {
+            Wave::SchemaLast
+        };
+    let protection = match target.deletion_protection {
+        Some(true) => ", deletion protection on",
+        Some(false) => ", deletion protection off",
+        None => "",
+    };
+    b.push(
+        wave,
+        Operation::UpdateStoreSettings {
+            validation_mode: mode,
+            deletion_protection: target.deletion_protection,
+            description: target.description.clone(),
+        },
+        format!(
+            "update the store settings (validation mode {}{protection})",
+            mode.as_str()
+        ),
+    );
 }
 
 /// Each adoption is one update that names the store item and gives it the

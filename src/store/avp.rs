@@ -130,6 +130,13 @@ impl AvpStore {
             Some(types::ValidationMode::Off) => ValidationMode::Off,
             _ => ValidationMode::Strict,
         };
+        let deletion_protection = store
+            .deletion_protection()
+            .map(|protection| matches!(protection, types::DeletionProtection::Enabled));
+        let description = store
+            .description()
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
         let schema = match self
             .timed(
                 "GetSchema",
@@ -160,6 +167,8 @@ impl AvpStore {
             policies,
             templates,
             identity_source,
+            deletion_protection,
+            description,
         })
     }
 
@@ -594,6 +603,36 @@ async fn perform_call(
     operation: Operation,
 ) -> Result<Outcome, StoreError> {
     match operation {
+        Operation::UpdateStoreSettings {
+            validation_mode,
+            deletion_protection,
+            description,
+        } => {
+            let mode = match validation_mode {
+                ValidationMode::Strict => types::ValidationMode::Strict,
+                ValidationMode::Off => types::ValidationMode::Off,
+            };
+            let settings = types::ValidationSettings::builder()
+                .mode(mode)
+                .build()
+                .map_err(|e| StoreError::Refused(e.to_string()))?;
+            client
+                .update_policy_store()
+                .policy_store_id(&store_id)
+                .validation_settings(settings)
+                .set_deletion_protection(deletion_protection.map(|on| {
+                    if on {
+                        types::DeletionProtection::Enabled
+                    } else {
+                        types::DeletionProtection::Disabled
+                    }
+                }))
+                .set_description(description)
+                .send()
+                .await
+                .map_err(|e| map_error("policy store settings", e))?;
+            Ok(Outcome::Done(None))
+        }
         Operation::PutSchema { schema } => {
             client
                 .put_schema()

@@ -408,6 +408,16 @@ pub fn apply_to(
         id
     };
     match operation {
+        Operation::UpdateStoreSettings {
+            validation_mode,
+            deletion_protection,
+            description,
+        } => {
+            state.validation_mode = *validation_mode;
+            state.deletion_protection = *deletion_protection;
+            state.description = description.clone();
+            Ok(None)
+        }
         Operation::PutSchema { schema } => {
             let parsed = Schema::from_json_value(schema.clone())
                 .map_err(|err| StoreError::Refused(format!("the schema is invalid: {err}")))?;

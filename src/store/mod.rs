@@ -60,8 +60,19 @@ pub fn managed_id(name: &str) -> Option<&str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ValidationMode {
+    #[serde(alias = "strict")]
     Strict,
+    #[serde(alias = "off")]
     Off,
+}
+
+impl ValidationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValidationMode::Strict => "STRICT",
+            ValidationMode::Off => "OFF",
+        }
+    }
 }
 
 /// Everything a store holds, as read in one go.
@@ -75,6 +86,13 @@ pub struct StoreState {
     /// AVP allows one per store (userguide `quotas.html`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_source: Option<StoredIdentitySource>,
+    /// Whether the store refuses to be deleted (`deletionProtection`);
+    /// `None` when the store does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_protection: Option<bool>,
+    /// The policy store's own description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl StoreState {
@@ -85,6 +103,8 @@ impl StoreState {
             policies: Vec::new(),
             templates: Vec::new(),
             identity_source: None,
+            deletion_protection: None,
+            description: None,
         }
     }
 }
@@ -138,6 +158,8 @@ pub struct StoredTemplate {
 pub struct Fingerprint {
     schema: String,
     validation_mode: ValidationMode,
+    /// Deletion protection and description.
+    settings: String,
     items: BTreeMap<(ItemKind, String), (Option<String>, String)>,
 }
 
@@ -165,6 +187,7 @@ impl ItemKind {
 struct SavedFingerprint {
     schema: String,
     validation_mode: ValidationMode,
+    settings: String,
     items: Vec<SavedItem>,
 }
 
@@ -181,6 +204,7 @@ impl From<Fingerprint> for SavedFingerprint {
         SavedFingerprint {
             schema: print.schema,
             validation_mode: print.validation_mode,
+            settings: print.settings,
             items: print
                 .items
                 .into_iter()
@@ -200,6 +224,7 @@ impl From<SavedFingerprint> for Fingerprint {
         Fingerprint {
             schema: saved.schema,
             validation_mode: saved.validation_mode,
+            settings: saved.settings,
             items: saved
                 .items
                 .into_iter()
@@ -214,6 +239,8 @@ impl From<SavedFingerprint> for Fingerprint {
 #[derive(Debug, Clone, Default)]
 pub struct Expected {
     pub schema: bool,
+    /// The validation mode, deletion protection and description.
+    pub settings: bool,
     /// Store ids of policies and templates this deploy created, changed or
     /// deleted (a deleted template takes its links with it).
     pub ids: BTreeSet<String>,
@@ -258,6 +285,7 @@ impl StoreState {
         Fingerprint {
             schema: content_hash(&self.schema),
             validation_mode: self.validation_mode,
+            settings: content_hash(&(self.deletion_protection, &self.description)),
             items,
         }
     }
@@ -271,11 +299,15 @@ impl Fingerprint {
         if self.schema != now.schema && !expected.schema {
             changes.push("the schema changed".to_string());
         }
-        if self.validation_mode != now.validation_mode {
+        if self.validation_mode != now.validation_mode && !expected.settings {
             changes.push(format!(
-                "the validation mode changed from {:?} to {:?}",
-                self.validation_mode, now.validation_mode
+                "the validation mode changed from {} to {}",
+                self.validation_mode.as_str(),
+                now.validation_mode.as_str()
             ));
+        }
+        if self.settings != now.settings && !expected.settings {
+            changes.push("the store's deletion protection or description changed".to_string());
         }
         let describe = |(kind, id): &(ItemKind, String), name: &Option<String>| match name {
             Some(name) => format!("{} {id} ({name})", kind.as_str()),
@@ -374,6 +406,12 @@ pub enum Operation {
     DeleteIdentitySource {
         id: String,
     },
+    /// AVP's UpdatePolicyStore, with every setting as it should end up.
+    UpdateStoreSettings {
+        validation_mode: ValidationMode,
+        deletion_protection: Option<bool>,
+        description: Option<String>,
+    },
 }
 
 impl Operation {
@@ -389,6 +427,7 @@ impl Operation {
             Operation::CreateIdentitySource { .. } => "CreateIdentitySource",
             Operation::UpdateIdentitySource { .. } => "UpdateIdentitySource",
             Operation::DeleteIdentitySource { .. } => "DeleteIdentitySource",
+            Operation::UpdateStoreSettings { .. } => "UpdatePolicyStore",
         }
     }
 
@@ -396,6 +435,7 @@ impl Operation {
     pub fn target(&self) -> &str {
         match self {
             Operation::PutSchema { .. } => "schema",
+            Operation::UpdateStoreSettings { .. } => "store settings",
             Operation::CreateIdentitySource { .. } => "identity source",
             Operation::CreateTemplate { name, .. } | Operation::CreatePolicy { name, .. } => name,
             Operation::UpdatePolicy {

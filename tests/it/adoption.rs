@@ -384,3 +384,70 @@ fn init_starts_a_project_that_validates_tests_and_deploys() {
     let again = avpctl_in(out.path(), &["init", "policies"]);
     assert_eq!(again.code, 2, "{}\n{}", again.stdout, again.stderr);
 }
+
+#[test]
+fn store_settings_are_planned_applied_and_imported_like_the_schema() {
+    let dir = example();
+    let config = dir.path().join("avpctl.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[store]\nvalidation_mode = \"strict\"\ndeletion_protection = true\ndescription = \"DocApp policies\"\n");
+    std::fs::write(&config, &text).unwrap();
+    let (run, report) = plan_json(dir.path(), &["--yes"]);
+    ok(&run);
+    let labels = report["stores"][0]["result"]["applied"].to_string();
+    assert!(
+        labels
+            .contains("update the store settings (validation mode STRICT, deletion protection on)"),
+        "{labels}"
+    );
+    let store = dir.path().join(".avpctl/store.json");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(&store).unwrap()).unwrap();
+    assert_eq!(state["deletion_protection"], true);
+    assert_eq!(state["description"], "DocApp policies");
+    ok(&avpctl_in(dir.path(), &["diff", "--exit-code"]));
+
+    std::fs::write(
+        &config,
+        text.replace("deletion_protection = true", "deletion_protection = false"),
+    )
+    .unwrap();
+    let diff = avpctl_in(dir.path(), &["diff", "--format", "json"]);
+    let change = diff.json()["changes"][0].clone();
+    assert_eq!(change["kind"], "store-settings", "{change:#}");
+    assert_eq!(change["access"], "neutral", "{change:#}");
+    assert_eq!(
+        change["detail"], "deletion protection on → off",
+        "{change:#}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let uri = format!("local:{}", store.display());
+    ok(&avpctl_in(out.path(), &["import", "--store", &uri, "p"]));
+    let imported = std::fs::read_to_string(out.path().join("p/avpctl.toml")).unwrap();
+    assert!(imported.contains("[store]\nvalidation_mode = \"strict\"\ndeletion_protection = true\ndescription = \"DocApp policies\"\n"), "{imported}");
+    ok(&avpctl_in(
+        out.path(),
+        &["diff", "p", "--store", &uri, "--exit-code"],
+    ));
+}
+
+#[test]
+fn a_store_description_avp_would_refuse_is_located_in_avpctl_toml() {
+    let dir = example();
+    let config = dir.path().join("avpctl.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "\n[store]\ndescription = \"{}\"\n",
+        "x".repeat(151)
+    ));
+    std::fs::write(&config, text).unwrap();
+    let run = avpctl_in(dir.path(), &["deploy", "--yes"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("`store.description` has 151 characters"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("avpctl.toml:"), "{}", run.stderr);
+}

@@ -940,3 +940,40 @@ fn a_deploy_that_another_finished_first_sees_its_writes_and_the_store_ends_equal
     );
     assert_eq!(again.json()["stores"][0]["result"]["status"], "up-to-date");
 }
+
+#[test]
+#[ignore = "needs the fakecloud emulator (scripts/test.sh installs it)"]
+fn store_settings_are_deployed_with_update_policy_store_and_imported() {
+    let fc = avp::fakecloud();
+    let store_id = avp::new_store(fc.port);
+    let store = format!("avp:{store_id}");
+    let dir = example();
+    let config = dir.path().join("avpctl.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[store]\ndeletion_protection = true\ndescription = \"DocApp production\"\n");
+    std::fs::write(&config, text).unwrap();
+    let deploy = run(dir.path(), fc.port, &["deploy", "--store", &store, "--yes"]);
+    assert_eq!(deploy.code, 0, "{}\n{}", deploy.stdout, deploy.stderr);
+    let got = avp::call(
+        fc.port,
+        "GetPolicyStore",
+        &serde_json::json!({"policyStoreId": store_id}),
+    );
+    assert_eq!(got["deletionProtection"], "ENABLED", "{got:#}");
+    assert_eq!(got["description"], "DocApp production", "{got:#}");
+    assert_eq!(got["validationSettings"]["mode"], "STRICT", "{got:#}");
+    let diff = run(
+        dir.path(),
+        fc.port,
+        &["diff", "--store", &store, "--exit-code"],
+    );
+    assert_eq!(diff.code, 0, "{}\n{}", diff.stdout, diff.stderr);
+    let out = tempfile::tempdir().unwrap();
+    let import = run(out.path(), fc.port, &["import", "--store", &store, "p"]);
+    assert_eq!(import.code, 0, "{}\n{}", import.stdout, import.stderr);
+    let toml = std::fs::read_to_string(out.path().join("p/avpctl.toml")).unwrap();
+    assert!(
+        toml.contains("deletion_protection = true\ndescription = \"DocApp production\""),
+        "{toml}"
+    );
+}
