@@ -11,7 +11,24 @@
 //! cannot be named in place. The project's link is created, and the
 //! unnamed one is kept as unmanaged until `--prune`.
 
+use std::collections::{BTreeSet, HashMap};
+
 use super::side::{Body, Side, SidePolicy, SideTemplate};
+
+/// A statement's meaning as a map key: Cedar's JSON form (without the
+/// metadata annotations, as `statement::same_meaning` compares).
+fn meaning(statement: &str, template: bool) -> Option<String> {
+    crate::statement::canonical(statement, template).map(|json| json.to_string())
+}
+
+/// The first store item left with the meaning of `statement`, taken.
+fn take_first(
+    by_meaning: &mut HashMap<String, Vec<usize>>,
+    statement: &str,
+    template: bool,
+) -> Option<usize> {
+    by_meaning.get_mut(&meaning(statement, template)?)?.pop()
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdoptedKind {
@@ -42,19 +59,18 @@ pub struct Adoption {
 
 impl Side {
     /// This store side with every unnamed item that a project item of
-    /// `new` matches (the same meaning) taken over under that
-    /// item's id. Each store item is adopted at most once, in store order.
+    /// `new` matches (the same meaning) taken over under that item's id.
+    /// Each store item is adopted at most once, the first in store order.
     pub fn adopt(mut self, new: &Side) -> Side {
+        let mut templates = self.unnamed_by_meaning("template", true);
         for (id, template) in &new.templates {
             if self.templates.contains_key(id) {
                 continue;
             }
-            let Some(at) = self.unnamed("template", |statement| {
-                crate::statement::same_meaning(statement, &template.statement, true)
-            }) else {
+            let Some(at) = take_first(&mut templates, &template.statement, true) else {
                 continue;
             };
-            let found = self.unmanaged.remove(at);
+            let found = &self.unmanaged[at];
             self.adopted.push(Adoption {
                 kind: AdoptedKind::Template,
                 id: id.clone(),
@@ -67,11 +83,11 @@ impl Side {
                 SideTemplate {
                     statement: template.statement.clone(),
                     description: template.description.clone(),
-                    store_id: Some(found.store_id),
+                    store_id: Some(found.store_id.clone()),
                 },
             );
         }
-        self.resolve_links_to_adopted_templates();
+        let mut policies = self.unnamed_by_meaning("policy", false);
         for (id, policy) in &new.policies {
             let Body::Static { statement: wanted } = &policy.body else {
                 continue;
@@ -79,12 +95,10 @@ impl Side {
             if self.policies.contains_key(id) {
                 continue;
             }
-            let Some(at) = self.unnamed("policy", |statement| {
-                crate::statement::same_meaning(statement, wanted, false)
-            }) else {
+            let Some(at) = take_first(&mut policies, wanted, false) else {
                 continue;
             };
-            let found = self.unmanaged.remove(at);
+            let found = &self.unmanaged[at];
             self.adopted.push(Adoption {
                 kind: AdoptedKind::Policy,
                 id: id.clone(),
@@ -97,11 +111,35 @@ impl Side {
                 SidePolicy {
                     body: policy.body.clone(),
                     description: policy.description.clone(),
-                    store_id: Some(found.store_id),
+                    store_id: Some(found.store_id.clone()),
                 },
             );
         }
+        let adopted: BTreeSet<String> = self.adopted.iter().map(|a| a.store_id.clone()).collect();
+        self.unmanaged
+            .retain(|item| !adopted.contains(&item.store_id));
+        self.resolve_links_to_adopted_templates();
         self
+    }
+
+    /// The unnamed, unmanaged items of `kind`, by meaning (Cedar's JSON
+    /// form as text): positions in `unmanaged`, in store order. One pass,
+    /// so adoption stays linear in the size of the store.
+    fn unnamed_by_meaning(&self, kind: &str, template: bool) -> HashMap<String, Vec<usize>> {
+        let mut by_meaning: HashMap<String, Vec<usize>> = HashMap::new();
+        for (at, item) in self.unmanaged.iter().enumerate() {
+            if item.kind != kind || item.name.is_some() {
+                continue;
+            }
+            let Some(key) = item.statement.as_deref().and_then(|s| meaning(s, template)) else {
+                continue;
+            };
+            by_meaning.entry(key).or_default().push(at);
+        }
+        for positions in by_meaning.values_mut() {
+            positions.reverse();
+        }
+        by_meaning
     }
 
     /// Named links (`name/<id>`) to a template that was unnamed until
@@ -156,11 +194,51 @@ impl Side {
         }
         self.unmanaged = kept;
     }
+}
 
-    /// The first unmanaged, unnamed item of `kind` whose statement `fits`.
-    fn unnamed(&self, kind: &str, fits: impl Fn(&str) -> bool) -> Option<usize> {
-        self.unmanaged.iter().position(|item| {
-            item.kind == kind && item.name.is_none() && item.statement.as_deref().is_some_and(&fits)
-        })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Definition, StoreState, StoredPolicy};
+
+    fn unnamed(id: &str, statement: &str) -> StoredPolicy {
+        StoredPolicy {
+            id: id.into(),
+            name: None,
+            description: None,
+            definition: Definition::Static {
+                statement: statement.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_first_unnamed_match_in_store_order_is_adopted_once_and_others_stay_unmanaged() {
+        let mut state = StoreState::empty();
+        state.policies = vec![
+            unnamed("P1", "forbid (principal, action, resource);"),
+            unnamed("P2", "permit (principal, action, resource);"),
+            unnamed("P3", "permit(principal,action,resource);"),
+        ];
+        let mut new = Side::default();
+        new.policies.insert(
+            "everyone".into(),
+            SidePolicy {
+                body: Body::Static {
+                    statement:
+                        "@id(\"everyone\")\n// all of it\npermit (principal, action, resource);\n"
+                            .into(),
+                },
+                description: None,
+                store_id: None,
+            },
+        );
+        let old = Side::from_store(&state).adopt(&new);
+        assert_eq!(old.adopted.len(), 1);
+        assert_eq!(old.adopted[0].store_id, "P2");
+        assert!(old.adopted[0].rewritten);
+        assert_eq!(old.policies["everyone"].store_id.as_deref(), Some("P2"));
+        let left: Vec<&str> = old.unmanaged.iter().map(|u| u.store_id.as_str()).collect();
+        assert_eq!(left, ["P1", "P3"], "the forbid, and the second copy");
     }
 }
