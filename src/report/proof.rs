@@ -73,24 +73,32 @@ pub fn human(proof: &Proof, style: Style) -> String {
             }
         }
     }
-    let count = |f: fn(&Verdict) -> bool| proof.envs.iter().filter(|e| f(&e.verdict)).count();
     let only = |p: Presence| proof.envs.iter().filter(|e| e.presence == p).count();
     let schema_note = match (only(Presence::OnlyNew), only(Presence::OnlyOld)) {
         (0, 0) => String::new(),
         (new, old) => format!(" ({new} only in the new schema, {old} only in the old)"),
     };
     out.push_str(&format!(
-        "{} environments{schema_note}: {} equivalent, {} narrow, {} widen, {} both ways, {} unknown; {} needed the solver [{:.2}s]\n",
+        "{} environments{schema_note}: {}; {} needed the solver [{:.2}s]\n",
         proof.envs.len(),
+        verdict_counts(proof),
+        proof.envs.iter().filter(|e| e.solved).count(),
+        proof.duration.as_secs_f64()
+    ));
+    out
+}
+
+/// "3 equivalent, 1 narrow, 0 widen, 0 both ways, 0 unknown".
+fn verdict_counts(proof: &Proof) -> String {
+    let count = |f: fn(&Verdict) -> bool| proof.envs.iter().filter(|e| f(&e.verdict)).count();
+    format!(
+        "{} equivalent, {} narrow, {} widen, {} both ways, {} unknown",
         count(|v| *v == Verdict::Equivalent),
         count(|v| *v == Verdict::Narrows),
         count(|v| *v == Verdict::Widens),
         count(|v| *v == Verdict::Both),
         count(|v| matches!(v, Verdict::Unknown(_))),
-        proof.envs.iter().filter(|e| e.solved).count(),
-        proof.duration.as_secs_f64()
-    ));
-    out
+    )
 }
 
 /// The proof for a pull-request comment: one row per request
@@ -98,15 +106,10 @@ pub fn human(proof: &Proof, style: Style) -> String {
 /// case to paste, folded.
 pub fn markdown(md: &mut Markdown, proof: &Proof) {
     md.heading(3, "Proof, for every request the schema allows");
-    let count = |f: fn(&Verdict) -> bool| proof.envs.iter().filter(|e| f(&e.verdict)).count();
     md.paragraph(&format!(
-        "{} environments: {} equivalent, {} narrow, {} widen, {} both ways, {} unknown (cedar-policy-symcc, cvc5).",
+        "{} environments: {} (cedar-policy-symcc, cvc5).",
         proof.envs.len(),
-        count(|v| *v == Verdict::Equivalent),
-        count(|v| *v == Verdict::Narrows),
-        count(|v| *v == Verdict::Widens),
-        count(|v| *v == Verdict::Both),
-        count(|v| matches!(v, Verdict::Unknown(_))),
+        verdict_counts(proof)
     ));
     let mut envs: Vec<&EnvResult> = proof.envs.iter().collect();
     envs.sort_by_key(|e| e.verdict == Verdict::Equivalent);

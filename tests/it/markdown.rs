@@ -7,7 +7,7 @@ use std::path::Path;
 
 use pulldown_cmark::{Options, Parser};
 
-use crate::common::{avpctl, avpctl_in, example, project};
+use crate::common::{avpctl, avpctl_in, project};
 
 /// Parses `markdown` and checks what a pull-request comment needs; returns
 /// the HTML GitHub would show (minus its sanitiser).
@@ -150,26 +150,15 @@ fn untrusted_text_in_markdown_stays_text() {
     assert!(html.contains("x|y&lt;img src=z&gt;"), "{html}");
 }
 
-/// The example deployed to its local store, then changed: a forbid
-/// removed and one added, a permit added, a condition dropped.
+/// render.rs's changed example, and a forbid added (so that access both
+/// widens and narrows).
 fn changed_example() -> tempfile::TempDir {
-    let dir = example();
-    let deployed = avpctl_in(dir.path(), &["deploy", "--yes"]);
-    assert_eq!(deployed.code, 0, "{}\n{}", deployed.stdout, deployed.stderr);
-    std::fs::remove_file(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
-    std::fs::write(
-        dir.path().join("policies/extra.cedar"),
-        "@id(\"everyone-views\")\npermit (principal, action == DocApp::Action::\"viewDocument\", resource);\n",
-    )
-    .unwrap();
+    let dir = crate::render::changed_example();
     std::fs::write(
         dir.path().join("policies/no-deletes.cedar"),
         "@id(\"no-deletes\")\nforbid (principal, action == DocApp::Action::\"deleteDocument\", resource);\n",
     )
     .unwrap();
-    let leads = dir.path().join("policies/finance-approval-leads.cedar");
-    let text = std::fs::read_to_string(&leads).unwrap();
-    std::fs::write(&leads, text.replace("  context.mfa_present &&\n", "")).unwrap();
     dir
 }
 

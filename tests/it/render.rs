@@ -117,13 +117,13 @@ fn redact_witnesses(text: &str) -> String {
     text
 }
 
-#[test]
-fn diff_human_lists_changes_by_effect_on_access_and_the_cases_that_flip() {
+/// The example deployed to its local store, then changed: a forbid
+/// removed, a permit added, a condition dropped, and a comment added (no
+/// change in meaning, so not listed). The Markdown tests use it too.
+pub(crate) fn changed_example() -> tempfile::TempDir {
     let dir = example();
     let deployed = avpctl_in(dir.path(), &["deploy", "--yes"]);
     assert_eq!(deployed.code, 0, "{}\n{}", deployed.stdout, deployed.stderr);
-    // A forbid removed, a permit added, a condition dropped, and a comment
-    // added (no change in meaning, so not listed).
     std::fs::remove_file(dir.path().join("policies/forbid-edit-locked.cedar")).unwrap();
     std::fs::write(
         dir.path().join("policies/extra.cedar"),
@@ -139,7 +139,12 @@ fn diff_human_lists_changes_by_effect_on_access_and_the_cases_that_flip() {
     let mut text = std::fs::read_to_string(&owners).unwrap();
     text.push_str("// reviewed\n");
     std::fs::write(&owners, text).unwrap();
+    dir
+}
 
+#[test]
+fn diff_human_lists_changes_by_effect_on_access_and_the_cases_that_flip() {
+    let dir = changed_example();
     let run = avpctl_in(dir.path(), &["diff"]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     insta::assert_snapshot!(
