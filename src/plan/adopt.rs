@@ -119,7 +119,51 @@ impl Side {
         self.unmanaged
             .retain(|item| !adopted.contains(&item.store_id));
         self.resolve_links_to_adopted_templates();
+        self.find_unnamed_copies_of_links(new);
         self
+    }
+
+    /// Unnamed links that say what a project link says (its template, as
+    /// the store knows it, and the same slot values), which stay unmanaged:
+    /// creating the project's link next to one changes no access.
+    fn find_unnamed_copies_of_links(&mut self, new: &Side) {
+        let template_ids: HashMap<&str, &str> = self
+            .templates
+            .iter()
+            .filter_map(|(id, t)| Some((t.store_id.as_deref()?, id.as_str())))
+            .collect();
+        let mut taken = BTreeSet::new();
+        for (id, policy) in &new.policies {
+            if self.policies.contains_key(id) || !matches!(policy.body, Body::Linked { .. }) {
+                continue;
+            }
+            let copy = self.unmanaged.iter().find(|item| {
+                let Some(Body::Linked {
+                    template,
+                    principal,
+                    resource,
+                }) = &item.linked
+                else {
+                    return false;
+                };
+                item.name.is_none()
+                    && !taken.contains(&item.store_id)
+                    && template_ids
+                        .get(template.as_str())
+                        .is_some_and(|project_template| {
+                            policy.body.same_meaning(&Body::Linked {
+                                template: project_template.to_string(),
+                                principal: principal.clone(),
+                                resource: resource.clone(),
+                            })
+                        })
+            });
+            if let Some(copy) = copy {
+                taken.insert(copy.store_id.clone());
+                self.unnamed_copies
+                    .insert(id.clone(), copy.store_id.clone());
+            }
+        }
     }
 
     /// The unnamed, unmanaged items of `kind`, by meaning (Cedar's JSON

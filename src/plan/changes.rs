@@ -174,6 +174,19 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
         }
     }
     changes.extend(old.adopted.iter().map(adoption_change));
+    for change in &mut changes {
+        if let (ItemKind::Link, Status::Added, Some(copy)) = (
+            change.kind,
+            change.status,
+            old.unnamed_copies.get(&change.id),
+        ) {
+            // The store already grants it, through an unnamed link.
+            change.access = Access::Neutral;
+            change.detail = Some(format!(
+                "the store's unnamed link {copy} says the same; AVP cannot name a link in place, so this named one is created and {copy} stays unmanaged (`--prune` deletes it)"
+            ));
+        }
+    }
     // What widens access leads the report.
     changes.sort_by(|a, b| (a.access, a.kind, &a.id).cmp(&(b.access, b.kind, &b.id)));
     changes

@@ -797,6 +797,11 @@ fn import_of_a_hand_made_store_then_deploy_adopts_every_item_keeping_its_id() {
         statuses.iter().all(|s| *s == "adopted" || *s == "added"),
         "{report:#}"
     );
+    for change in report["changes"].as_array().unwrap() {
+        // The links are created next to their unnamed copies: no access changes.
+        assert_eq!(change["access"], "neutral", "{change:#}");
+    }
+    assert_eq!(report["summary"]["flips"], 0, "{report:#}");
 
     let deploy = run(
         out.path(),
