@@ -278,7 +278,7 @@ fn read_plan(path: &std::path::Path) -> Result<SavedPlan, Error> {
 
 /// Writes the plan file of `--plan-out`, whole or not at all.
 fn write_plan(path: &std::path::Path, planned: &deploy::Planned) -> Result<(), Error> {
-    let saved = SavedPlan::new(&planned.label, planned.prune, &planned.plan, &planned.basis);
+    let saved = SavedPlan::new(planned.prune, &planned.plan, &planned.basis);
     let text = report::json::pretty(&saved);
     crate::atomic::write(path, text.as_bytes()).map_err(|err| {
         Error::io(

@@ -296,9 +296,9 @@ fn plan_and_apply(
         },
     )
     .map_err(|e| fail(e.to_string()))?;
-    let basis = Basis::of(&state, &new, &plan.steps);
+    let basis = Basis::of(store.identity(), &state, &new, &plan.steps);
     if let Some(saved) = saved {
-        let reasons = saved.stale(&label, &basis);
+        let reasons = saved.stale(&basis);
         if !reasons.is_empty() {
             return Ok(Record::Stale { label, reasons });
         }

@@ -23,6 +23,8 @@ pub const FORMAT: u32 = 1;
 /// What a plan was made against, and its steps.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Basis {
+    /// The store, whatever address reached it (`Store::identity`).
+    pub store_identity: String,
     pub store: Fingerprint,
     pub project: ProjectPrint,
     /// The steps as they serialize: compared as a whole when applying.
@@ -30,8 +32,14 @@ pub struct Basis {
 }
 
 impl Basis {
-    pub fn of(state: &crate::store::StoreState, new: &Side, steps: &Steps) -> Basis {
+    pub fn of(
+        store_identity: String,
+        state: &crate::store::StoreState,
+        new: &Side,
+        steps: &Steps,
+    ) -> Basis {
         Basis {
+            store_identity,
             store: state.fingerprint(),
             project: ProjectPrint::of(new),
             steps: serde_json::to_value(steps).unwrap_or(Value::Null),
@@ -103,7 +111,8 @@ pub struct SavedPlan {
     pub kind: String,
     /// The avpctl release that made it; another release refuses it.
     pub avpctl: String,
-    /// The store it was made for, as avpctl describes it.
+    /// The store it was made for: `avp:ID`, or a local store's canonical
+    /// path, whatever address reached it.
     pub store: String,
     pub prune: bool,
     pub store_state: Fingerprint,
@@ -121,12 +130,12 @@ pub struct SavedSummary {
 }
 
 impl SavedPlan {
-    pub fn new(store: &str, prune: bool, plan: &Plan, basis: &Basis) -> SavedPlan {
+    pub fn new(prune: bool, plan: &Plan, basis: &Basis) -> SavedPlan {
         SavedPlan {
             version: FORMAT,
             kind: KIND.to_string(),
             avpctl: env!("CARGO_PKG_VERSION").to_string(),
-            store: store.to_string(),
+            store: basis.store_identity.clone(),
             prune,
             store_state: basis.store.clone(),
             project: basis.project.clone(),
@@ -161,7 +170,7 @@ impl SavedPlan {
     /// Why the plan can no longer be applied to `store` as it is now
     /// (`now`, re-planned from the project as it is now); empty when it
     /// can, exactly.
-    pub fn stale(&self, store: &str, now: &Basis) -> Vec<String> {
+    pub fn stale(&self, now: &Basis) -> Vec<String> {
         let mut reasons = Vec::new();
         let ours = env!("CARGO_PKG_VERSION");
         if self.avpctl != ours {
@@ -170,8 +179,11 @@ impl SavedPlan {
                 self.avpctl
             ));
         }
-        if self.store != store {
-            reasons.push(format!("the plan was made for {}, not {store}", self.store));
+        if self.store != now.store_identity {
+            reasons.push(format!(
+                "the plan was made for {}, not {}",
+                self.store, now.store_identity
+            ));
             return reasons;
         }
         reasons.extend(

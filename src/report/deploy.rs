@@ -399,6 +399,7 @@ mod tests {
             flips: Vec::new(),
             prune: false,
             basis: crate::plan::saved::Basis::of(
+                "local:s.json".into(),
                 &crate::store::StoreState::empty(),
                 &crate::plan::Side::default(),
                 &Steps::default(),

@@ -224,6 +224,13 @@ impl Store for LocalStore {
         )
     }
 
+    fn identity(&self) -> String {
+        format!(
+            "local:{}",
+            crate::source::display_path(&canonical_as_far_as_it_exists(&self.path))
+        )
+    }
+
     fn read(&mut self) -> Result<StoreState, StoreError> {
         self.loaded = None;
         *self.calls.entry("Read".into()).or_default() += 1;
@@ -737,6 +744,30 @@ fn same_shape(old: &str, new: &str, label: &str, template: bool) -> Result<(), S
         )));
     }
     Ok(())
+}
+
+/// `path` made absolute with its longest existing ancestor canonical (the
+/// store file and its folder may not exist before the first deploy), so
+/// that every address of one store names it the same way.
+fn canonical_as_far_as_it_exists(path: &Path) -> std::path::PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut missing = Vec::new();
+    let mut existing = absolute.as_path();
+    loop {
+        if let Ok(canonical) = std::fs::canonicalize(existing) {
+            return missing
+                .iter()
+                .rev()
+                .fold(canonical, |acc: std::path::PathBuf, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
 }
 
 #[cfg(test)]

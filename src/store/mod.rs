@@ -504,6 +504,12 @@ pub trait Store: Send {
     /// The address as the user should read it (`local:…`, `avp:…`).
     fn describe(&self) -> String;
 
+    /// What names this store whatever address reached it (a saved plan
+    /// keeps it): a local store's absolute, canonical path.
+    fn identity(&self) -> String {
+        self.describe()
+    }
+
     fn read(&mut self) -> Result<StoreState, StoreError>;
 
     fn apply(&mut self, operation: &Operation) -> Result<Option<String>, StoreError>;

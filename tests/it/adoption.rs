@@ -451,3 +451,26 @@ fn a_store_description_avp_would_refuse_is_located_in_avpctl_toml() {
     );
     assert!(run.stderr.contains("avpctl.toml:"), "{}", run.stderr);
 }
+
+#[test]
+fn a_saved_plan_applies_from_another_directory_to_the_same_store_file() {
+    let dir = example();
+    let parent = dir.path().parent().unwrap();
+    let name = dir.path().file_name().unwrap().to_str().unwrap();
+    // Beside the project, under its (unique) name.
+    let plan_name = format!("{name}.plan.json");
+    let plan = avpctl_in(parent, &["deploy", name, "--plan-out", &plan_name]);
+    ok(&plan);
+    let plan_file = parent.join(&plan_name);
+    let apply = avpctl_in(
+        dir.path(),
+        &["deploy", "--plan", plan_file.to_str().unwrap()],
+    );
+    let _ = std::fs::remove_file(&plan_file);
+    ok(&apply);
+    assert!(
+        apply.stdout.contains("Applied 11 steps"),
+        "{}",
+        apply.stdout
+    );
+}
