@@ -94,9 +94,20 @@ pub struct StoreConfig {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
-    pub validation_mode: Option<crate::store::ValidationMode>,
+    pub validation_mode: Option<ValidationSetting>,
     pub deletion_protection: Option<bool>,
     pub description: Option<String>,
+}
+
+/// `[store] validation_mode`: how the store validates policies against its
+/// schema (AVP's `validationSettings.mode`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationSetting {
+    #[serde(alias = "STRICT")]
+    Strict,
+    #[serde(alias = "OFF")]
+    Off,
 }
 
 /// AVP's UpdatePolicyStore takes a description of at most this many

@@ -270,15 +270,15 @@ fn plan_and_apply(
     let label = store.describe();
     let fail = |message: String| Error::Store(format!("{label}: {message}"));
     let state = store.read().map_err(|e| fail(e.to_string()))?;
-    let mode = project
-        .config
-        .store
-        .validation_mode
+    let new = Side::from_project(project);
+    let mode = new
+        .settings
+        .as_ref()
+        .and_then(|wanted| wanted.validation_mode)
         .unwrap_or(state.validation_mode);
     if mode == ValidationMode::Strict && project.schema.is_none() {
         return Err(fail("the store validates policies in STRICT mode and the project has no schema (avp-strict-no-schema); add schema.cedarschema".into()));
     }
-    let new = Side::from_project(project);
     let old = Side::from_store(&state).adopt(&new);
     if !old.duplicates.is_empty() {
         return Err(fail(format!(

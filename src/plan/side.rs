@@ -203,7 +203,12 @@ impl Side {
             settings: {
                 let wanted = &project.config.store;
                 let settings = SideSettings {
-                    validation_mode: wanted.validation_mode,
+                    validation_mode: wanted.validation_mode.map(|mode| match mode {
+                        crate::config::ValidationSetting::Strict => {
+                            crate::store::ValidationMode::Strict
+                        }
+                        crate::config::ValidationSetting::Off => crate::store::ValidationMode::Off,
+                    }),
                     deletion_protection: wanted.deletion_protection,
                     description: wanted.description.clone(),
                 };

@@ -60,9 +60,7 @@ pub fn managed_id(name: &str) -> Option<&str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum ValidationMode {
-    #[serde(alias = "strict")]
     Strict,
-    #[serde(alias = "off")]
     Off,
 }
 
