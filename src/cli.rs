@@ -354,6 +354,10 @@ pub struct InitArgs {
     /// The new project's directory (absent or empty).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
+
+    /// Output format of the report.
+    #[arg(long, value_enum, default_value_t = PlainFormat::Human)]
+    pub format: PlainFormat,
 }
 
 #[derive(Debug, Args)]

@@ -2,22 +2,17 @@
 //! into an absent or empty directory, and say what to run next.
 
 use super::{ExitCode, Settings};
-use crate::cli::InitArgs;
+use crate::cli::{InitArgs, PlainFormat};
 use crate::error::Error;
+use crate::report;
 
 pub fn run(args: &InitArgs, settings: &Settings) -> Result<ExitCode, Error> {
     crate::scaffold::require_new_directory(&args.dir, "init")?;
     let files = crate::scaffold::starter_files();
     crate::scaffold::write_project(&args.dir, &files)?;
-    let dir = crate::text::one_line(&crate::source::display_path(&args.dir)).into_owned();
-    let style = settings.out;
-    let mut out = format!("{} a policy project in {dir}:\n", style.bold("Created"));
-    for file in &files {
-        out.push_str(&format!("  {}\n", crate::source::display_path(&file.path)));
-    }
-    out.push_str(&format!(
-        "Next: `avpctl validate {dir}`, `avpctl test {dir}`, `avpctl deploy {dir} --yes` (to the local store .avpctl/store.json)\n"
-    ));
-    crate::output::print(&out)?;
+    crate::output::print(&match args.format {
+        PlainFormat::Human => report::init::human(&args.dir, &files, settings.out),
+        PlainFormat::Json => report::json::pretty(&report::init::json(&args.dir, &files)),
+    })?;
     Ok(ExitCode::Success)
 }

@@ -146,13 +146,14 @@ fn machine_format(command: &Command) -> Option<report::failure::MachineFormat> {
         },
         Command::Fmt(cli::FmtArgs { format, .. })
         | Command::Import(cli::ImportArgs { format, .. })
+        | Command::Init(cli::InitArgs { format, .. })
         | Command::Deploy(cli::DeployArgs { format, .. }) => {
             (*format == PlainFormat::Json).then_some(MachineFormat::Json)
         }
         Command::Access(args) => {
             (args.format == cli::AccessFormat::Json).then_some(MachineFormat::Json)
         }
-        Command::Completions { .. } | Command::Init(_) => None,
+        Command::Completions { .. } => None,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod fmt;
 pub mod github;
 pub mod human;
 pub mod import;
+pub mod init;
 pub mod json;
 pub mod junit;
 pub mod markdown;

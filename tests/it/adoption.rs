@@ -474,3 +474,22 @@ fn a_saved_plan_applies_from_another_directory_to_the_same_store_file() {
         apply.stdout
     );
 }
+
+#[test]
+fn import_keeps_the_identity_source_as_the_projects() {
+    let out = tempfile::tempdir().unwrap();
+    let source = out.path().join("cognito");
+    crate::common::copy_dir(&crate::common::fixture("identity/cognito"), &source);
+    ok(&avpctl_in(&source, &["deploy", "--yes", "--no-tests"]));
+    let uri = format!("local:{}", source.join(".avpctl/store.json").display());
+    ok(&avpctl_in(out.path(), &["import", "--store", &uri, "p"]));
+    let config = std::fs::read_to_string(out.path().join("p/avpctl.toml")).unwrap();
+    assert!(
+        config.contains("identity_source = \"identity-source.json\""),
+        "{config}"
+    );
+    ok(&avpctl_in(out.path(), &["validate", "p"]));
+    let diff = avpctl_in(out.path(), &["diff", "p", "--store", &uri, "--exit-code"]);
+    ok(&diff);
+    assert!(diff.stdout.starts_with("No differences"), "{}", diff.stdout);
+}

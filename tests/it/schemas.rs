@@ -199,4 +199,6 @@ fn import_and_saved_plan_documents_match_their_schema() {
         &["diff", "p", "--store", &store, "--format", "json"],
     );
     check("diff", &adopted.stdout, "diff with adoptions");
+    let init = avpctl_in(out.path(), &["init", "new", "--format", "json"]);
+    check("init", &init.stdout, "init");
 }
