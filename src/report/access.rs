@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use cedar_policy::Decision;
+
 use crate::access::{Answer, Query, Review};
 use crate::error::Error;
 use crate::project::Project;
@@ -14,30 +16,31 @@ use crate::text::{decision_name, one_line};
 pub fn human(review: &Review, project: &Project, style: Style) -> String {
     let mut out = String::new();
     let mut current_action = None;
-    for answer in review.allowed() {
+    // Allowed and conditional answers together, in the review's order (by
+    // action), so that each action has one heading.
+    for answer in review
+        .answers
+        .iter()
+        .filter(|a| a.decision != Some(Decision::Deny))
+    {
         if current_action != Some(&answer.action) {
             out.push_str(&format!("{}\n", style.bold(&answer.action.to_string())));
             current_action = Some(&answer.action);
         }
+        let (label, why) = match answer.decision {
+            Some(_) => (
+                style.green("ALLOW"),
+                style.dim(&format!("({})", reasons(project, &answer.reasons))),
+            ),
+            None => (
+                style.yellow("ALLOWED WHEN"),
+                style.dim(&conditions(project, answer)),
+            ),
+        };
         out.push_str(&format!(
-            "  {} {} → {}  {}\n",
-            style.green("ALLOW"),
+            "  {label} {} → {}  {why}\n",
             one_line(&answer.principal.to_string()),
             one_line(&answer.resource.to_string()),
-            style.dim(&format!("({})", reasons(project, &answer.reasons)))
-        ));
-    }
-    for answer in review.conditional() {
-        if current_action != Some(&answer.action) {
-            out.push_str(&format!("{}\n", style.bold(&answer.action.to_string())));
-            current_action = Some(&answer.action);
-        }
-        out.push_str(&format!(
-            "  {} {} → {}  {}\n",
-            style.yellow("ALLOWED WHEN"),
-            one_line(&answer.principal.to_string()),
-            one_line(&answer.resource.to_string()),
-            style.dim(&conditions(project, answer))
         ));
     }
     let errored: Vec<&Answer> = review

@@ -657,3 +657,24 @@ fn without_a_context_the_example_says_who_is_allowed_when() {
             .any(|a| a["principal"] == r#"DocApp::User::"carol""#)
     );
 }
+
+#[test]
+fn without_a_context_each_action_has_one_heading_over_its_allowed_and_conditional_answers() {
+    let run = crate::common::avpctl(&[
+        "access",
+        "policies-example",
+        "--principal",
+        r#"DocApp::User::"carol""#,
+        "--entities",
+        "policies-example/entities",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("ALLOWED WHEN"), "{}", run.stdout);
+    let headings: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("DocApp::Action::"))
+        .collect();
+    let unique: std::collections::BTreeSet<&str> = headings.iter().copied().collect();
+    assert_eq!(headings.len(), unique.len(), "{}", run.stdout);
+}
