@@ -383,6 +383,26 @@ fn init_starts_a_project_that_validates_tests_and_deploys() {
     ok(&avpctl_in(&project, &["diff", "--exit-code"]));
     let again = avpctl_in(out.path(), &["init", "policies"]);
     assert_eq!(again.code, 2, "{}\n{}", again.stdout, again.stderr);
+    // The working directory itself, when it is empty (no staging left behind).
+    let here = tempfile::tempdir().unwrap();
+    ok(&avpctl_in(here.path(), &["init"]));
+    let mut entries: Vec<String> = std::fs::read_dir(here.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            ".github",
+            ".gitignore",
+            ".pre-commit-config.yaml",
+            "avpctl.toml",
+            "policies",
+            "schema.cedarschema",
+            "tests"
+        ]
+    );
 }
 
 #[test]
