@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 pub const FOLD_ROWS: usize = 20;
 
 /// Rows beyond this are not written; the table says how many were left out.
-pub const MAX_ROWS: usize = 500;
+pub const MAX_ROWS: usize = 200;
 
 /// A Markdown document being written, block by block.
 #[derive(Debug, Default)]
@@ -372,6 +372,26 @@ mod tests {
             Links::from_env(|_| None).place("t.yaml", 1),
             "[t.yaml:1](t.yaml#L1)"
         );
+    }
+
+    #[test]
+    fn a_long_table_is_folded_and_a_very_long_one_cut_saying_so() {
+        let rows: Vec<Vec<String>> = (0..MAX_ROWS + 3).map(|i| vec![i.to_string()]).collect();
+        let mut md = Markdown::new();
+        md.table("many rows", &["n"], &rows);
+        let text = md.finish();
+        assert!(
+            text.starts_with("<details><summary>many rows</summary>\n\n| n |"),
+            "{text}"
+        );
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("| ")).count(),
+            MAX_ROWS + 1
+        );
+        assert!(text.contains("… and 3 more rows, left out here"), "{text}");
+        let mut short = Markdown::new();
+        short.table("few", &["n"], &rows[..FOLD_ROWS]);
+        assert!(!short.finish().contains("<details>"));
     }
 
     #[test]
