@@ -384,9 +384,10 @@ mod tests {
             text.starts_with("<details><summary>many rows</summary>\n\n| n |"),
             "{text}"
         );
+        // The header, its delimiter row, then the rows kept.
         assert_eq!(
             text.lines().filter(|l| l.starts_with("| ")).count(),
-            MAX_ROWS + 1
+            MAX_ROWS + 2
         );
         assert!(text.contains("… and 3 more rows, left out here"), "{text}");
         let mut short = Markdown::new();
