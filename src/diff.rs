@@ -45,9 +45,12 @@ pub fn load_clean(dir: &Path) -> Result<Project, Error> {
     Ok(loaded.project)
 }
 
+/// The old side the arguments name; `new` is the project's side, which a
+/// store side adopts from.
 pub fn old_side(
     args: &DiffArgs,
     project: &Project,
+    new: &Side,
     scratch: &mut Option<tempfile::TempDir>,
 ) -> Result<OldSide, Error> {
     if let Some(other) = &args.against {
@@ -75,23 +78,23 @@ pub fn old_side(
     let text = args.store.as_deref().unwrap_or(DEFAULT_STORE);
     let address = crate::store::resolve_address(text, &project.config, &project.root)?;
     let address = crate::store::default_relative_to_project(text, address, &project.root);
-    store_side(&address, None, project, args)
+    store_side(&address, None, new, args)
 }
 
 /// A store as the old side; `name` is its name in avpctl.toml, if any.
-/// Its unnamed items that say what the project's say are shown as adopted
-/// (plan::adopt), as `deploy` would take them over.
+/// Its unnamed items that say what the project's (`new`) say are shown as
+/// adopted (plan::adopt), as `deploy` would take them over.
 pub fn store_side(
     address: &crate::store::StoreAddress,
     name: Option<&str>,
-    project: &Project,
+    new: &Side,
     args: &DiffArgs,
 ) -> Result<OldSide, Error> {
     let mut store = crate::store::open(address, &args.aws)?;
     let state = store
         .read()
         .map_err(|err| Error::Store(format!("{}: {err}", store.describe())))?;
-    let side = Side::from_store(&state).adopt(&Side::from_project(project));
+    let side = Side::from_store(&state).adopt(new);
     let policy_set = side.policy_set();
     Ok(OldSide {
         label: crate::store::label(name, store.describe()),
@@ -218,9 +221,13 @@ impl Comparison {
 }
 
 /// Compares `old` with the project.
-pub fn compare(args: &DiffArgs, project: &Project, old: &OldSide) -> Result<Comparison, Error> {
-    let new = Side::from_project(project);
-    let changes = changes::compare(&old.side, &new);
+pub fn compare(
+    args: &DiffArgs,
+    project: &Project,
+    new: &Side,
+    old: &OldSide,
+) -> Result<Comparison, Error> {
+    let changes = changes::compare(&old.side, new);
     let (flips, _) = crate::testing::decision_flips(project, &old.policy_set);
     let proof = if args.prove || args.deny_widening {
         Some(prove(args, project, old)?)

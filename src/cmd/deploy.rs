@@ -95,8 +95,8 @@ pub fn run(args: &DeployArgs, settings: &Settings) -> Result<ExitCode, Error> {
         let saved = args.plan.as_deref().map(read_plan).transpose()?;
         let record = deploy::deploy_one(&project, &addresses[0], args, saved.as_ref(), &terminal)?;
         out.push_str(&report::deploy::human(&record, style, plan_shown(args)));
-        if let (deploy::Record::Saved(planned), Some(path)) = (&record, &args.plan_out) {
-            write_plan(path, planned)?;
+        if let (deploy::Record::Saved(planned, basis), Some(path)) = (&record, &args.plan_out) {
+            write_plan(path, planned, basis)?;
             out.push_str(&report::deploy::saved_human(&args.dir, path, &args.store));
         }
         let document = report::deploy::document(vec![report::deploy::json(&record)]);
@@ -277,8 +277,12 @@ fn read_plan(path: &std::path::Path) -> Result<SavedPlan, Error> {
 }
 
 /// Writes the plan file of `--plan-out`, whole or not at all.
-fn write_plan(path: &std::path::Path, planned: &deploy::Planned) -> Result<(), Error> {
-    let saved = SavedPlan::new(planned.prune, &planned.plan, &planned.basis);
+fn write_plan(
+    path: &std::path::Path,
+    planned: &deploy::Planned,
+    basis: &crate::plan::saved::Basis,
+) -> Result<(), Error> {
+    let saved = SavedPlan::new(planned.prune, &planned.plan, basis);
     let text = report::json::pretty(&saved);
     crate::atomic::write(path, text.as_bytes()).map_err(|err| {
         Error::io(

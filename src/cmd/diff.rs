@@ -20,8 +20,9 @@ pub fn run(args: &DiffArgs, settings: &Settings) -> Result<ExitCode, Error> {
         return run_against_group(args, settings, &project, group);
     }
     let mut scratch = None;
-    let old = crate::diff::old_side(args, &project, &mut scratch)?;
-    let (code, found) = diff_one(args, &project, &old)?;
+    let new = Side::from_project(&project);
+    let old = crate::diff::old_side(args, &project, &new, &mut scratch)?;
+    let (code, found) = diff_one(args, &project, &new, &old)?;
     let new_label = new_label(args);
     crate::output::print(&match args.format {
         DiffFormat::Human => report::diff::human(&found, &old, &new_label, settings.out),
@@ -43,14 +44,15 @@ fn run_against_group(
 ) -> Result<ExitCode, Error> {
     let mut worst = ExitCode::Success;
     let new_label = new_label(args);
+    let new = Side::from_project(project);
     let members = group
         .iter()
         .map(|member| crate::store::named_addresses(member, &project.config, &project.root))
         .collect::<Result<Vec<_>, _>>()?;
     let mut compared_members = Vec::new();
     for (name, address) in members.into_iter().flatten() {
-        let compared = crate::diff::store_side(&address, name.as_deref(), project, args)
-            .and_then(|old| Ok((diff_one(args, project, &old)?, reported(old))));
+        let compared = crate::diff::store_side(&address, name.as_deref(), &new, args)
+            .and_then(|old| Ok((diff_one(args, project, &new, &old)?, reported(old))));
         let code = compared
             .as_ref()
             .map_or(ExitCode::Failure, |((code, _), _)| *code);
@@ -134,9 +136,10 @@ fn reported(old: OldSide) -> OldSide {
 fn diff_one(
     args: &DiffArgs,
     project: &Project,
+    new: &Side,
     old: &OldSide,
 ) -> Result<(ExitCode, Comparison), Error> {
-    let found = crate::diff::compare(args, project, old)?;
+    let found = crate::diff::compare(args, project, new, old)?;
     let code = ExitCode::findings_if(
         (args.deny_widening && found.may_widen()) || (args.exit_code && found.differs(old)),
     );

@@ -154,8 +154,6 @@ pub struct Planned {
     pub flips: Vec<crate::testing::Flip>,
     /// `--prune`: unmanaged items are deleted, not listed as kept.
     pub prune: bool,
-    /// What the plan was made against, for a saved plan.
-    pub basis: crate::plan::saved::Basis,
 }
 
 /// What a deploy to one store did, as data for the reporters.
@@ -168,8 +166,9 @@ pub enum Record {
     },
     /// `--dry-run`.
     Planned(Planned),
-    /// `--plan-out`: the plan, to be written to the plan file.
-    Saved(Planned),
+    /// `--plan-out`: the plan, and what it was made against, to be written
+    /// to the plan file.
+    Saved(Planned, Basis),
     /// `--plan`: the saved plan no longer holds, for these reasons.
     Stale {
         label: String,
@@ -199,7 +198,7 @@ impl Record {
             Record::Planned(planned) => Outcome::Planned {
                 steps: planned.plan.steps.count(),
             },
-            Record::Saved(planned) => Outcome::Saved {
+            Record::Saved(planned, _) => Outcome::Saved {
                 steps: planned.plan.steps.count(),
             },
             Record::Stale { .. } => Outcome::Stale,
@@ -216,7 +215,7 @@ impl Record {
     pub fn label(&self) -> &str {
         match self {
             Record::UpToDate { label, .. } | Record::Stale { label, .. } => label,
-            Record::Planned(planned) | Record::Declined(planned) | Record::Saved(planned) => {
+            Record::Planned(planned) | Record::Declined(planned) | Record::Saved(planned, _) => {
                 &planned.label
             }
             Record::Applied { planned, .. } | Record::Failed { planned, .. } => &planned.label,
@@ -296,14 +295,18 @@ fn plan_and_apply(
         },
     )
     .map_err(|e| fail(e.to_string()))?;
-    let basis = Basis::of(store.identity(), &state, &new, &plan.steps);
-    if let Some(saved) = saved {
-        let reasons = saved.stale(&basis);
+    // Hashing the store and the project is only for saved plans; a plain
+    // deploy does not pay for it.
+    let saving = args.plan_out.is_some();
+    let basis =
+        (saving || saved.is_some()).then(|| Basis::of(store.identity(), &state, &new, &plan.steps));
+    if let (Some(saved), Some(basis)) = (saved, &basis) {
+        let reasons = saved.stale(basis);
         if !reasons.is_empty() {
             return Ok(Record::Stale { label, reasons });
         }
     }
-    if plan.steps.is_empty() && args.plan_out.is_none() {
+    if plan.steps.is_empty() && !saving {
         return Ok(Record::UpToDate {
             label,
             unmanaged: plan.unmanaged.len(),
@@ -315,13 +318,12 @@ fn plan_and_apply(
         plan,
         flips,
         prune,
-        basis,
     };
     if args.dry_run {
         return Ok(Record::Planned(planned));
     }
-    if args.plan_out.is_some() {
-        return Ok(Record::Saved(planned));
+    if let (true, Some(basis)) = (saving, basis) {
+        return Ok(Record::Saved(planned, basis));
     }
     // A saved plan was reviewed when it was made: applying it does not ask.
     if !args.yes && saved.is_none() {

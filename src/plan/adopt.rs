@@ -123,47 +123,51 @@ impl Side {
         self
     }
 
-    /// Unnamed links that say what a project link says (its template, as
-    /// the store knows it, and the same slot values), which stay unmanaged:
-    /// creating the project's link next to one changes no access.
+    /// Unnamed links that say what a project link says (its template and
+    /// the same slot values), which stay unmanaged: creating the project's
+    /// link next to one changes no access. Indexed once, so linear in the
+    /// number of links.
     fn find_unnamed_copies_of_links(&mut self, new: &Side) {
-        let template_ids: HashMap<&str, &str> = self
-            .templates
-            .iter()
-            .filter_map(|(id, t)| Some((t.store_id.as_deref()?, id.as_str())))
-            .collect();
-        let mut taken = BTreeSet::new();
+        let templates = self.templates_by_store_id();
+        let mut by_meaning: HashMap<LinkKey, Vec<UnnamedCopy>> = HashMap::new();
+        for item in self.unmanaged.iter().filter(|item| item.name.is_none()) {
+            let Some(body) = item
+                .linked
+                .as_ref()
+                .and_then(|b| in_project_terms(b, &templates))
+            else {
+                continue;
+            };
+            let Some(key) = link_key(&body) else { continue };
+            by_meaning.entry(key).or_default().push(UnnamedCopy {
+                store_id: item.store_id.clone(),
+                body,
+            });
+        }
+        for copies in by_meaning.values_mut() {
+            copies.reverse();
+        }
         for (id, policy) in &new.policies {
-            if self.policies.contains_key(id) || !matches!(policy.body, Body::Linked { .. }) {
+            if self.policies.contains_key(id) {
                 continue;
             }
-            let copy = self.unmanaged.iter().find(|item| {
-                let Some(Body::Linked {
-                    template,
-                    principal,
-                    resource,
-                }) = &item.linked
-                else {
-                    return false;
-                };
-                item.name.is_none()
-                    && !taken.contains(&item.store_id)
-                    && template_ids
-                        .get(template.as_str())
-                        .is_some_and(|project_template| {
-                            policy.body.same_meaning(&Body::Linked {
-                                template: project_template.to_string(),
-                                principal: principal.clone(),
-                                resource: resource.clone(),
-                            })
-                        })
-            });
-            if let Some(copy) = copy {
-                taken.insert(copy.store_id.clone());
-                self.unnamed_copies
-                    .insert(id.clone(), copy.store_id.clone());
-            }
+            let Some(copy) = link_key(&policy.body)
+                .and_then(|key| by_meaning.get_mut(&key))
+                .and_then(Vec::pop)
+            else {
+                continue;
+            };
+            self.unnamed_copies.insert(id.clone(), copy);
         }
+    }
+
+    /// Store template id → project template id, for every template this
+    /// side manages.
+    fn templates_by_store_id(&self) -> HashMap<String, String> {
+        self.templates
+            .iter()
+            .filter_map(|(id, t)| Some((t.store_id.clone()?, id.clone())))
+            .collect()
     }
 
     /// The unnamed, unmanaged items of `kind`, by meaning (Cedar's JSON
@@ -189,43 +193,18 @@ impl Side {
     /// Named links (`name/<id>`) to a template that was unnamed until
     /// adopted: their template is now the project's, so they are too.
     fn resolve_links_to_adopted_templates(&mut self) {
-        let adopted: std::collections::BTreeMap<&str, &str> = self
-            .adopted
-            .iter()
-            .filter(|a| a.kind == AdoptedKind::Template)
-            .map(|a| (a.store_id.as_str(), a.id.as_str()))
-            .collect();
+        let templates = self.templates_by_store_id();
         let mut kept = Vec::new();
         for item in std::mem::take(&mut self.unmanaged) {
-            let resolved = match (
-                &item.linked,
-                item.name.as_deref().and_then(crate::store::managed_id),
-            ) {
-                (
-                    Some(Body::Linked {
-                        template,
-                        principal,
-                        resource,
-                    }),
-                    Some(id),
-                ) if !self.policies.contains_key(id) => {
-                    adopted.get(template.as_str()).map(|project_template| {
-                        (
-                            id.to_string(),
-                            Body::Linked {
-                                template: project_template.to_string(),
-                                principal: principal.clone(),
-                                resource: resource.clone(),
-                            },
-                        )
-                    })
-                }
-                _ => None,
-            };
-            match resolved {
-                Some((id, body)) => {
+            let id = item.name.as_deref().and_then(crate::store::managed_id);
+            let body = item
+                .linked
+                .as_ref()
+                .and_then(|b| in_project_terms(b, &templates));
+            match (id, body) {
+                (Some(id), Some(body)) if !self.policies.contains_key(id) => {
                     self.policies.insert(
-                        id,
+                        id.to_string(),
                         SidePolicy {
                             body,
                             description: item.description.clone(),
@@ -233,11 +212,57 @@ impl Side {
                         },
                     );
                 }
-                None => kept.push(item),
+                _ => kept.push(item),
             }
         }
         self.unmanaged = kept;
     }
+}
+
+/// An unnamed store link that says what a project link says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnnamedCopy {
+    pub store_id: String,
+    /// The link, its template by project id.
+    pub body: Body,
+}
+
+/// A link as a store holds it (its template by store id) with its template
+/// by project id, when this side manages the template.
+fn in_project_terms(linked: &Body, templates: &HashMap<String, String>) -> Option<Body> {
+    let Body::Linked {
+        template,
+        principal,
+        resource,
+    } = linked
+    else {
+        return None;
+    };
+    Some(Body::Linked {
+        template: templates.get(template)?.clone(),
+        principal: principal.clone(),
+        resource: resource.clone(),
+    })
+}
+
+/// What `Body::same_meaning` compares of a link: the template and the slot
+/// values however written.
+type LinkKey = (String, Option<String>, Option<String>);
+
+fn link_key(body: &Body) -> Option<LinkKey> {
+    let Body::Linked {
+        template,
+        principal,
+        resource,
+    } = body
+    else {
+        return None;
+    };
+    Some((
+        template.clone(),
+        crate::uid::normalized(principal),
+        crate::uid::normalized(resource),
+    ))
 }
 
 #[cfg(test)]

@@ -181,6 +181,7 @@ pub fn compare(old: &Side, new: &Side) -> Vec<Change> {
             old.unnamed_copies.get(&change.id),
         ) {
             // The store already grants it, through an unnamed link.
+            let copy = &copy.store_id;
             change.access = Access::Neutral;
             change.detail = Some(format!(
                 "the store's unnamed link {copy} says the same; AVP cannot name a link in place, so this named one is created and {copy} stays unmanaged (`--prune` deletes it)"

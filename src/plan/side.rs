@@ -148,9 +148,9 @@ pub struct Side {
     pub manages_identity: bool,
     /// Unnamed store items taken over as project items ([`Side::adopt`]).
     pub adopted: Vec<super::adopt::Adoption>,
-    /// Project link id → store id of an unnamed link that says the same,
-    /// which AVP cannot name in place ([`Side::adopt`]).
-    pub unnamed_copies: BTreeMap<String, String>,
+    /// Project link id → the unnamed store link that says the same, which
+    /// AVP cannot name in place ([`Side::adopt`]).
+    pub unnamed_copies: BTreeMap<String, super::adopt::UnnamedCopy>,
     /// The store's settings; on a project side, those `[store]` manages
     /// (`None` when it manages none).
     pub settings: Option<SideSettings>,
@@ -454,24 +454,17 @@ impl Side {
         }
         // Unnamed links a project link copies are in force in the store
         // too, under their store ids.
-        let template_ids: BTreeMap<&str, &str> = self
-            .templates
-            .iter()
-            .filter_map(|(id, t)| Some((t.store_id.as_deref()?, id.as_str())))
-            .collect();
         for copy in self.unnamed_copies.values() {
-            let linked = self.unmanaged.iter().find(|u| &u.store_id == copy);
-            if let Some(Body::Linked {
+            if let Body::Linked {
                 template,
                 principal,
                 resource,
-            }) = linked.and_then(|u| u.linked.as_ref())
-                && let Some(project_template) = template_ids.get(template.as_str())
+            } = &copy.body
             {
                 let values = crate::uid::slot_values(principal, resource);
                 let _ = set.link(
-                    PolicyId::new(*project_template),
-                    PolicyId::new(copy),
+                    PolicyId::new(template),
+                    PolicyId::new(&copy.store_id),
                     values,
                 );
             }

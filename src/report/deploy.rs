@@ -76,7 +76,7 @@ pub fn human(record: &Record, style: Style, plan_shown: bool) -> String {
             out
         }
         Record::Planned(planned) => plan_human(planned, style) + "\n--dry-run: nothing applied\n",
-        Record::Saved(planned) => plan_human(planned, style) + "\n--plan-out: nothing applied\n",
+        Record::Saved(planned, _) => plan_human(planned, style) + "\n--plan-out: nothing applied\n",
         Record::Stale { label, reasons } => stale_human(label, reasons, style),
         Record::Declined(planned) => plan(planned) + "not applied\n",
         Record::Applied {
@@ -316,7 +316,7 @@ pub fn json(record: &Record) -> StoreJson<'_> {
         Record::Declined(planned) => ResultJson::Declined {
             planned: planned_json(planned),
         },
-        Record::Saved(planned) => ResultJson::Saved {
+        Record::Saved(planned, _) => ResultJson::Saved {
             planned: planned_json(planned),
         },
         Record::Stale { reasons, .. } => ResultJson::Stale { reasons },
@@ -398,12 +398,6 @@ mod tests {
             },
             flips: Vec::new(),
             prune: false,
-            basis: crate::plan::saved::Basis::of(
-                "local:s.json".into(),
-                &crate::store::StoreState::empty(),
-                &crate::plan::Side::default(),
-                &Steps::default(),
-            ),
         }
     }
 

@@ -297,15 +297,15 @@ fn url_path(path: &str) -> String {
 
 /// Findings as a table: severity, place (a link), code, message and help.
 /// Every Markdown report that meets diagnostics writes them so.
-pub fn diagnostics_table(
+pub fn diagnostics_table<'a>(
     md: &mut Markdown,
-    diagnostics: &[crate::diagnostic::Diagnostic],
+    diagnostics: impl IntoIterator<Item = &'a crate::diagnostic::Diagnostic>,
     dir: &std::path::Path,
     links: &Links,
 ) {
     use crate::diagnostic::Severity;
     let rows: Vec<Vec<String>> = diagnostics
-        .iter()
+        .into_iter()
         .map(|d| {
             let severity = match d.severity {
                 Severity::Error => "❌ error",
@@ -323,7 +323,7 @@ pub fn diagnostics_table(
         })
         .collect();
     md.table(
-        &crate::text::count(diagnostics.len(), "finding", "findings"),
+        &crate::text::count(rows.len(), "finding", "findings"),
         &["", "Where", "Code", "Message"],
         &rows,
     );

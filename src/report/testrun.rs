@@ -336,15 +336,14 @@ pub fn markdown(report: &RunReport, project: &Project, dir: &Path, links: &Links
         line.push_str(&format!("; {} not run (--fail-fast)", report.skipped));
     }
     md.paragraph(&markdown::text(&format!("{line}.")));
-    let problems: Vec<_> = report
-        .diagnostics
-        .iter()
-        .chain(&report.warnings)
-        .cloned()
-        .collect();
-    if !problems.is_empty() {
+    if !report.diagnostics.is_empty() || !report.warnings.is_empty() {
         md.heading(3, "Problems");
-        markdown::diagnostics_table(&mut md, &problems, dir, links);
+        markdown::diagnostics_table(
+            &mut md,
+            report.diagnostics.iter().chain(&report.warnings),
+            dir,
+            links,
+        );
     }
     let failing: Vec<&CaseOutcome> = report.outcomes.iter().filter(|o| !o.passed()).collect();
     if !failing.is_empty() {

@@ -158,24 +158,24 @@ pub struct Fingerprint {
     validation_mode: ValidationMode,
     /// Deletion protection and description.
     settings: String,
-    items: BTreeMap<(ItemKind, String), (Option<String>, String)>,
+    items: BTreeMap<(FingerprintKind, String), (Option<String>, String)>,
 }
 
 /// What a fingerprint lists, by store id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum ItemKind {
+pub enum FingerprintKind {
     Policy,
     Template,
     IdentitySource,
 }
 
-impl ItemKind {
+impl FingerprintKind {
     fn as_str(self) -> &'static str {
         match self {
-            ItemKind::Policy => "policy",
-            ItemKind::Template => "template",
-            ItemKind::IdentitySource => "identity source",
+            FingerprintKind::Policy => "policy",
+            FingerprintKind::Template => "template",
+            FingerprintKind::IdentitySource => "identity source",
         }
     }
 }
@@ -191,7 +191,7 @@ struct SavedFingerprint {
 
 #[derive(Serialize, Deserialize)]
 struct SavedItem {
-    kind: ItemKind,
+    kind: FingerprintKind,
     id: String,
     name: Option<String>,
     hash: String,
@@ -258,7 +258,7 @@ impl StoreState {
         let mut items = BTreeMap::new();
         for policy in &self.policies {
             items.insert(
-                (ItemKind::Policy, policy.id.clone()),
+                (FingerprintKind::Policy, policy.id.clone()),
                 (
                     policy.name.clone(),
                     content_hash(&(&policy.description, &policy.definition)),
@@ -267,7 +267,7 @@ impl StoreState {
         }
         for template in &self.templates {
             items.insert(
-                (ItemKind::Template, template.id.clone()),
+                (FingerprintKind::Template, template.id.clone()),
                 (
                     template.name.clone(),
                     content_hash(&(&template.description, &template.statement)),
@@ -276,7 +276,7 @@ impl StoreState {
         }
         if let Some(identity) = &self.identity_source {
             items.insert(
-                (ItemKind::IdentitySource, identity.id.clone()),
+                (FingerprintKind::IdentitySource, identity.id.clone()),
                 (None, content_hash(&identity.source.to_json())),
             );
         }
@@ -307,11 +307,11 @@ impl Fingerprint {
         if self.settings != now.settings && !expected.settings {
             changes.push("the store's deletion protection or description changed".to_string());
         }
-        let describe = |(kind, id): &(ItemKind, String), name: &Option<String>| match name {
+        let describe = |(kind, id): &(FingerprintKind, String), name: &Option<String>| match name {
             Some(name) => format!("{} {id} ({name})", kind.as_str()),
             None => format!("{} {id} (unnamed)", kind.as_str()),
         };
-        let keys: BTreeSet<&(ItemKind, String)> =
+        let keys: BTreeSet<&(FingerprintKind, String)> =
             self.items.keys().chain(now.items.keys()).collect();
         for key in keys {
             if expected.ids.contains(&key.1) {
