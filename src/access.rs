@@ -21,6 +21,8 @@ use crate::testing::slicer::{PolicyBits, Slicer};
 use crate::testing::suite::ResolvedSource;
 
 mod fold;
+mod memo;
+mod reads;
 
 /// What is asked: `None` ranges over the snapshot (or the schema's actions).
 #[derive(Debug, Clone)]
@@ -78,6 +80,9 @@ pub struct Review {
     /// Of the evaluated requests, those Cedar decided on the residuals of
     /// policies folded once for many requests ([`Folding`]).
     pub folded: usize,
+    /// Of the evaluated requests, those given Cedar's answer on an earlier
+    /// request whose policies read the same values (module `memo`).
+    pub remembered: usize,
     pub skipped: Vec<Skipped>,
 }
 
@@ -392,7 +397,9 @@ pub fn review_with(
     let runner = Runner::new(project);
     let slicer = runner.slicer();
     let folder = fold::LazyFolder::new(vec![&project.policy_set], schema, entities);
+    let reads = memo::SlicerReads::new(slicer);
     let folded = std::sync::atomic::AtomicUsize::new(0);
+    let remembered = std::sync::atomic::AtomicUsize::new(0);
     let mut answers = evaluate(
         &requests,
         |requested| {
@@ -405,9 +412,9 @@ pub fn review_with(
                 .map_or_else(Vec::new, |(folder, context)| {
                     resource_folds(schema, folder, slicer, &bits, requested, context, entities)
                 });
-            (bits, folds)
+            (bits, folds, reads.memo())
         },
-        |(action_bits, resource_folds), requested, principal| {
+        |(action_bits, resource_folds, _), requested, principal| {
             let bits = action_bits.and(&slicer.principal_bits(principal, entities));
             if bits.is_empty() {
                 return None;
@@ -420,7 +427,7 @@ pub fn review_with(
                 });
             Some((bits, folds))
         },
-        |(_, resource_folds), (principal_bits, folds), triple| {
+        |(_, resource_folds, memo), (principal_bits, folds), triple| {
             let bits = principal_bits.and(&slicer.resource_bits(triple.resource, entities));
             // No policy's scope matches: Cedar denies, and nothing errs.
             if bits.is_empty() {
@@ -438,12 +445,22 @@ pub fn review_with(
                     if fold.is_some() {
                         folded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                    let (decision, reasons, errors) =
-                        decided(&runner, slicer, &bits, fold, &triple.request(), entities);
+                    let decided = decided(
+                        &runner,
+                        slicer,
+                        &bits,
+                        fold,
+                        memo,
+                        &triple.request(),
+                        entities,
+                    );
+                    if decided.remembered {
+                        remembered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     Answer {
-                        reasons,
-                        errors,
-                        ..Answer::of(triple, Some(decision))
+                        reasons: decided.reasons,
+                        errors: decided.errors,
+                        ..Answer::of(triple, Some(decided.decision))
                     }
                 }
             };
@@ -460,6 +477,7 @@ pub fn review_with(
     Ok(Review {
         evaluated: requests.count(),
         folded: folded.into_inner(),
+        remembered: remembered.into_inner(),
         answers,
         skipped: requests.skipped,
     })
@@ -558,25 +576,106 @@ fn resource_folds(
 /// Cedar's decision on `request`, whose slice is `bits`, with the
 /// determining policies and the errors: on the residuals when the policies
 /// are folded, and in full when they are not or when a residual errs (for
-/// Cedar's own error message).
+/// Cedar's own error message). Either way, the policies the memo knows to
+/// be false on the request are left out first, and Cedar's answer on a
+/// request that read the same values is given again (module `memo`).
 fn decided(
     runner: &Runner,
     slicer: &Slicer,
     bits: &PolicyBits,
     folded: Option<&fold::Folded>,
+    memo: &memo::LazyMemo,
     request: &Request,
     entities: &Entities,
-) -> (Decision, Vec<String>, Vec<PolicyError>) {
-    if let Some(folded) = folded {
-        let Some(residuals) = folded.residuals(slicer, bits) else {
-            return (Decision::Deny, Vec::new(), Vec::new());
+) -> Decided {
+    let set_of = |bits: &PolicyBits| match folded {
+        Some(folded) => folded.residuals(slicer, bits),
+        None => (!bits.is_empty()).then(|| slicer.policy_set(bits)),
+    };
+    let (Some(principal), Some(resource)) = (request.principal(), request.resource()) else {
+        // Not expected: an enumerated request names both.
+        return Decided::by_cedar(runner.decide_with(request, &slicer.policy_set(bits), entities));
+    };
+    let memo = folded.map_or_else(|| memo.get(), fold::Folded::memo);
+    let live = memo.live(bits, principal, resource, entities, |unknown| {
+        Some(not_false(
+            runner, slicer, unknown, &set_of, request, entities,
+        ))
+    });
+    if let Some((decision, reasons)) = live.key.as_ref().and_then(|key| memo.answer(key)) {
+        return Decided {
+            remembered: true,
+            ..Decided::by_cedar((decision, reasons, Vec::new()))
         };
-        let decided = runner.decide_with(request, &residuals, entities);
-        if decided.2.is_empty() {
-            return decided;
+    }
+    // Nothing can be satisfied or err: Cedar denies.
+    let Some(policies) = set_of(&live.policies) else {
+        return Decided::by_cedar((Decision::Deny, Vec::new(), Vec::new()));
+    };
+    let (decision, reasons, errors) = runner.decide_with(request, &policies, entities);
+    if errors.is_empty() {
+        if let Some(key) = live.key {
+            memo.remember_answer(key, decision, reasons.clone());
+        }
+        return Decided::by_cedar((decision, reasons, errors));
+    }
+    if folded.is_none() {
+        return Decided::by_cedar((decision, reasons, errors));
+    }
+    Decided::by_cedar(runner.decide_with(request, &slicer.policy_set(&live.policies), entities))
+}
+
+/// Cedar's answer on one request.
+struct Decided {
+    decision: Decision,
+    /// The determining policies.
+    reasons: Vec<String>,
+    errors: Vec<PolicyError>,
+    /// Given again from an earlier request that read the same values.
+    remembered: bool,
+}
+
+impl Decided {
+    fn by_cedar((decision, reasons, errors): (Decision, Vec<String>, Vec<PolicyError>)) -> Decided {
+        Decided {
+            decision,
+            reasons,
+            errors,
+            remembered: false,
         }
     }
-    runner.decide_with(request, &slicer.policy_set(bits), entities)
+}
+
+/// The policies of `bits` that Cedar finds satisfied or erring on
+/// `request`, evaluated as `set_of` builds them. Cedar's answer names the
+/// determining policies only: with a satisfied `forbid` the satisfied
+/// `permit`s go unnamed. So the permits and the forbids are asked apart,
+/// and each answer names every satisfied policy it holds.
+fn not_false(
+    runner: &Runner,
+    slicer: &Slicer,
+    bits: &PolicyBits,
+    set_of: &impl Fn(&PolicyBits) -> Option<Arc<cedar_policy::PolicySet>>,
+    request: &Request,
+    entities: &Entities,
+) -> PolicyBits {
+    let permits = slicer.permits_of(bits);
+    let mut found = bits.none();
+    for part in [bits.without(&permits), permits] {
+        let Some(policies) = set_of(&part) else {
+            continue;
+        };
+        let (_, reasons, errors) = runner.decide_with(request, &policies, entities);
+        let named: std::collections::HashSet<&str> = reasons
+            .iter()
+            .map(String::as_str)
+            .chain(errors.iter().map(|e| e.policy.as_str()))
+            .collect();
+        found.union_with(
+            &slicer.select_within(&part, |p| named.contains(AsRef::<str>::as_ref(p.id()))),
+        );
+    }
+    found
 }
 
 /// The snapshot as Cedar's partial evaluation takes it, after checking
@@ -723,6 +822,7 @@ pub fn impact_with(
     let old_changed = old.select(|p| !held_unchanged(p, &project.policy_set));
     let new_changed = new.select(|p| !held_unchanged(p, old_policies));
     let folder = fold::LazyFolder::new(vec![old_policies, &project.policy_set], schema, entities);
+    let (old_reads, new_reads) = (memo::SlicerReads::new(old), memo::SlicerReads::new(new));
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let mut flips = evaluate(
         &requests,
@@ -730,9 +830,10 @@ pub fn impact_with(
             (
                 old.action_bits(&requested.action, entities),
                 new.action_bits(&requested.action, entities),
+                (old_reads.memo(), new_reads.memo()),
             )
         },
-        |(old_action, new_action), requested, principal| {
+        |(old_action, new_action, _), requested, principal| {
             let sides = (
                 old_action.and(&old.principal_bits(principal, entities)),
                 new_action.and(&new.principal_bits(principal, entities)),
@@ -755,7 +856,9 @@ pub fn impact_with(
                 });
             Some((sides, folds))
         },
-        |_, ((old_principal, new_principal), (old_folds, new_folds)), triple| {
+        |(_, _, (old_memo, new_memo)),
+         ((old_principal, new_principal), (old_folds, new_folds)),
+         triple| {
             let old_bits = old_principal.and(&old.resource_bits(triple.resource, entities));
             let new_bits = new_principal.and(&new.resource_bits(triple.resource, entities));
             let differs = old_bits.meets(&old_changed) || new_bits.meets(&new_changed);
@@ -772,28 +875,51 @@ pub fn impact_with(
             // policy of either side is satisfied, each side decides as the
             // policies both hold unchanged do, and the decisions are equal.
             let request = triple.request();
-            let any_satisfied = |runner, slicer, bits: &PolicyBits, fold| {
-                let (decision, reasons, _) =
-                    decided(runner, slicer, bits, fold, &request, entities);
-                decision == Decision::Allow || !reasons.is_empty()
+            let any_satisfied = |runner, slicer, bits: &PolicyBits, fold, memo| {
+                let decided = decided(runner, slicer, bits, fold, memo, &request, entities);
+                decided.decision == Decision::Allow || !decided.reasons.is_empty()
             };
-            if !any_satisfied(&old_runner, old, &old_bits.and(&old_changed), old_fold)
-                && !any_satisfied(&new_runner, new, &new_bits.and(&new_changed), new_fold)
-            {
+            if !any_satisfied(
+                &old_runner,
+                old,
+                &old_bits.and(&old_changed),
+                old_fold,
+                old_memo,
+            ) && !any_satisfied(
+                &new_runner,
+                new,
+                &new_bits.and(&new_changed),
+                new_fold,
+                new_memo,
+            ) {
                 return None;
             }
-            let (old_decision, old_reasons, _) =
-                decided(&old_runner, old, &old_bits, old_fold, &request, entities);
-            let (new_decision, new_reasons, _) =
-                decided(&new_runner, new, &new_bits, new_fold, &request, entities);
-            (old_decision != new_decision).then(|| Flip {
+            let old_side = decided(
+                &old_runner,
+                old,
+                &old_bits,
+                old_fold,
+                old_memo,
+                &request,
+                entities,
+            );
+            let new_side = decided(
+                &new_runner,
+                new,
+                &new_bits,
+                new_fold,
+                new_memo,
+                &request,
+                entities,
+            );
+            (old_side.decision != new_side.decision).then(|| Flip {
                 principal: triple.principal.clone(),
                 action: triple.action.clone(),
                 resource: triple.resource.clone(),
-                old: old_decision,
-                new: new_decision,
-                old_reasons,
-                new_reasons,
+                old: old_side.decision,
+                new: new_side.decision,
+                old_reasons: old_side.reasons,
+                new_reasons: new_side.reasons,
             })
         },
     );

@@ -24,6 +24,8 @@ use cedar_policy::{
     PolicyId, PolicySet, Schema,
 };
 
+use super::memo::Memo;
+use super::reads::{Reads, condition_reads};
 use crate::testing::slicer::{PolicyBits, SetCache, Slicer};
 
 /// What folding needs and checks once per query.
@@ -78,6 +80,8 @@ pub struct Folded {
     live: PolicyBits,
     residuals: std::collections::HashMap<PolicyId, Policy>,
     sets: SetCache,
+    /// Which residuals Cedar found false, by what they read.
+    memo: Memo,
 }
 
 impl<'s> Folder<'s> {
@@ -141,10 +145,14 @@ impl<'s> Folder<'s> {
         for policy in slicer.policies_of(&live) {
             all.add(residuals.get(policy.id())?.clone()).ok()?;
         }
+        let reads = Reads::new(slicer, &live, |policy| {
+            residuals.get(policy.id()).map(condition_reads)
+        });
         Some(Folded {
             live,
             residuals,
             sets: SetCache::default(),
+            memo: Memo::new(Arc::new(reads)),
         })
     }
 }
@@ -158,6 +166,11 @@ pub fn strictly_valid(policies: &PolicySet, schema: &Schema) -> bool {
 }
 
 impl Folded {
+    /// Which residuals Cedar found false, by what they read.
+    pub fn memo(&self) -> &Memo {
+        &self.memo
+    }
+
     /// The residuals of the policies of `bits` that can still be satisfied
     /// or err, as a set for Cedar's authorizer; `None` when there are none
     /// (Cedar denies, and nothing errs).

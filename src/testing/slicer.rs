@@ -38,11 +38,21 @@ impl PolicyBits {
         PolicyBits(vec![0; policies.div_ceil(64)].into_boxed_slice())
     }
 
-    fn insert(&mut self, index: u32) {
+    /// The set as words of 64 policies each.
+    pub fn words(&self) -> &[u64] {
+        &self.0
+    }
+
+    /// An empty set of the same policies.
+    pub fn none(&self) -> PolicyBits {
+        PolicyBits(vec![0; self.0.len()].into_boxed_slice())
+    }
+
+    pub fn insert(&mut self, index: u32) {
         self.0[index as usize / 64] |= 1 << (index % 64);
     }
 
-    fn union_with(&mut self, other: &PolicyBits) {
+    pub fn union_with(&mut self, other: &PolicyBits) {
         for (word, other) in self.0.iter_mut().zip(&other.0) {
             *word |= other;
         }
@@ -51,6 +61,11 @@ impl PolicyBits {
     /// The policies in both sets.
     pub fn and(&self, other: &PolicyBits) -> PolicyBits {
         PolicyBits(self.0.iter().zip(&other.0).map(|(a, b)| a & b).collect())
+    }
+
+    /// The policies of this set that are not in `other`.
+    pub fn without(&self, other: &PolicyBits) -> PolicyBits {
+        PolicyBits(self.0.iter().zip(&other.0).map(|(a, b)| a & !b).collect())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -290,6 +305,19 @@ impl Slicer {
             }
         }
         kept
+    }
+
+    /// The `permit` policies of `bits`.
+    pub fn permits_of(&self, bits: &PolicyBits) -> PolicyBits {
+        bits.and(&self.permits)
+    }
+
+    /// The policies of `bits` with their indices, in the slicer's order.
+    pub fn indexed_policies_of<'s>(
+        &'s self,
+        bits: &'s PolicyBits,
+    ) -> impl Iterator<Item = (u32, &'s Policy)> {
+        bits.indices().map(|i| (i, &self.policies[i as usize]))
     }
 
     /// The policies of `bits`, in the slicer's order.

@@ -21,6 +21,7 @@
 mod common;
 
 mod access;
+mod access_memo;
 mod action;
 mod adoption;
 mod architecture;

@@ -1,0 +1,260 @@
+//! Remembering which policies Cedar found false, by what they read.
+//!
+//! An enumeration asks Cedar about the same policies on many requests that
+//! differ only in entities the policies do not tell apart: the documents
+//! of one folder and one classification, the users of one level. Within
+//! one action and one context, a policy's outcome depends only on what its
+//! condition reads (module `reads`), so once Cedar has found a policy
+//! false on one request, it is false on every request that reads the same
+//! values. [`Memo::live`] leaves those policies out before Cedar's
+//! authorizer decides; a policy that was satisfied or raised an error is
+//! never left out, so Cedar evaluates it again on each request and its
+//! answer and its error message are Cedar's own.
+//!
+//! The same holds for a whole request: when every policy left in is one
+//! whose reads are known, Cedar's answer on those policies (decision and
+//! determining policies) is a function of their read values, so an answer
+//! without errors is remembered under them ([`Memo::answer`]) and given
+//! again to every later request that reads the same values — Cedar's own
+//! answer, found once.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use cedar_policy::{Decision, Entities, EntityUid};
+
+use super::reads::{FeatureValue, Reads, condition_reads};
+use crate::testing::slicer::{PolicyBits, Slicer};
+
+/// Cedar's outcomes so far, for one action and one context.
+pub struct Memo {
+    reads: Arc<Reads>,
+    /// The policies some group covers: the others are always evaluated.
+    covered: Option<PolicyBits>,
+    known: RwLock<BTreeMap<(usize, Vec<FeatureValue>), Known>>,
+    /// Cedar's answers without errors, by what their policies read.
+    answers: RwLock<BTreeMap<AnswerKey, (Decision, Vec<String>)>>,
+}
+
+/// What a request's live policies read: the policies, and each group's
+/// read values.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AnswerKey {
+    policies: Vec<u64>,
+    reads: Vec<(usize, Vec<FeatureValue>)>,
+}
+
+/// The policies of a request that may be satisfied or err, and what they
+/// read when that is known for each of them.
+pub struct Live {
+    pub policies: PolicyBits,
+    pub key: Option<AnswerKey>,
+}
+
+/// What is known of one group's policies on one key.
+struct Known {
+    /// The policies Cedar has evaluated on the key.
+    decided: PolicyBits,
+    /// Of those, the ones that were satisfied or raised an error.
+    not_false: PolicyBits,
+}
+
+/// Bound on the keys remembered, so memory stays flat on any snapshot.
+const MEMO_LIMIT: usize = 1 << 18;
+
+/// A group's policies that the memo does not know on a request's key.
+struct Pending {
+    group: usize,
+    key: Vec<FeatureValue>,
+    policies: PolicyBits,
+}
+
+impl Memo {
+    pub fn new(reads: Arc<Reads>) -> Memo {
+        let covered = reads.groups.iter().fold(None, |covered, group| {
+            let mut covered: PolicyBits = covered.unwrap_or_else(|| group.members.none());
+            covered.union_with(&group.members);
+            Some(covered)
+        });
+        Memo {
+            reads,
+            covered,
+            known: RwLock::new(BTreeMap::new()),
+            answers: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// Cedar's answer remembered for requests that read `key`.
+    pub fn answer(&self, key: &AnswerKey) -> Option<(Decision, Vec<String>)> {
+        self.answers.read().ok()?.get(key).cloned()
+    }
+
+    /// Remembers Cedar's answer, without errors, on a request that read
+    /// `key`.
+    pub fn remember_answer(&self, key: AnswerKey, decision: Decision, reasons: Vec<String>) {
+        let Ok(mut answers) = self.answers.write() else {
+            return;
+        };
+        if answers.len() >= MEMO_LIMIT {
+            answers.clear();
+        }
+        answers.insert(key, (decision, reasons));
+    }
+
+    /// The policies of `bits` that may be satisfied or raise an error on
+    /// the request of `principal` and `resource`: all but those known to
+    /// be false. `evaluate` is asked about the policies the memo does not
+    /// know yet, and answers which of them are satisfied or err (`None`:
+    /// it cannot tell, and they are all kept).
+    pub fn live(
+        &self,
+        bits: &PolicyBits,
+        principal: &EntityUid,
+        resource: &EntityUid,
+        entities: &Entities,
+        evaluate: impl FnOnce(&PolicyBits) -> Option<PolicyBits>,
+    ) -> Live {
+        let unread = |policies: PolicyBits| Live {
+            policies,
+            key: None,
+        };
+        let Some(covered) = &self.covered else {
+            return unread(bits.clone());
+        };
+        let mut live = bits.without(covered);
+        let mut unknown = bits.none();
+        let mut pending = Vec::new();
+        let mut read = Vec::new();
+        let mut values: Vec<Option<FeatureValue>> = vec![None; self.reads.features.len()];
+        {
+            let Ok(known) = self.known.read() else {
+                return unread(bits.clone());
+            };
+            for (group, reads) in self.reads.groups.iter().enumerate() {
+                if !reads.members.meets(bits) {
+                    continue;
+                }
+                let policies = reads.members.and(bits);
+                let key: Vec<FeatureValue> = reads
+                    .features
+                    .iter()
+                    .map(|&feature| {
+                        values[feature]
+                            .get_or_insert_with(|| {
+                                self.reads.features[feature].value(principal, resource, entities)
+                            })
+                            .clone()
+                    })
+                    .collect();
+                let lookup = (group, key);
+                let undecided = match known.get(&lookup) {
+                    Some(known) => {
+                        live.union_with(&policies.and(&known.not_false));
+                        policies.without(&known.decided)
+                    }
+                    None => policies,
+                };
+                if !undecided.is_empty() {
+                    unknown.union_with(&undecided);
+                    pending.push(Pending {
+                        group,
+                        key: lookup.1.clone(),
+                        policies: undecided,
+                    });
+                }
+                read.push(lookup);
+            }
+        }
+        if !unknown.is_empty() {
+            let Some(not_false) = evaluate(&unknown) else {
+                live.union_with(&unknown);
+                return unread(live);
+            };
+            live.union_with(&unknown.and(&not_false));
+            self.remember(pending, &not_false);
+        }
+        // Only when every live policy's reads are known does the key
+        // determine Cedar's answer.
+        let key = (!live.meets(&bits.without(covered))).then(|| AnswerKey {
+            policies: live.words().to_vec(),
+            reads: read
+                .into_iter()
+                .filter(|(group, _)| self.reads.groups[*group].members.meets(&live))
+                .collect(),
+        });
+        Live {
+            policies: live,
+            key,
+        }
+    }
+
+    fn remember(&self, pending: Vec<Pending>, not_false: &PolicyBits) {
+        let Ok(mut known) = self.known.write() else {
+            return;
+        };
+        if known.len() >= MEMO_LIMIT {
+            known.clear();
+        }
+        for Pending {
+            group,
+            key,
+            policies,
+        } in pending
+        {
+            let entry = known.entry((group, key)).or_insert_with(|| Known {
+                decided: policies.none(),
+                not_false: policies.none(),
+            });
+            entry.not_false.union_with(&policies.and(not_false));
+            entry.decided.union_with(&policies);
+        }
+    }
+}
+
+/// A [`Memo`] of a slicer's policies as they are (not folded), for one
+/// action's requests, built on first use: queries that fold every request
+/// never need it.
+pub struct LazyMemo<'a> {
+    reads: &'a SlicerReads<'a>,
+    memo: OnceLock<Memo>,
+}
+
+/// What every policy of a slicer reads, found on first use and shared by
+/// the [`LazyMemo`]s of every action.
+pub struct SlicerReads<'s> {
+    slicer: &'s Slicer,
+    reads: OnceLock<Arc<Reads>>,
+}
+
+impl<'s> SlicerReads<'s> {
+    pub fn new(slicer: &'s Slicer) -> SlicerReads<'s> {
+        SlicerReads {
+            slicer,
+            reads: OnceLock::new(),
+        }
+    }
+
+    /// A new memo for one action's requests.
+    pub fn memo(&self) -> LazyMemo<'_> {
+        LazyMemo {
+            reads: self,
+            memo: OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Arc<Reads> {
+        let reads = self.reads.get_or_init(|| {
+            let all = self.slicer.select(|_| true);
+            Arc::new(Reads::new(self.slicer, &all, |policy| {
+                Some(condition_reads(policy))
+            }))
+        });
+        Arc::clone(reads)
+    }
+}
+
+impl LazyMemo<'_> {
+    pub fn get(&self) -> &Memo {
+        self.memo.get_or_init(|| Memo::new(self.reads.get()))
+    }
+}
