@@ -129,6 +129,46 @@ fn main() {
             "json",
         ],
     );
+    // The floor under the first two figures: loading the project and the
+    // snapshot, and answering a single request.
+    timed(
+        "one request, 10,000-principal snapshot",
+        &[
+            "access",
+            dir,
+            "--entities",
+            &many_principals,
+            "--principal",
+            r#"Bench::User::"u7""#,
+            "--action",
+            r#"Bench::Action::"a3""#,
+            "--resource",
+            r#"Bench::Doc::"d42""#,
+            "--context",
+            CONTEXT,
+            "--format",
+            "json",
+        ],
+    );
+    timed(
+        "one request, 100,000-resource snapshot",
+        &[
+            "access",
+            five_dir,
+            "--entities",
+            five_resources,
+            "--principal",
+            r#"Bench::User::"u7""#,
+            "--action",
+            r#"Bench::Action::"a0""#,
+            "--resource",
+            r#"Bench::Doc::"d1""#,
+            "--context",
+            CONTEXT,
+            "--format",
+            "json",
+        ],
+    );
     cedar_alone(five.dir.path(), five_resources);
     if keep {
         std::mem::forget(old);

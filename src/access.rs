@@ -596,7 +596,11 @@ fn decided(
         // Not expected: an enumerated request names both.
         return Decided::by_cedar(runner.decide_with(request, &slicer.policy_set(bits), entities));
     };
-    let memo = folded.map_or_else(|| memo.get(), fold::Folded::memo);
+    // A fold's memo knows its live residuals only: the others are false.
+    let (memo, bits) = match folded {
+        Some(folded) => (folded.memo(), &folded.live_of(bits)),
+        None => (memo.get(), bits),
+    };
     let live = memo.live(bits, principal, resource, entities, |unknown| {
         Some(not_false(
             runner, slicer, unknown, &set_of, request, entities,

@@ -171,6 +171,11 @@ impl Folded {
         &self.memo
     }
 
+    /// The policies of `bits` whose residual is not `false`.
+    pub fn live_of(&self, bits: &PolicyBits) -> PolicyBits {
+        bits.and(&self.live)
+    }
+
     /// The residuals of the policies of `bits` that can still be satisfied
     /// or err, as a set for Cedar's authorizer; `None` when there are none
     /// (Cedar denies, and nothing errs).
