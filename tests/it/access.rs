@@ -11,10 +11,10 @@ use rayon::prelude::*;
 
 use crate::common::{self, avpctl, repo};
 
-type Triple = (String, String, String);
+pub(crate) type Triple = (String, String, String);
 
 /// A request's principal, action and resource in Cedar's printed form.
-fn triple_of(
+pub(crate) fn triple_of(
     principal: &cedar_policy::EntityUid,
     action: &cedar_policy::EntityUid,
     resource: &cedar_policy::EntityUid,
@@ -26,17 +26,17 @@ fn triple_of(
     )
 }
 
-/// Every request the schema allows over the snapshot, with an empty
-/// context.
-fn all_requests(
+/// Every request the schema allows over the snapshot, with `context`
+/// (actions whose context type it does not fit are left out).
+pub(crate) fn all_requests(
     project: &avpctl::project::Project,
     entities: &cedar_policy::Entities,
+    context: &serde_json::Value,
 ) -> Vec<(Triple, Request)> {
     let schema = project.schema().unwrap();
     let mut found = Vec::new();
     for action in schema.actions() {
-        let Ok(context) = Context::from_json_value(serde_json::json!({}), Some((schema, action)))
-        else {
+        let Ok(context) = Context::from_json_value(context.clone(), Some((schema, action))) else {
             continue;
         };
         let of = |types: Option<Vec<&cedar_policy::EntityTypeName>>| {
@@ -80,7 +80,7 @@ fn brute_force(
 ) -> BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> {
     let authorizer = Authorizer::new();
     let mut found = BTreeMap::new();
-    for (triple, request) in all_requests(project, entities) {
+    for (triple, request) in all_requests(project, entities, &serde_json::json!({})) {
         let response = authorizer.is_authorized(&request, &project.policy_set, entities);
         let mut reasons: Vec<String> = response
             .diagnostics()
@@ -402,14 +402,15 @@ fn every_impact_flip_is_cedars_on_every_conformance_project() {
             })
             .collect();
         let authorizer = Authorizer::new();
-        let cedar: BTreeMap<Triple, (Decision, Decision)> = all_requests(project, entities)
-            .into_iter()
-            .filter_map(|(triple, request)| {
-                let decide = |set| authorizer.is_authorized(&request, set, entities).decision();
-                let (before, after) = (decide(&old), decide(&project.policy_set));
-                (before != after).then_some((triple, (before, after)))
-            })
-            .collect();
+        let cedar: BTreeMap<Triple, (Decision, Decision)> =
+            all_requests(project, entities, &serde_json::json!({}))
+                .into_iter()
+                .filter_map(|(triple, request)| {
+                    let decide = |set| authorizer.is_authorized(&request, set, entities).decision();
+                    let (before, after) = (decide(&old), decide(&project.policy_set));
+                    (before != after).then_some((triple, (before, after)))
+                })
+                .collect();
         assert_eq!(ours, cedar, "{}", dir.display());
         cedar.len()
     });
@@ -547,7 +548,7 @@ fn partial_answers_hold_for_the_empty_context_on_every_conformance_project() {
         };
         let cedar = brute_force(project, entities);
         let with_empty_context: std::collections::BTreeSet<Triple> =
-            all_requests(project, entities)
+            all_requests(project, entities, &serde_json::json!({}))
                 .into_iter()
                 .map(|(triple, _)| triple)
                 .collect();

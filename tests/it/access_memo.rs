@@ -11,8 +11,9 @@
 use std::collections::BTreeMap;
 
 use avpctl::access::{Folding, Query, impact_with, review_with, snapshot};
-use cedar_policy::{Authorizer, Context, Decision, Request};
+use cedar_policy::{Authorizer, Decision};
 
+use crate::access::{Triple, all_requests, triple_of};
 use crate::common;
 
 const SCHEMA: &str = r#"namespace G {
@@ -100,21 +101,9 @@ const USERS: usize = 40;
 const DOCS: usize = 60;
 const FOLDERS: usize = 6;
 
-/// xorshift64*, as the benchmarks' generator: the same entities each run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    }
-}
-
 fn entities() -> serde_json::Value {
     use serde_json::json;
-    let mut rng = Rng(0x6d65_6d6f);
+    let mut rng = common::Rng(0x6d65_6d6f);
     let uid = |kind: &str, id: String| json!({"type": format!("G::{kind}"), "id": id});
     let mut all = vec![
         json!({"uid": uid("Team", "t0".into()), "attrs": {}, "parents": []}),
@@ -184,45 +173,6 @@ fn load(
     (project, entities)
 }
 
-type Triple = (String, String, String);
-
-const CONTEXT: &str = r#"{"level": 3, "mfa": true}"#;
-
-/// Every request the schema allows over the snapshot, with [`CONTEXT`].
-fn all_requests(
-    project: &avpctl::project::Project,
-    entities: &cedar_policy::Entities,
-) -> Vec<(Triple, Request)> {
-    let schema = project.schema().unwrap();
-    let context: serde_json::Value = serde_json::from_str(CONTEXT).unwrap();
-    let mut found = Vec::new();
-    for action in schema.actions() {
-        let Ok(context) = Context::from_json_value(context.clone(), Some((schema, action))) else {
-            continue;
-        };
-        for principal in entities.iter().map(|e| e.uid()) {
-            for resource in entities.iter().map(|e| e.uid()) {
-                let Ok(request) = Request::new(
-                    principal.clone(),
-                    action.clone(),
-                    resource.clone(),
-                    context.clone(),
-                    Some(schema),
-                ) else {
-                    continue;
-                };
-                let triple = (
-                    principal.to_string(),
-                    action.to_string(),
-                    resource.to_string(),
-                );
-                found.push((triple, request));
-            }
-        }
-    }
-    found
-}
-
 /// Decision, determining policies and erring policies with Cedar's message.
 type Outcome = (Decision, Vec<String>, Vec<(String, String)>);
 
@@ -269,12 +219,16 @@ fn assert_same<V: PartialEq + std::fmt::Debug>(
     );
 }
 
+fn context() -> serde_json::Value {
+    serde_json::json!({"level": 3, "mfa": true})
+}
+
 fn query() -> Query {
     Query {
         principal: None,
         action: None,
         resource: None,
-        context: Some(serde_json::from_str(CONTEXT).unwrap()),
+        context: Some(context()),
     }
 }
 
@@ -284,7 +238,7 @@ fn every_answer_is_cedars_when_many_requests_read_the_same_values() {
     let dir = generated(POLICIES);
     let (project, entities) = load(dir.path());
     let authorizer = Authorizer::new();
-    let cedar: BTreeMap<Triple, Outcome> = all_requests(&project, &entities)
+    let cedar: BTreeMap<Triple, Outcome> = all_requests(&project, &entities, &context())
         .into_iter()
         .map(|(triple, request)| {
             let response = authorizer.is_authorized(&request, &project.policy_set, &entities);
@@ -298,11 +252,7 @@ fn every_answer_is_cedars_when_many_requests_read_the_same_values() {
             .answers
             .iter()
             .map(|a| {
-                let triple = (
-                    a.principal.to_string(),
-                    a.action.to_string(),
-                    a.resource.to_string(),
-                );
+                let triple = triple_of(&a.principal, &a.action, &a.resource);
                 let errors = a
                     .errors
                     .iter()
@@ -348,18 +298,19 @@ fn every_flip_is_cedars_when_many_requests_read_the_same_values() {
     let dir = generated(POLICIES);
     let (project, entities) = load(dir.path());
     let authorizer = Authorizer::new();
-    let cedar: BTreeMap<Triple, (Decision, Decision)> = all_requests(&project, &entities)
-        .into_iter()
-        .filter_map(|(triple, request)| {
-            let decide = |set| {
-                authorizer
-                    .is_authorized(&request, set, &entities)
-                    .decision()
-            };
-            let (before, after) = (decide(&old.policy_set), decide(&project.policy_set));
-            (before != after).then_some((triple, (before, after)))
-        })
-        .collect();
+    let cedar: BTreeMap<Triple, (Decision, Decision)> =
+        all_requests(&project, &entities, &context())
+            .into_iter()
+            .filter_map(|(triple, request)| {
+                let decide = |set| {
+                    authorizer
+                        .is_authorized(&request, set, &entities)
+                        .decision()
+                };
+                let (before, after) = (decide(&old.policy_set), decide(&project.policy_set));
+                (before != after).then_some((triple, (before, after)))
+            })
+            .collect();
     for from in [1, usize::MAX] {
         let impact = impact_with(
             &project,
@@ -373,11 +324,7 @@ fn every_flip_is_cedars_when_many_requests_read_the_same_values() {
             .flips
             .iter()
             .map(|f| {
-                let triple = (
-                    f.principal.to_string(),
-                    f.action.to_string(),
-                    f.resource.to_string(),
-                );
+                let triple = triple_of(&f.principal, &f.action, &f.resource);
                 (triple, (f.old, f.new))
             })
             .collect();

@@ -12,16 +12,7 @@ use avpctl::store::local::apply_to;
 use avpctl::store::{Operation, Store, StoreError, StoreState, ValidationMode};
 use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet, Request};
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    }
-}
+use crate::common::Rng;
 
 const USERS: [&str; 3] = ["a", "b", "c"];
 const DOCS: [&str; 3] = ["x", "y", "z"];

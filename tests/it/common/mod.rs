@@ -184,3 +184,23 @@ pub fn diagnostic<'a>(report: &'a Value, code: &str) -> &'a Value {
         .find(|d| d["code"] == code)
         .unwrap_or_else(|| panic!("no `{code}` diagnostic in {report:#}"))
 }
+
+/// xorshift64*: deterministic, dependency-free generated test data.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}
