@@ -412,7 +412,8 @@ pub fn review_with(
                 .map_or_else(Vec::new, |(folder, context)| {
                     resource_folds(schema, folder, slicer, &bits, requested, context, entities)
                 });
-            (bits, folds, reads.memo())
+            let memo = reads.memo(&bits);
+            (bits, folds, memo)
         },
         |(action_bits, resource_folds, _), requested, principal| {
             let bits = action_bits.and(&slicer.principal_bits(principal, entities));
@@ -831,11 +832,12 @@ pub fn impact_with(
     let mut flips = evaluate(
         &requests,
         |requested| {
-            (
+            let sides = (
                 old.action_bits(&requested.action, entities),
                 new.action_bits(&requested.action, entities),
-                (old_reads.memo(), new_reads.memo()),
-            )
+            );
+            let memos = (old_reads.memo(&sides.0), new_reads.memo(&sides.1));
+            (sides.0, sides.1, memos)
         },
         |(old_action, new_action, _), requested, principal| {
             let sides = (

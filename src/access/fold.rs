@@ -145,7 +145,7 @@ impl<'s> Folder<'s> {
         for policy in slicer.policies_of(&live) {
             all.add(residuals.get(policy.id())?.clone()).ok()?;
         }
-        let reads = Reads::new(slicer, &live, |policy| {
+        let reads = Reads::new(slicer, &live, |_, policy| {
             residuals.get(policy.id()).map(condition_reads)
         });
         Some(Folded {

@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use cedar_policy::{Decision, Entities, EntityUid};
 
-use super::reads::{FeatureValue, Reads, condition_reads};
+use super::reads::{Feature, FeatureValue, Reads, condition_reads};
 use crate::testing::slicer::{PolicyBits, Slicer};
 
 /// Cedar's outcomes so far, for one action and one context.
@@ -216,45 +216,51 @@ impl Memo {
 /// never need it.
 pub struct LazyMemo<'a> {
     reads: &'a SlicerReads<'a>,
+    /// The action's policies: every request's slice is among them.
+    policies: PolicyBits,
     memo: OnceLock<Memo>,
 }
 
-/// What every policy of a slicer reads, found on first use and shared by
-/// the [`LazyMemo`]s of every action.
+/// What each policy of a slicer reads, found on first use (Cedar's JSON
+/// form of a policy costs a parse of its text) and shared by the
+/// [`LazyMemo`]s of every action.
 pub struct SlicerReads<'s> {
     slicer: &'s Slicer,
-    reads: OnceLock<Arc<Reads>>,
+    policies: Vec<OnceLock<Vec<Feature>>>,
 }
 
 impl<'s> SlicerReads<'s> {
     pub fn new(slicer: &'s Slicer) -> SlicerReads<'s> {
         SlicerReads {
             slicer,
-            reads: OnceLock::new(),
+            policies: (0..slicer.len()).map(|_| OnceLock::new()).collect(),
         }
     }
 
-    /// A new memo for one action's requests.
-    pub fn memo(&self) -> LazyMemo<'_> {
+    /// A new memo for the requests of one action, whose policies are
+    /// `policies`.
+    pub fn memo(&self, policies: &PolicyBits) -> LazyMemo<'_> {
         LazyMemo {
             reads: self,
+            policies: policies.clone(),
             memo: OnceLock::new(),
         }
     }
 
-    fn get(&self) -> Arc<Reads> {
-        let reads = self.reads.get_or_init(|| {
-            let all = self.slicer.select(|_| true);
-            Arc::new(Reads::new(self.slicer, &all, |policy| {
-                Some(condition_reads(policy))
-            }))
-        });
-        Arc::clone(reads)
+    fn of(&self, index: u32, policy: &cedar_policy::Policy) -> Vec<Feature> {
+        self.policies[index as usize]
+            .get_or_init(|| condition_reads(policy))
+            .clone()
     }
 }
 
 impl LazyMemo<'_> {
     pub fn get(&self) -> &Memo {
-        self.memo.get_or_init(|| Memo::new(self.reads.get()))
+        self.memo.get_or_init(|| {
+            let reads = Reads::new(self.reads.slicer, &self.policies, |index, policy| {
+                Some(self.reads.of(index, policy))
+            });
+            Memo::new(Arc::new(reads))
+        })
     }
 }

@@ -74,19 +74,20 @@ pub struct Reads {
 
 impl Reads {
     /// The reads of the policies `bits` of `slicer`, as `reads_of` finds
-    /// them in each (in the policy itself, or in its residual after
-    /// partial evaluation; `None` leaves the policy out of every group).
+    /// them in each, given its index and the policy (in the policy itself,
+    /// or in its residual after partial evaluation; `None` leaves the
+    /// policy out of every group).
     pub fn new(
         slicer: &Slicer,
         bits: &PolicyBits,
-        reads_of: impl Fn(&Policy) -> Option<Vec<Feature>>,
+        reads_of: impl Fn(u32, &Policy) -> Option<Vec<Feature>>,
     ) -> Reads {
         let mut features: Vec<Feature> = Vec::new();
         let mut feature_ids: HashMap<Feature, usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
         let mut group_ids: HashMap<Vec<usize>, usize> = HashMap::new();
         for (index, policy) in slicer.indexed_policies_of(bits) {
-            let Some(read) = reads_of(policy) else {
+            let Some(read) = reads_of(index, policy) else {
                 continue;
             };
             let mut signature: Vec<usize> = read

@@ -249,6 +249,15 @@ impl Slicer {
         }
     }
 
+    /// How many policies the slicer holds (their indices are below it).
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
     /// The policies whose scope matches the request.
     pub fn slice(
         &self,
