@@ -1,4 +1,5 @@
-//! Remembering which policies Cedar found false, by what they read.
+//! Remembering Cedar's outcomes (the policies it found false, and its
+//! answers) by what the policies read.
 //!
 //! An enumeration asks Cedar about the same policies on many requests that
 //! differ only in entities the policies do not tell apart: the documents
