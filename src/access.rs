@@ -210,7 +210,11 @@ fn requests<'s>(
             }
             vec![action.clone()]
         }
-        None => schema.actions().cloned().collect(),
+        None => {
+            let mut all: Vec<EntityUid> = schema.actions().cloned().collect();
+            all.sort_by_cached_key(ToString::to_string);
+            all
+        }
     };
     let mut found = Requests {
         actions: Vec::new(),
@@ -315,7 +319,10 @@ impl Triple<'_> {
 /// Walks every request of `requests` in parallel: `for_action` prepares
 /// what an action's requests share, `for_principal` what a principal's
 /// share (`None`: none of them needs evaluating), and `each` answers one
-/// request with both (`None`: nothing to report).
+/// request with both (`None`: nothing to report). The results come in
+/// request order (action, then principal, then resource, as `requests`
+/// lists them: each sorted by its printed form), so they need no sorting
+/// afterwards, which would print every id again.
 fn evaluate<A, P, T>(
     requests: &Requests,
     for_action: impl Fn(&ActionRequests) -> A,
@@ -468,13 +475,6 @@ pub fn review_with(
             (answer.decision != Some(Decision::Deny) || !answer.errors.is_empty()).then_some(answer)
         },
     );
-    answers.sort_by_cached_key(|a| {
-        (
-            a.action.to_string(),
-            a.principal.to_string(),
-            a.resource.to_string(),
-        )
-    });
     Ok(Review {
         evaluated: requests.count(),
         folded: folded.into_inner(),
@@ -929,13 +929,6 @@ pub fn impact_with(
             })
         },
     );
-    flips.sort_by_cached_key(|f| {
-        (
-            f.action.to_string(),
-            f.principal.to_string(),
-            f.resource.to_string(),
-        )
-    });
     Ok(Impact {
         evaluated: requests.count(),
         folded: folded.into_inner(),

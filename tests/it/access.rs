@@ -150,6 +150,17 @@ fn everything(context: Option<serde_json::Value>) -> Query {
 fn every_answer_is_cedars_on_every_conformance_project() {
     let answers = over_conformance_projects(|dir, project, entities| {
         let answers = review(project, entities, &everything(Some(serde_json::json!({})))).unwrap();
+        let printed: Vec<Triple> = answers
+            .answers
+            .iter()
+            .map(|a| triple_of(&a.principal, &a.action, &a.resource))
+            .map(|(principal, action, resource)| (action, principal, resource))
+            .collect();
+        assert!(
+            printed.is_sorted(),
+            "{}: answers not sorted by action, principal, resource",
+            dir.display()
+        );
         let ours: BTreeMap<Triple, (Decision, Vec<String>, Vec<String>)> = answers
             .answers
             .iter()
@@ -393,6 +404,22 @@ fn every_impact_flip_is_cedars_on_every_conformance_project() {
         let old = older_revision(&project.policy_set);
         let query = everything(Some(serde_json::json!({})));
         let impact = avpctl::access::impact(project, &old, entities, &query).unwrap();
+        let printed: Vec<Triple> = impact
+            .flips
+            .iter()
+            .map(|f| {
+                (
+                    f.action.to_string(),
+                    f.principal.to_string(),
+                    f.resource.to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            printed.is_sorted(),
+            "{}: flips not sorted by action, principal, resource",
+            dir.display()
+        );
         let ours: BTreeMap<Triple, (Decision, Decision)> = impact
             .flips
             .iter()
