@@ -407,7 +407,7 @@ pub fn review_with(
     let reads = memo::SlicerReads::new(slicer);
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let remembered = std::sync::atomic::AtomicUsize::new(0);
-    let mut answers = evaluate(
+    let answers = evaluate(
         &requests,
         |requested| {
             let bits = slicer.action_bits(&requested.action, entities);
@@ -829,7 +829,7 @@ pub fn impact_with(
     let folder = fold::LazyFolder::new(vec![old_policies, &project.policy_set], schema, entities);
     let (old_reads, new_reads) = (memo::SlicerReads::new(old), memo::SlicerReads::new(new));
     let folded = std::sync::atomic::AtomicUsize::new(0);
-    let mut flips = evaluate(
+    let flips = evaluate(
         &requests,
         |requested| {
             let sides = (
