@@ -19,7 +19,7 @@
 //! again to every later request that reads the same values — Cedar's own
 //! answer, found once.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use cedar_policy::{Decision, Entities, EntityUid};
@@ -27,19 +27,23 @@ use cedar_policy::{Decision, Entities, EntityUid};
 use super::reads::{Feature, FeatureValue, Reads, condition_reads};
 use crate::testing::slicer::{PolicyBits, Slicer};
 
+/// The fast hasher the memo's lookups use (the keys are values from the
+/// project's snapshot, not from an adversary that could choose collisions).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// Cedar's outcomes so far, for one action and one context.
 pub struct Memo {
     reads: Arc<Reads>,
     /// The policies some group covers: the others are always evaluated.
     covered: Option<PolicyBits>,
-    known: RwLock<BTreeMap<(usize, Vec<FeatureValue>), Known>>,
+    known: RwLock<FastMap<(usize, Vec<FeatureValue>), Known>>,
     /// Cedar's answers without errors, by what their policies read.
-    answers: RwLock<BTreeMap<AnswerKey, (Decision, Vec<String>)>>,
+    answers: RwLock<FastMap<AnswerKey, (Decision, Vec<String>)>>,
 }
 
 /// What a request's live policies read: the policies, and each group's
 /// read values.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AnswerKey {
     policies: Vec<u64>,
     reads: Vec<(usize, Vec<FeatureValue>)>,
@@ -80,8 +84,8 @@ impl Memo {
         Memo {
             reads,
             covered,
-            known: RwLock::new(BTreeMap::new()),
-            answers: RwLock::new(BTreeMap::new()),
+            known: RwLock::new(FastMap::default()),
+            answers: RwLock::new(FastMap::default()),
         }
     }
 

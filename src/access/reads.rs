@@ -17,6 +17,7 @@
 //! reads the whole entity: its id, which determines everything about it.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use cedar_policy::{Entities, EntityUid, EvalResult, Policy};
 use serde_json::Value;
@@ -46,7 +47,7 @@ pub enum Feature {
 }
 
 /// A feature's value on one request. Equal values mean equal reads.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeatureValue {
     Bool(bool),
     /// The snapshot does not hold the entity.
@@ -57,6 +58,43 @@ pub enum FeatureValue {
     /// The entity's id (or its type's name, for `is`).
     Uid(EntityUid),
     Type(String),
+}
+
+// By hand: Cedar's `EvalResult` has no `Hash`. Equal values hash alike,
+// since sets and records iterate in their (ordered) storage order.
+impl Hash for FeatureValue {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        std::mem::discriminant(self).hash(state);
+        match self {
+            FeatureValue::Bool(b) => b.hash(state),
+            FeatureValue::NoEntity | FeatureValue::NoAttr => {}
+            FeatureValue::Attr(value) => hash_value(value, state),
+            FeatureValue::Uid(uid) => uid.hash(state),
+            FeatureValue::Type(name) => name.hash(state),
+        }
+    }
+}
+
+fn hash_value<H: Hasher>(value: &EvalResult, state: &mut H) {
+    std::mem::discriminant(value).hash(state);
+    match value {
+        EvalResult::Bool(b) => b.hash(state),
+        EvalResult::Long(n) => n.hash(state),
+        EvalResult::String(text) | EvalResult::ExtensionValue(text) => text.hash(state),
+        EvalResult::EntityUid(uid) => uid.hash(state),
+        EvalResult::Set(set) => {
+            set.len().hash(state);
+            for member in set.iter() {
+                hash_value(member, state);
+            }
+        }
+        EvalResult::Record(record) => {
+            for (name, field) in record.iter() {
+                name.hash(state);
+                hash_value(field, state);
+            }
+        }
+    }
 }
 
 /// Policies that read the same features.
@@ -391,6 +429,37 @@ mod tests {
             within(vec![uid(r#"G::"g""#)], &bob),
             FeatureValue::Bool(false)
         );
+    }
+
+    #[test]
+    fn equal_values_hash_alike_whatever_order_the_data_gave() {
+        let entities = Entities::from_json_str(
+            r#"[
+              {"uid": {"type": "U", "id": "a"}, "parents": [],
+               "attrs": {"tags": ["x", "y"], "home": {"city": "Oslo", "zip": 1}}},
+              {"uid": {"type": "U", "id": "b"}, "parents": [],
+               "attrs": {"tags": ["y", "x", "y"], "home": {"zip": 1, "city": "Oslo"}}},
+              {"uid": {"type": "U", "id": "c"}, "parents": [],
+               "attrs": {"tags": ["x"], "home": {"zip": 2, "city": "Oslo"}}}
+            ]"#,
+            None,
+        )
+        .expect("entities");
+        let hash = |value: &FeatureValue| {
+            let mut state = std::hash::DefaultHasher::new();
+            value.hash(&mut state);
+            state.finish()
+        };
+        let doc = uid(r#"D::"d""#);
+        for attr in ["tags", "home"] {
+            let read = |user: &str| {
+                Feature::Attr(Var::Principal, attr.into()).value(&uid(user), &doc, &entities)
+            };
+            let (a, b, c) = (read(r#"U::"a""#), read(r#"U::"b""#), read(r#"U::"c""#));
+            assert_eq!(a, b, "{attr}");
+            assert_eq!(hash(&a), hash(&b), "{attr}");
+            assert_ne!(a, c, "{attr}");
+        }
     }
 
     #[test]
