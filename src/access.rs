@@ -603,9 +603,7 @@ fn decided(
         None => (memo.get(), bits),
     };
     let live = memo.live(bits, principal, resource, entities, |unknown| {
-        Some(not_false(
-            runner, slicer, unknown, &set_of, request, entities,
-        ))
+        not_false(runner, slicer, unknown, &set_of, request, entities)
     });
     if let Some((decision, reasons)) = live.key.as_ref().and_then(|key| memo.answer(key)) {
         return Decided {

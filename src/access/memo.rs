@@ -109,15 +109,14 @@ impl Memo {
     /// The policies of `bits` that may be satisfied or raise an error on
     /// the request of `principal` and `resource`: all but those known to
     /// be false. `evaluate` is asked about the policies the memo does not
-    /// know yet, and answers which of them are satisfied or err (`None`:
-    /// it cannot tell, and they are all kept).
+    /// know yet, and answers which of them are satisfied or err.
     pub fn live(
         &self,
         bits: &PolicyBits,
         principal: &EntityUid,
         resource: &EntityUid,
         entities: &Entities,
-        evaluate: impl FnOnce(&PolicyBits) -> Option<PolicyBits>,
+        evaluate: impl FnOnce(&PolicyBits) -> PolicyBits,
     ) -> Live {
         let unread = |policies: PolicyBits| Live {
             policies,
@@ -171,10 +170,7 @@ impl Memo {
             }
         }
         if !unknown.is_empty() {
-            let Some(not_false) = evaluate(&unknown) else {
-                live.union_with(&unknown);
-                return unread(live);
-            };
+            let not_false = evaluate(&unknown);
             live.union_with(&unknown.and(&not_false));
             self.remember(pending, &not_false);
         }

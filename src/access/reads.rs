@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use cedar_policy::{Entities, EntityUid, EvalResult, Policy};
+use cedar_policy::{Entities, EntityTypeName, EntityUid, EvalResult, Policy};
 use serde_json::Value;
 
 use crate::testing::slicer::{PolicyBits, Slicer};
@@ -55,9 +55,10 @@ pub enum FeatureValue {
     /// The entity has no such attribute.
     NoAttr,
     Attr(EvalResult),
-    /// The entity's id (or its type's name, for `is`).
+    /// The entity's id.
     Uid(EntityUid),
-    Type(String),
+    /// The entity's type, for `is`.
+    Type(EntityTypeName),
 }
 
 // By hand: Cedar's `EvalResult` has no `Hash`. Equal values hash alike,
@@ -329,7 +330,7 @@ impl Feature {
                 )
             }
             Feature::Eq(var, target) => FeatureValue::Bool(of(var) == target),
-            Feature::Type(var) => FeatureValue::Type(of(var).type_name().to_string()),
+            Feature::Type(var) => FeatureValue::Type(of(var).type_name().clone()),
             Feature::Whole(var) => FeatureValue::Uid(of(var).clone()),
         }
     }

@@ -398,6 +398,37 @@ fn older_revision(set: &cedar_policy::PolicySet) -> cedar_policy::PolicySet {
     old
 }
 
+/// The flips of an impact, by request: (old decision, new decision).
+pub(crate) fn flips_of(impact: &avpctl::access::Impact) -> BTreeMap<Triple, (Decision, Decision)> {
+    impact
+        .flips
+        .iter()
+        .map(|f| {
+            let triple = triple_of(&f.principal, &f.action, &f.resource);
+            (triple, (f.old, f.new))
+        })
+        .collect()
+}
+
+/// Cedar alone: every request of the snapshot with `context` that the
+/// `old` policy set and the project's decide differently, each set whole.
+pub(crate) fn cedar_flips(
+    project: &avpctl::project::Project,
+    old: &cedar_policy::PolicySet,
+    entities: &cedar_policy::Entities,
+    context: &serde_json::Value,
+) -> BTreeMap<Triple, (Decision, Decision)> {
+    let authorizer = Authorizer::new();
+    all_requests(project, entities, context)
+        .into_iter()
+        .filter_map(|(triple, request)| {
+            let decide = |set| authorizer.is_authorized(&request, set, entities).decision();
+            let (before, after) = (decide(old), decide(&project.policy_set));
+            (before != after).then_some((triple, (before, after)))
+        })
+        .collect()
+}
+
 #[test]
 fn every_impact_flip_is_cedars_on_every_conformance_project() {
     let total = over_conformance_projects(|dir, project, entities| {
@@ -420,24 +451,8 @@ fn every_impact_flip_is_cedars_on_every_conformance_project() {
             "{}: flips not sorted by action, principal, resource",
             dir.display()
         );
-        let ours: BTreeMap<Triple, (Decision, Decision)> = impact
-            .flips
-            .iter()
-            .map(|f| {
-                let triple = triple_of(&f.principal, &f.action, &f.resource);
-                (triple, (f.old, f.new))
-            })
-            .collect();
-        let authorizer = Authorizer::new();
-        let cedar: BTreeMap<Triple, (Decision, Decision)> =
-            all_requests(project, entities, &serde_json::json!({}))
-                .into_iter()
-                .filter_map(|(triple, request)| {
-                    let decide = |set| authorizer.is_authorized(&request, set, entities).decision();
-                    let (before, after) = (decide(&old), decide(&project.policy_set));
-                    (before != after).then_some((triple, (before, after)))
-                })
-                .collect();
+        let ours = flips_of(&impact);
+        let cedar = cedar_flips(project, &old, entities, &serde_json::json!({}));
         assert_eq!(ours, cedar, "{}", dir.display());
         cedar.len()
     });

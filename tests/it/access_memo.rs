@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use avpctl::access::{Folding, Query, impact_with, review_with, snapshot};
 use cedar_policy::{Authorizer, Decision};
 
-use crate::access::{Triple, all_requests, triple_of};
+use crate::access::{Triple, all_requests, cedar_flips, flips_of, triple_of};
 use crate::common;
 
 const SCHEMA: &str = r#"namespace G {
@@ -297,20 +297,7 @@ fn every_flip_is_cedars_when_many_requests_read_the_same_values() {
     let (old, _) = load(old_dir.path());
     let dir = generated(POLICIES);
     let (project, entities) = load(dir.path());
-    let authorizer = Authorizer::new();
-    let cedar: BTreeMap<Triple, (Decision, Decision)> =
-        all_requests(&project, &entities, &context())
-            .into_iter()
-            .filter_map(|(triple, request)| {
-                let decide = |set| {
-                    authorizer
-                        .is_authorized(&request, set, &entities)
-                        .decision()
-                };
-                let (before, after) = (decide(&old.policy_set), decide(&project.policy_set));
-                (before != after).then_some((triple, (before, after)))
-            })
-            .collect();
+    let cedar = cedar_flips(&project, &old.policy_set, &entities, &context());
     for from in [1, usize::MAX] {
         let impact = impact_with(
             &project,
@@ -320,15 +307,11 @@ fn every_flip_is_cedars_when_many_requests_read_the_same_values() {
             Folding { from },
         )
         .unwrap();
-        let ours: BTreeMap<Triple, (Decision, Decision)> = impact
-            .flips
-            .iter()
-            .map(|f| {
-                let triple = triple_of(&f.principal, &f.action, &f.resource);
-                (triple, (f.old, f.new))
-            })
-            .collect();
-        assert_same(&ours, &cedar, &format!("flips, folding from {from}"));
+        assert_same(
+            &flips_of(&impact),
+            &cedar,
+            &format!("flips, folding from {from}"),
+        );
     }
     assert!(cedar.len() > 100, "only {} flips", cedar.len());
 }
