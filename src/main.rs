@@ -1,5 +1,9 @@
 use clap::Parser;
 
+// Why not the system allocator: docs/performance.md, "The allocator".
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match avpctl::cli::Cli::try_parse_from(&args) {
