@@ -108,6 +108,14 @@ impl Review {
             .filter(|a| a.decision == Some(Decision::Allow))
     }
 
+    /// [`Review::allowed`], on all cores (in request order).
+    pub fn par_allowed(&self) -> impl rayon::iter::ParallelIterator<Item = &Answer> {
+        use rayon::prelude::*;
+        self.answers
+            .par_iter()
+            .filter(|a| a.decision == Some(Decision::Allow))
+    }
+
     /// Requests allowed or denied depending on the unknown context.
     pub fn conditional(&self) -> impl Iterator<Item = &Answer> {
         self.answers.iter().filter(|a| a.decision.is_none())
@@ -182,6 +190,14 @@ struct ActionRequests {
 }
 
 impl Requests {
+    /// The lists `side` picks from every action's requests.
+    fn all<'r>(
+        &'r self,
+        side: impl Fn(&'r ActionRequests) -> &'r [EntityUid],
+    ) -> Vec<&'r [EntityUid]> {
+        self.actions.iter().map(side).collect()
+    }
+
     fn count(&self) -> usize {
         self.actions
             .iter()
@@ -220,17 +236,19 @@ fn requests<'s>(
         actions: Vec::new(),
         skipped: Vec::new(),
     };
+    let sorted = std::sync::OnceLock::new();
+    let sorted = || sorted.get_or_init(|| sorted_uids(entities)).as_slice();
     for action in actions {
         let principals = candidates(
             schema,
-            entities,
+            &sorted,
             &action,
             query.principal.as_ref(),
             Side::Principal,
         );
         let resources = candidates(
             schema,
-            entities,
+            &sorted,
             &action,
             query.resource.as_ref(),
             Side::Resource,
@@ -403,7 +421,26 @@ pub fn review_with(
     };
     let runner = Runner::new(project);
     let slicer = runner.slicer();
-    let folder = fold::LazyFolder::new(vec![&project.policy_set], schema, entities);
+    let folders = (
+        fold::LazyFolder::new(
+            vec![&project.policy_set],
+            schema,
+            entities,
+            fold::Unknown {
+                side: requests.all(|requested| &requested.resources),
+                known: requests.all(|requested| &requested.principals),
+            },
+        ),
+        fold::LazyFolder::new(
+            vec![&project.policy_set],
+            schema,
+            entities,
+            fold::Unknown {
+                side: requests.all(|requested| &requested.principals),
+                known: requests.all(|requested| &requested.resources),
+            },
+        ),
+    );
     let reads = memo::SlicerReads::new(slicer);
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let remembered = std::sync::atomic::AtomicUsize::new(0);
@@ -411,7 +448,8 @@ pub fn review_with(
         &requests,
         |requested| {
             let bits = slicer.action_bits(&requested.action, entities);
-            let folds = folder
+            let folds = folders
+                .1
                 .when(
                     folds_by_resource(requested, folding),
                     requested.context.as_ref(),
@@ -428,7 +466,8 @@ pub fn review_with(
                 return None;
             }
             let worth_it = resource_folds.is_empty() && requested.resources.len() >= folding.from;
-            let folds = folder
+            let folds = folders
+                .0
                 .when(worth_it, requested.context.as_ref())
                 .map_or_else(Vec::new, |(folder, context)| {
                     principal_folds(schema, folder, slicer, &bits, principal, requested, context)
@@ -824,7 +863,15 @@ pub fn impact_with(
     let (old, new) = (old_runner.slicer(), new_runner.slicer());
     let old_changed = old.select(|p| !held_unchanged(p, &project.policy_set));
     let new_changed = new.select(|p| !held_unchanged(p, old_policies));
-    let folder = fold::LazyFolder::new(vec![old_policies, &project.policy_set], schema, entities);
+    let folder = fold::LazyFolder::new(
+        vec![old_policies, &project.policy_set],
+        schema,
+        entities,
+        fold::Unknown {
+            side: requests.all(|requested| &requested.resources),
+            known: requests.all(|requested| &requested.principals),
+        },
+    );
     let (old_reads, new_reads) = (memo::SlicerReads::new(old), memo::SlicerReads::new(new));
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let flips = evaluate(
@@ -961,9 +1008,9 @@ enum Side {
 /// The principals (or resources) a request on `action` can have: the
 /// fixed one when its type is allowed, else every entity of the snapshot
 /// of an allowed type.
-fn candidates(
+fn candidates<'e>(
     schema: &Schema,
-    entities: &Entities,
+    sorted: impl Fn() -> &'e [EntityUid],
     action: &EntityUid,
     fixed: Option<&EntityUid>,
     side: Side,
@@ -976,14 +1023,20 @@ fn candidates(
     match fixed {
         Some(uid) if allowed.contains(&uid.type_name()) => vec![uid.clone()],
         Some(_) => Vec::new(),
-        None => {
-            let mut found: Vec<EntityUid> = entities
-                .iter()
-                .map(|e| e.uid())
-                .filter(|uid| allowed.contains(&uid.type_name()))
-                .collect();
-            found.sort_by_cached_key(ToString::to_string);
-            found
-        }
+        None => sorted()
+            .iter()
+            .filter(|uid| allowed.contains(&uid.type_name()))
+            .cloned()
+            .collect(),
     }
+}
+
+/// Every entity of the snapshot, in the order of their printed UIDs (the
+/// order requests are enumerated and answered in), sorted once for all
+/// actions and both sides.
+fn sorted_uids(entities: &Entities) -> Vec<EntityUid> {
+    use rayon::prelude::*;
+    let mut all: Vec<EntityUid> = entities.iter().map(|e| e.uid()).collect();
+    all.par_sort_by_cached_key(ToString::to_string);
+    all
 }

@@ -41,19 +41,32 @@ pub struct LazyFolder<'a> {
     policies: Vec<&'a PolicySet>,
     schema: &'a Schema,
     entities: &'a Entities,
+    unknown: Unknown<'a>,
     folder: std::sync::OnceLock<Option<Folder<'a>>>,
 }
 
+/// The entities the side a fold leaves unknown ranges over, and those of
+/// the side it knows (an entity may be on both, as a user who is both a
+/// principal and a resource).
+pub struct Unknown<'a> {
+    pub side: Vec<&'a [EntityUid]>,
+    pub known: Vec<&'a [EntityUid]>,
+}
+
 impl<'a> LazyFolder<'a> {
+    /// A folder for requests whose unknown side ranges over `unknown`:
+    /// what those entities hold is left out of Cedar's partial entity set.
     pub fn new(
         policies: Vec<&'a PolicySet>,
         schema: &'a Schema,
         entities: &'a Entities,
+        unknown: Unknown<'a>,
     ) -> LazyFolder<'a> {
         LazyFolder {
             policies,
             schema,
             entities,
+            unknown,
             folder: std::sync::OnceLock::new(),
         }
     }
@@ -68,7 +81,7 @@ impl<'a> LazyFolder<'a> {
         let context = context.filter(|_| worth_it)?;
         let folder = self
             .folder
-            .get_or_init(|| Folder::new(&self.policies, self.schema, self.entities))
+            .get_or_init(|| Folder::new(&self.policies, self.schema, self.entities, &self.unknown))
             .as_ref()?;
         Some((folder, context))
     }
@@ -88,15 +101,23 @@ impl<'s> Folder<'s> {
     /// A folder for the policy sets `policies`; `None` when folding them
     /// would not be sound (one does not validate strictly) or the snapshot
     /// does not suit Cedar's partial evaluation.
+    ///
+    /// The entities only the side the folds leave unknown ranges over are
+    /// left out of Cedar's partial entity set: a fold never knows which
+    /// of them its request is about, and Cedar's partial evaluation takes
+    /// an entity it lacks as unknown, leaving a residual that each request
+    /// then decides on the whole snapshot. On "what can P do" over 100,000
+    /// resources that leaves a set of a few hundred entities to build.
     pub fn new(
         policies: &[&PolicySet],
         schema: &'s Schema,
         entities: &Entities,
+        unknown: &Unknown,
     ) -> Option<Folder<'s>> {
         // Both take a while on a large snapshot or policy set.
         let (valid, entities) = rayon::join(
             || policies.iter().all(|set| strictly_valid(set, schema)),
-            || PartialEntities::from_concrete(entities.clone(), schema).ok(),
+            || PartialEntities::from_concrete(known(entities, unknown)?, schema).ok(),
         );
         Some(Folder {
             schema,
@@ -155,6 +176,27 @@ impl<'s> Folder<'s> {
             memo: Memo::new(Arc::new(reads)),
         })
     }
+}
+
+/// The entities of the snapshot but those only the unknown side ranges
+/// over, with their ancestors.
+fn known(entities: &Entities, unknown: &Unknown) -> Option<Entities> {
+    type FastSet<'u> = std::collections::HashSet<&'u EntityUid, foldhash::fast::RandomState>;
+    let kept: FastSet = unknown.known.iter().flat_map(|uids| uids.iter()).collect();
+    let left_out: FastSet = unknown
+        .side
+        .iter()
+        .flat_map(|uids| uids.iter())
+        .filter(|uid| !kept.contains(uid))
+        .collect();
+    if left_out.is_empty() {
+        return Some(entities.clone());
+    }
+    let known = entities
+        .iter()
+        .filter(|entity| !left_out.contains(&entity.uid()))
+        .cloned();
+    Entities::from_entities(known, None).ok()
 }
 
 /// Whether `policies` validate against `schema` in strict mode, which

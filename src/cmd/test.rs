@@ -65,12 +65,16 @@ pub fn run(args: &TestArgs, settings: &Settings) -> Result<ExitCode, Error> {
         )?;
     }
     print_report(args, settings, &project, &report)?;
-    Ok(exit_code(
+    let code = exit_code(
         &report,
         args.allow_empty,
         args.min_coverage,
         args.deny_warnings,
-    ))
+    );
+    // The process ends here: freeing every case and outcome one by one is
+    // time the system saves by taking the memory back at once.
+    std::mem::forget((report, prepared, project));
+    Ok(code)
 }
 
 /// Below this many cases a run is too quick to need a progress bar.

@@ -91,9 +91,18 @@ pub fn collect(project: &Project, filters: &[String]) -> Collected {
             )
         }),
     });
+    // Reading YAML is a fifth of a large run: the files are read on all
+    // cores, and taken in their sorted order.
+    let loaded: Vec<_> = {
+        use rayon::prelude::*;
+        files
+            .par_iter()
+            .map(|relative| suite::load_suite(&project.root, relative, identity.as_ref()))
+            .collect()
+    };
     let mut suites: Vec<Suite> = Vec::new();
-    for relative in files {
-        match suite::load_suite(&project.root, &relative, identity.as_ref()) {
+    for result in loaded {
+        match result {
             Ok(suite) => suites.push(suite),
             Err(problems) => collected.diagnostics.extend(problems),
         }
