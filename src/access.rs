@@ -15,14 +15,13 @@ use rayon::prelude::*;
 
 use crate::error::Error;
 use crate::project::Project;
+use crate::testing::memo::{self, Decided};
 use crate::testing::outcome::PolicyError;
 use crate::testing::runner::Runner;
 use crate::testing::slicer::{PolicyBits, Slicer};
 use crate::testing::suite::ResolvedSource;
 
 mod fold;
-mod memo;
-mod reads;
 
 /// What is asked: `None` ranges over the snapshot (or the schema's actions).
 #[derive(Debug, Clone)]
@@ -441,7 +440,7 @@ pub fn review_with(
             },
         ),
     );
-    let reads = memo::SlicerReads::new(slicer);
+    let reads = memo::PolicyReads::new(slicer);
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let remembered = std::sync::atomic::AtomicUsize::new(0);
     let answers = evaluate(
@@ -457,7 +456,7 @@ pub fn review_with(
                 .map_or_else(Vec::new, |(folder, context)| {
                     resource_folds(schema, folder, slicer, &bits, requested, context, entities)
                 });
-            let memo = reads.memo(&bits);
+            let memo = reads.lazy(slicer, &bits);
             (bits, folds, memo)
         },
         |(action_bits, resource_folds, _), requested, principal| {
@@ -634,90 +633,28 @@ fn decided(
     };
     let (Some(principal), Some(resource)) = (request.principal(), request.resource()) else {
         // Not expected: an enumerated request names both.
-        return Decided::by_cedar(runner.decide_with(request, &slicer.policy_set(bits), entities));
+        let answer = runner.decide_with(request, &slicer.policy_set(bits), entities);
+        return Decided::by_cedar(answer, bits.clone());
     };
     // A fold's memo knows its live residuals only: the others are false.
     let (memo, bits) = match folded {
         Some(folded) => (folded.memo(), &folded.live_of(bits)),
         None => (memo.get(), bits),
     };
-    let live = memo.live(bits, principal, resource, entities, |unknown| {
-        not_false(runner, slicer, unknown, &set_of, request, entities)
-    });
-    if let Some((decision, reasons)) = live.key.as_ref().and_then(|key| memo.answer(key)) {
-        return Decided {
-            remembered: true,
-            ..Decided::by_cedar((decision, reasons, Vec::new()))
-        };
+    let decided = memo::decide(
+        memo,
+        slicer,
+        bits,
+        (principal, resource, entities),
+        set_of,
+        |policies| runner.decide_with(request, policies, entities),
+    );
+    if decided.errors.is_empty() || folded.is_none() {
+        return decided;
     }
-    // Nothing can be satisfied or err: Cedar denies.
-    let Some(policies) = set_of(&live.policies) else {
-        return Decided::by_cedar((Decision::Deny, Vec::new(), Vec::new()));
-    };
-    let (decision, reasons, errors) = runner.decide_with(request, &policies, entities);
-    if errors.is_empty() {
-        if let Some(key) = live.key {
-            memo.remember_answer(key, decision, reasons.clone());
-        }
-        return Decided::by_cedar((decision, reasons, errors));
-    }
-    if folded.is_none() {
-        return Decided::by_cedar((decision, reasons, errors));
-    }
-    Decided::by_cedar(runner.decide_with(request, &slicer.policy_set(&live.policies), entities))
-}
-
-/// Cedar's answer on one request.
-struct Decided {
-    decision: Decision,
-    /// The determining policies.
-    reasons: Vec<String>,
-    errors: Vec<PolicyError>,
-    /// Given again from an earlier request that read the same values.
-    remembered: bool,
-}
-
-impl Decided {
-    fn by_cedar((decision, reasons, errors): (Decision, Vec<String>, Vec<PolicyError>)) -> Decided {
-        Decided {
-            decision,
-            reasons,
-            errors,
-            remembered: false,
-        }
-    }
-}
-
-/// The policies of `bits` that Cedar finds satisfied or erring on
-/// `request`, evaluated as `set_of` builds them. Cedar's answer names the
-/// determining policies only: with a satisfied `forbid` the satisfied
-/// `permit`s go unnamed. So the permits and the forbids are asked apart,
-/// and each answer names every satisfied policy it holds.
-fn not_false(
-    runner: &Runner,
-    slicer: &Slicer,
-    bits: &PolicyBits,
-    set_of: &impl Fn(&PolicyBits) -> Option<Arc<cedar_policy::PolicySet>>,
-    request: &Request,
-    entities: &Entities,
-) -> PolicyBits {
-    let permits = slicer.permits_of(bits);
-    let mut found = bits.none();
-    for part in [bits.without(&permits), permits] {
-        let Some(policies) = set_of(&part) else {
-            continue;
-        };
-        let (_, reasons, errors) = runner.decide_with(request, &policies, entities);
-        let named: std::collections::HashSet<&str> = reasons
-            .iter()
-            .map(String::as_str)
-            .chain(errors.iter().map(|e| e.policy.as_str()))
-            .collect();
-        found.union_with(
-            &slicer.select_within(&part, |p| named.contains(AsRef::<str>::as_ref(p.id()))),
-        );
-    }
-    found
+    // A residual erred: Cedar's own message comes from the policies.
+    let answer = runner.decide_with(request, &slicer.policy_set(&decided.live), entities);
+    Decided::by_cedar(answer, decided.live)
 }
 
 /// The snapshot as Cedar's partial evaluation takes it, after checking
@@ -872,7 +809,7 @@ pub fn impact_with(
             known: requests.all(|requested| &requested.principals),
         },
     );
-    let (old_reads, new_reads) = (memo::SlicerReads::new(old), memo::SlicerReads::new(new));
+    let (old_reads, new_reads) = (memo::PolicyReads::new(old), memo::PolicyReads::new(new));
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let flips = evaluate(
         &requests,
@@ -881,7 +818,7 @@ pub fn impact_with(
                 old.action_bits(&requested.action, entities),
                 new.action_bits(&requested.action, entities),
             );
-            let memos = (old_reads.memo(&sides.0), new_reads.memo(&sides.1));
+            let memos = (old_reads.lazy(old, &sides.0), new_reads.lazy(new, &sides.1));
             (sides.0, sides.1, memos)
         },
         |(old_action, new_action, _), requested, principal| {

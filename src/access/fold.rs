@@ -24,8 +24,8 @@ use cedar_policy::{
     PolicyId, PolicySet, Schema,
 };
 
-use super::memo::Memo;
-use super::reads::{Reads, condition_reads};
+use crate::testing::memo::Memo;
+use crate::testing::reads::{Reads, condition_reads};
 use crate::testing::slicer::{PolicyBits, SetCache, Slicer};
 
 /// What folding needs and checks once per query.

@@ -8,7 +8,9 @@
 pub mod coverage;
 pub mod entities;
 pub mod events;
+pub mod memo;
 pub mod outcome;
+pub mod reads;
 pub mod remote;
 pub mod runner;
 pub mod slicer;

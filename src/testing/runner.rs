@@ -10,6 +10,7 @@ use cedar_policy::{
 };
 use rayon::prelude::*;
 
+use super::memo::{self, Memo, PolicyReads};
 use super::outcome::{CaseOutcome, PolicyError, Status};
 use super::slicer::Slicer;
 use super::suite::Check;
@@ -63,12 +64,21 @@ pub struct Runner<'a> {
     /// Contexts already read by the schema, by action, `validate_request`
     /// and JSON text: suites repeat a few contexts over many cases, and
     /// Cedar's reading of one costs more than the case's evaluation.
-    contexts: RwLock<HashMap<ContextKey, Context, foldhash::fast::RandomState>>,
+    contexts: RwLock<FastMap<ContextKey, Context>>,
+    /// What each policy reads, for the memos.
+    reads: PolicyReads,
+    /// Cedar's outcomes by what the policies read (module `memo`), per
+    /// entity set of a suite, action and context: a suite's cases ask
+    /// about the same policies on entities they do not tell apart. Keyed
+    /// by the entity set's address, which the kept `Arc` holds.
+    memos: RwLock<FastMap<(usize, ContextKey), (Arc<Entities>, Arc<Memo>)>>,
 }
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 type ContextKey = (EntityUid, bool, String);
 
-/// Bound on remembered contexts, so memory stays flat.
+/// Bound on remembered contexts and memos, so memory stays flat.
 const CONTEXT_CACHE_LIMIT: usize = 4096;
 
 impl<'a> Runner<'a> {
@@ -79,11 +89,14 @@ impl<'a> Runner<'a> {
     /// Evaluates the project's cases against another policy set (the other
     /// side of a diff).
     pub fn with_policies(project: &'a Project, policies: &PolicySet) -> Runner<'a> {
+        let slicer = Slicer::new(policies);
         Runner {
             project,
-            slicer: Slicer::new(policies),
+            reads: PolicyReads::new(&slicer),
+            slicer,
             authorizer: Authorizer::new(),
             contexts: RwLock::new(HashMap::default()),
+            memos: RwLock::new(HashMap::default()),
         }
     }
 
@@ -142,7 +155,15 @@ impl<'a> Runner<'a> {
         }
         let entities = prepared.case_entities(self.project.schema());
         let result = match &entities {
-            Ok(entities) => self.authorize(check, entities),
+            Ok(entities) => {
+                // The suite's own entity set, shared by its cases (not one
+                // a token adds to for this case alone).
+                let shared = prepared
+                    .entities
+                    .as_ref()
+                    .is_ok_and(|base| Arc::ptr_eq(base, entities));
+                self.authorize(check, entities, shared)
+            }
             Err(message) => Err(format!("entity data could not be loaded: {message}")),
         };
         match result {
@@ -172,10 +193,16 @@ impl<'a> Runner<'a> {
     fn authorize(
         &self,
         check: &Check,
-        entities: &Entities,
+        entities: &Arc<Entities>,
+        shared: bool,
     ) -> Result<(Decision, Vec<String>, Vec<PolicyError>), String> {
         let schema = self.project.schema();
-        let context = self.context(check)?;
+        let key: ContextKey = (
+            check.action.clone(),
+            check.validate_request,
+            check.context.to_string(),
+        );
+        let context = self.context(&key, check)?;
         let request = Request::new(
             check.principal.clone(),
             check.action.clone(),
@@ -189,7 +216,43 @@ impl<'a> Runner<'a> {
                 crate::diagnostic::message_with_causes(&err)
             )
         })?;
-        Ok(self.decide(&request, entities))
+        if !shared {
+            return Ok(self.decide(&request, entities));
+        }
+        let memo = self.memo(entities, key);
+        let bits = self
+            .slicer
+            .bits(&check.principal, &check.action, &check.resource, entities);
+        let decided = memo::decide(
+            &memo,
+            &self.slicer,
+            &bits,
+            (&check.principal, &check.resource, entities),
+            |bits| (!bits.is_empty()).then(|| self.slicer.policy_set(bits)),
+            |policies| self.decide_with(&request, policies, entities),
+        );
+        Ok((decided.decision, decided.reasons, decided.errors))
+    }
+
+    /// The memo of the cases on `entities` with the action and context of
+    /// `key`.
+    fn memo(&self, entities: &Arc<Entities>, key: ContextKey) -> Arc<Memo> {
+        let key = (Arc::as_ptr(entities) as usize, key);
+        if let Some((_, memo)) = self.memos.read().ok().and_then(|m| m.get(&key).cloned()) {
+            return memo;
+        }
+        let action_bits = self.slicer.action_bits(&key.1.0, entities);
+        let Ok(mut memos) = self.memos.write() else {
+            return Arc::new(self.reads.memo(&self.slicer, &action_bits));
+        };
+        if memos.len() >= CONTEXT_CACHE_LIMIT {
+            memos.clear();
+        }
+        let (_, memo) = memos.entry(key).or_insert_with(|| {
+            let memo = self.reads.memo(&self.slicer, &action_bits);
+            (Arc::clone(entities), Arc::new(memo))
+        });
+        Arc::clone(memo)
     }
 
     /// Cedar's decision on `request`, asking Cedar's authorizer with only
@@ -249,13 +312,8 @@ impl<'a> Runner<'a> {
     }
 
     /// [`context`], remembered.
-    fn context(&self, check: &Check) -> Result<Context, String> {
-        let key: ContextKey = (
-            check.action.clone(),
-            check.validate_request,
-            check.context.to_string(),
-        );
-        if let Some(known) = self.contexts.read().ok().and_then(|c| c.get(&key).cloned()) {
+    fn context(&self, key: &ContextKey, check: &Check) -> Result<Context, String> {
+        if let Some(known) = self.contexts.read().ok().and_then(|c| c.get(key).cloned()) {
             return Ok(known);
         }
         let read = context(check, self.project.schema())?;
@@ -263,7 +321,7 @@ impl<'a> Runner<'a> {
             if contexts.len() >= CONTEXT_CACHE_LIMIT {
                 contexts.clear();
             }
-            contexts.insert(key, read.clone());
+            contexts.insert(key.clone(), read.clone());
         }
         Ok(read)
     }

@@ -266,11 +266,21 @@ impl Slicer {
         resource: &EntityUid,
         entities: &Entities,
     ) -> Arc<PolicySet> {
-        let bits = self
-            .action_bits(action, entities)
+        self.policy_set(&self.bits(principal, action, resource, entities))
+    }
+
+    /// The policies whose scope the request of `principal`, `action` and
+    /// `resource` satisfies.
+    pub fn bits(
+        &self,
+        principal: &EntityUid,
+        action: &EntityUid,
+        resource: &EntityUid,
+        entities: &Entities,
+    ) -> PolicyBits {
+        self.action_bits(action, entities)
             .and(&self.principal_bits(principal, entities))
-            .and(&self.resource_bits(resource, entities));
-        self.policy_set(&bits)
+            .and(&self.resource_bits(resource, entities))
     }
 
     /// The policies whose principal constraint `principal` satisfies.

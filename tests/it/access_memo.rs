@@ -1,12 +1,12 @@
-//! `avpctl access` and `diff --impact` remember Cedar's outcomes by what
-//! policies read (src/access/memo.rs). The conformance projects have a few
+//! `avpctl access`, `diff --impact` and `avpctl test` remember Cedar's
+//! outcomes by what policies read (src/testing/memo.rs). The conformance projects have a few
 //! entities each, so a memo is seldom hit there; this differential test
 //! generates a project whose many users and documents share the values the
 //! policies read — the case the memo is for — with hierarchies, `x in x`,
 //! templates and links, forbids, entity-valued and extension attributes,
-//! and conditions that raise errors on some entities. Every answer and
-//! every flip is compared with Cedar's `Authorizer` on every request, one
-//! by one.
+//! and conditions that raise errors on some entities. Every answer, every
+//! flip and every test case's outcome is compared with Cedar's
+//! `Authorizer` on every request, one by one.
 
 use std::collections::BTreeMap;
 
@@ -314,4 +314,64 @@ fn every_flip_is_cedars_when_many_requests_read_the_same_values() {
         );
     }
     assert!(cedar.len() > 100, "only {} flips", cedar.len());
+}
+
+/// `avpctl test` remembers Cedar's outcomes per suite entity set, action
+/// and context the same way: every request of the generated project as a
+/// case of one suite, and each case's decision, determining policies and
+/// errors compared with Cedar's on the whole policy set.
+#[test]
+fn every_case_outcome_is_cedars_when_many_cases_read_the_same_values() {
+    common::in_process();
+    let dir = generated(POLICIES);
+    let (project, entities) = load(dir.path());
+    let requests = all_requests(&project, &entities, &context());
+    let authorizer = Authorizer::new();
+    let cedar: BTreeMap<Triple, Outcome> = requests
+        .iter()
+        .map(|(triple, request)| {
+            let response = authorizer.is_authorized(request, &project.policy_set, &entities);
+            (triple.clone(), cedar_outcome(&response))
+        })
+        .collect();
+    let mut suite =
+        String::from("entities: [../entities.json]\ncontext: {level: 3, mfa: true}\ncases:\n");
+    for (n, (principal, action, resource)) in cedar.keys().enumerate() {
+        let quoted = |uid: &str| format!("'{}'", uid.replace('\'', "''"));
+        suite.push_str(&format!(
+            "  - {{name: c{n}, principal: {}, action: {}, resource: {}, expect: allow}}\n",
+            quoted(principal),
+            quoted(action),
+            quoted(resource)
+        ));
+    }
+    std::fs::create_dir_all(dir.path().join("tests")).unwrap();
+    std::fs::write(dir.path().join("tests/all.yaml"), suite).unwrap();
+    let project = avpctl::testing::usable(avpctl::project::load(dir.path()).unwrap()).unwrap();
+    let report = avpctl::testing::run_suites(
+        &project,
+        &avpctl::testing::Options {
+            filters: Vec::new(),
+            fail_fast: false,
+            coverage: false,
+            skip_validation_warning: true,
+        },
+    );
+    assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
+    let ours: BTreeMap<Triple, Outcome> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            let check = &o.check;
+            let errors = o
+                .errors
+                .iter()
+                .map(|e| (e.policy.clone(), e.message.clone()))
+                .collect();
+            let triple = triple_of(&check.principal, &check.action, &check.resource);
+            (triple, (o.decision.unwrap(), o.reasons.clone(), errors))
+        })
+        .collect();
+    assert_eq!(ours.len(), cedar.len());
+    assert_same(&ours, &cedar, "case outcomes");
 }
