@@ -1,14 +1,15 @@
 //! Remembering Cedar's outcomes (the policies it found false, and its
 //! answers) by what the policies read.
 //!
-//! An enumeration asks Cedar about the same policies on many requests that
-//! differ only in entities the policies do not tell apart: the documents
-//! of one folder and one classification, the users of one level. Within
+//! An enumeration (`access`, `diff --impact`) or a large suite asks Cedar
+//! about the same policies on many requests that differ only in entities
+//! the policies do not tell apart: the documents of one folder and one
+//! classification, the users of one level. Within
 //! one action and one context, a policy's outcome depends only on what its
 //! condition reads (module `reads`), so once Cedar has found a policy
 //! false on one request, it is false on every request that reads the same
 //! values. [`Memo::live`] leaves those policies out before Cedar's
-//! authorizer decides; a policy that was satisfied or raised an error is
+//! authorizer decides ([`decide`]); a policy that was satisfied or raised an error is
 //! never left out, so Cedar evaluates it again on each request and its
 //! answer and its error message are Cedar's own.
 //!
