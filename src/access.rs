@@ -108,8 +108,7 @@ impl Review {
     }
 
     /// [`Review::allowed`], on all cores (in request order).
-    pub fn par_allowed(&self) -> impl rayon::iter::ParallelIterator<Item = &Answer> {
-        use rayon::prelude::*;
+    pub fn par_allowed(&self) -> impl ParallelIterator<Item = &Answer> {
         self.answers
             .par_iter()
             .filter(|a| a.decision == Some(Decision::Allow))
@@ -240,14 +239,14 @@ fn requests<'s>(
     for action in actions {
         let principals = candidates(
             schema,
-            &sorted,
+            sorted,
             &action,
             query.principal.as_ref(),
             Side::Principal,
         );
         let resources = candidates(
             schema,
-            &sorted,
+            sorted,
             &action,
             query.resource.as_ref(),
             Side::Resource,
@@ -420,25 +419,25 @@ pub fn review_with(
     };
     let runner = Runner::new(project);
     let slicer = runner.slicer();
-    let folders = (
-        fold::LazyFolder::new(
-            vec![&project.policy_set],
-            schema,
-            entities,
-            fold::Unknown {
-                side: requests.all(|requested| &requested.resources),
-                known: requests.all(|requested| &requested.principals),
-            },
-        ),
-        fold::LazyFolder::new(
-            vec![&project.policy_set],
-            schema,
-            entities,
-            fold::Unknown {
-                side: requests.all(|requested| &requested.principals),
-                known: requests.all(|requested| &requested.resources),
-            },
-        ),
+    // Folds of a principal's requests (the resource unknown) and of a
+    // resource's (the principal unknown).
+    let principal_folder = fold::LazyFolder::new(
+        vec![&project.policy_set],
+        schema,
+        entities,
+        fold::Unknown {
+            side: requests.all(|requested| &requested.resources),
+            known: requests.all(|requested| &requested.principals),
+        },
+    );
+    let resource_folder = fold::LazyFolder::new(
+        vec![&project.policy_set],
+        schema,
+        entities,
+        fold::Unknown {
+            side: requests.all(|requested| &requested.principals),
+            known: requests.all(|requested| &requested.resources),
+        },
     );
     let reads = memo::PolicyReads::new(slicer);
     let folded = std::sync::atomic::AtomicUsize::new(0);
@@ -447,8 +446,7 @@ pub fn review_with(
         &requests,
         |requested| {
             let bits = slicer.action_bits(&requested.action, entities);
-            let folds = folders
-                .1
+            let folds = resource_folder
                 .when(
                     folds_by_resource(requested, folding),
                     requested.context.as_ref(),
@@ -465,8 +463,7 @@ pub fn review_with(
                 return None;
             }
             let worth_it = resource_folds.is_empty() && requested.resources.len() >= folding.from;
-            let folds = folders
-                .0
+            let folds = principal_folder
                 .when(worth_it, requested.context.as_ref())
                 .map_or_else(Vec::new, |(folder, context)| {
                     principal_folds(schema, folder, slicer, &bits, principal, requested, context)
