@@ -46,19 +46,19 @@ pub struct Memo {
 /// What a request's live policies read: the policies, and each group's
 /// read values.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AnswerKey {
+struct AnswerKey {
     policies: Vec<u64>,
     reads: Vec<(usize, Vec<FeatureValue>)>,
 }
 
 /// The policies of a request that may be satisfied or err, and what they
 /// read.
-pub struct Live {
+struct Live {
     /// The policies known to be satisfied or to err on the request, or
     /// whose reads are not known.
-    pub policies: PolicyBits,
+    policies: PolicyBits,
     /// The policies the memo does not know on the request yet.
-    pub unknown: PolicyBits,
+    unknown: PolicyBits,
     pending: Vec<Pending>,
     /// Each group's read values, when every policy's reads are known.
     read: Option<Vec<(usize, Vec<FeatureValue>)>>,
@@ -98,13 +98,13 @@ impl Memo {
     }
 
     /// Cedar's answer remembered for requests that read `key`.
-    pub fn answer(&self, key: &AnswerKey) -> Option<(Decision, Vec<String>)> {
+    fn answer(&self, key: &AnswerKey) -> Option<(Decision, Vec<String>)> {
         self.answers.read().ok()?.get(key).cloned()
     }
 
     /// Remembers Cedar's answer, without errors, on a request that read
     /// `key`.
-    pub fn remember_answer(&self, key: AnswerKey, decision: Decision, reasons: Vec<String>) {
+    fn remember_answer(&self, key: AnswerKey, decision: Decision, reasons: Vec<String>) {
         let Ok(mut answers) = self.answers.write() else {
             return;
         };
@@ -117,7 +117,7 @@ impl Memo {
     /// The policies of `bits` that may be satisfied or raise an error on
     /// the request of `principal` and `resource`, and those the memo does
     /// not know yet (to ask Cedar about, then give to [`Memo::learn`]).
-    pub fn live(
+    fn live(
         &self,
         bits: &PolicyBits,
         principal: &EntityUid,
@@ -186,7 +186,7 @@ impl Memo {
 
     /// What the request reads, once no policy is unknown: with the live
     /// policies, it determines Cedar's answer.
-    pub fn key(&self, live: &mut Live) -> Option<AnswerKey> {
+    fn key(&self, live: &mut Live) -> Option<AnswerKey> {
         if !live.unknown.is_empty() {
             return None;
         }
@@ -206,7 +206,7 @@ impl Memo {
     /// Cedar names every erring policy, and every satisfied one except
     /// when a `forbid` is satisfied: then only the forbids are named, and
     /// the permits it did not name are asked about alone (`ask`).
-    pub fn learn(
+    fn learn(
         &self,
         slicer: &Slicer,
         live: &mut Live,
