@@ -48,6 +48,14 @@ fn timed(label: &str, args: &[&str]) {
     );
 }
 
+/// `avpctl access DIR --entities SNAPSHOT FLAGS… --context … --format json`.
+fn access(label: &str, dir: &str, snapshot: &str, flags: &[&str]) {
+    let mut args = vec!["access", dir, "--entities", snapshot];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&["--context", CONTEXT, "--format", "json"]);
+    timed(label, &args);
+}
+
 fn main() {
     let policies = common::arg("--policies", 1000);
     let generated = common::project(policies, 0, 1);
@@ -81,37 +89,22 @@ fn main() {
         "access benchmark ({policies} generated policies, {} actions; best of 3)",
         common::ACTIONS + 1
     );
-    timed(
+    access(
         "who can a3 on d42, over 10,000 principals",
+        dir,
+        &many_principals,
         &[
-            "access",
-            dir,
-            "--entities",
-            &many_principals,
             "--action",
             r#"Bench::Action::"a3""#,
             "--resource",
             r#"Bench::Doc::"d42""#,
-            "--context",
-            CONTEXT,
-            "--format",
-            "json",
         ],
     );
-    timed(
+    access(
         "what can u7 do, 100,000 resources × 5 actions",
-        &[
-            "access",
-            five_dir,
-            "--entities",
-            five_resources,
-            "--principal",
-            r#"Bench::User::"u7""#,
-            "--context",
-            CONTEXT,
-            "--format",
-            "json",
-        ],
+        five_dir,
+        five_resources,
+        &["--principal", r#"Bench::User::"u7""#],
     );
     timed(
         "diff --impact, 1,000 × 50 × 20 = 10^6 requests",
@@ -131,42 +124,30 @@ fn main() {
     );
     // The floor under the first two figures: loading the project and the
     // snapshot, and answering a single request.
-    timed(
+    access(
         "one request, 10,000-principal snapshot",
+        dir,
+        &many_principals,
         &[
-            "access",
-            dir,
-            "--entities",
-            &many_principals,
             "--principal",
             r#"Bench::User::"u7""#,
             "--action",
             r#"Bench::Action::"a3""#,
             "--resource",
             r#"Bench::Doc::"d42""#,
-            "--context",
-            CONTEXT,
-            "--format",
-            "json",
         ],
     );
-    timed(
+    access(
         "one request, 100,000-resource snapshot",
+        five_dir,
+        five_resources,
         &[
-            "access",
-            five_dir,
-            "--entities",
-            five_resources,
             "--principal",
             r#"Bench::User::"u7""#,
             "--action",
             r#"Bench::Action::"a0""#,
             "--resource",
             r#"Bench::Doc::"d1""#,
-            "--context",
-            CONTEXT,
-            "--format",
-            "json",
         ],
     );
     cedar_alone(five.dir.path(), five_resources);

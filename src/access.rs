@@ -86,6 +86,10 @@ pub struct Review {
 }
 
 impl Answer {
+    fn is_allowed(&self) -> bool {
+        self.decision == Some(Decision::Allow)
+    }
+
     /// The answer to `triple`, with nothing found yet.
     fn of(triple: &Triple, decision: Option<Decision>) -> Answer {
         Answer {
@@ -102,16 +106,12 @@ impl Answer {
 
 impl Review {
     pub fn allowed(&self) -> impl Iterator<Item = &Answer> {
-        self.answers
-            .iter()
-            .filter(|a| a.decision == Some(Decision::Allow))
+        self.answers.iter().filter(|a| a.is_allowed())
     }
 
     /// [`Review::allowed`], on all cores (in request order).
     pub fn par_allowed(&self) -> impl ParallelIterator<Item = &Answer> {
-        self.answers
-            .par_iter()
-            .filter(|a| a.decision == Some(Decision::Allow))
+        self.answers.par_iter().filter(|a| a.is_allowed())
     }
 
     /// Requests allowed or denied depending on the unknown context.
@@ -188,12 +188,30 @@ struct ActionRequests {
 }
 
 impl Requests {
-    /// The lists `side` picks from every action's requests.
-    fn all<'r>(
-        &'r self,
-        side: impl Fn(&'r ActionRequests) -> &'r [EntityUid],
-    ) -> Vec<&'r [EntityUid]> {
-        self.actions.iter().map(side).collect()
+    /// What a fold that leaves `unknown` unknown ranges over, and knows.
+    fn fold_unknown(&self, unknown: Side) -> fold::Unknown<'_> {
+        let principals = || {
+            self.actions
+                .iter()
+                .map(|a| a.principals.as_slice())
+                .collect()
+        };
+        let resources = || {
+            self.actions
+                .iter()
+                .map(|a| a.resources.as_slice())
+                .collect()
+        };
+        match unknown {
+            Side::Principal => fold::Unknown {
+                side: principals(),
+                known: resources(),
+            },
+            Side::Resource => fold::Unknown {
+                side: resources(),
+                known: principals(),
+            },
+        }
     }
 
     fn count(&self) -> usize {
@@ -421,24 +439,15 @@ pub fn review_with(
     let slicer = runner.slicer();
     // Folds of a principal's requests (the resource unknown) and of a
     // resource's (the principal unknown).
-    let principal_folder = fold::LazyFolder::new(
-        vec![&project.policy_set],
-        schema,
-        entities,
-        fold::Unknown {
-            side: requests.all(|requested| &requested.resources),
-            known: requests.all(|requested| &requested.principals),
-        },
-    );
-    let resource_folder = fold::LazyFolder::new(
-        vec![&project.policy_set],
-        schema,
-        entities,
-        fold::Unknown {
-            side: requests.all(|requested| &requested.principals),
-            known: requests.all(|requested| &requested.resources),
-        },
-    );
+    let folder = |unknown| {
+        fold::LazyFolder::new(
+            vec![&project.policy_set],
+            schema,
+            entities,
+            requests.fold_unknown(unknown),
+        )
+    };
+    let (principal_folder, resource_folder) = (folder(Side::Resource), folder(Side::Principal));
     let reads = memo::PolicyReads::new(slicer);
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let remembered = std::sync::atomic::AtomicUsize::new(0);
@@ -801,10 +810,7 @@ pub fn impact_with(
         vec![old_policies, &project.policy_set],
         schema,
         entities,
-        fold::Unknown {
-            side: requests.all(|requested| &requested.resources),
-            known: requests.all(|requested| &requested.principals),
-        },
+        requests.fold_unknown(Side::Resource),
     );
     let (old_reads, new_reads) = (memo::PolicyReads::new(old), memo::PolicyReads::new(new));
     let folded = std::sync::atomic::AtomicUsize::new(0);
@@ -969,7 +975,6 @@ fn candidates<'e>(
 /// order requests are enumerated and answered in), sorted once for all
 /// actions and both sides.
 fn sorted_uids(entities: &Entities) -> Vec<EntityUid> {
-    use rayon::prelude::*;
     let mut all: Vec<EntityUid> = entities.iter().map(|e| e.uid()).collect();
     all.par_sort_by_cached_key(ToString::to_string);
     all
