@@ -6,7 +6,7 @@
 //! runner's slicing.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cedar_policy::{
     Context, Decision, Entities, EntityTypeName, EntityUid, PartialEntityUid, Request, Schema,
@@ -86,7 +86,7 @@ pub struct Review {
 }
 
 impl Answer {
-    fn is_allowed(&self) -> bool {
+    pub fn is_allowed(&self) -> bool {
         self.decision == Some(Decision::Allow)
     }
 
@@ -107,11 +107,6 @@ impl Answer {
 impl Review {
     pub fn allowed(&self) -> impl Iterator<Item = &Answer> {
         self.answers.iter().filter(|a| a.is_allowed())
-    }
-
-    /// [`Review::allowed`], on all cores (in request order).
-    pub fn par_allowed(&self) -> impl ParallelIterator<Item = &Answer> {
-        self.answers.par_iter().filter(|a| a.is_allowed())
     }
 
     /// Requests allowed or denied depending on the unknown context.
@@ -175,6 +170,8 @@ fn expand(root: &Path, paths: Vec<PathBuf>) -> Result<Vec<ResolvedSource>, Error
 struct Requests {
     actions: Vec<ActionRequests>,
     skipped: Vec<Skipped>,
+    /// The distinct lists the actions' resources range over.
+    resource_lists: usize,
 }
 
 /// One action's requests: its context and the principals and resources it
@@ -184,7 +181,51 @@ struct ActionRequests {
     /// `None` when the context is unknown.
     context: Option<Context>,
     principals: Vec<EntityUid>,
-    resources: Vec<EntityUid>,
+    resources: Listed,
+}
+
+/// The resources an action's requests range over. Actions that take the
+/// same resources share one list, and what is found for each of its
+/// entities (`ScopeCache`).
+struct Listed {
+    id: usize,
+    uids: Arc<[EntityUid]>,
+}
+
+impl std::ops::Deref for Listed {
+    type Target = [EntityUid];
+
+    fn deref(&self) -> &[EntityUid] {
+        &self.uids
+    }
+}
+
+/// Each listed resource's policies by scope (the slicer's bits for it),
+/// found on first use and shared by every action whose requests range
+/// over the same list: "what can P do" over five actions finds them once
+/// per resource, not five times.
+struct ScopeCache<'s> {
+    slicer: &'s Slicer,
+    lists: Vec<OnceLock<Vec<OnceLock<PolicyBits>>>>,
+}
+
+impl<'s> ScopeCache<'s> {
+    fn new(slicer: &'s Slicer, requests: &Requests) -> ScopeCache<'s> {
+        ScopeCache {
+            slicer,
+            lists: (0..requests.resource_lists)
+                .map(|_| OnceLock::new())
+                .collect(),
+        }
+    }
+
+    /// The policies whose resource constraint `list`'s resource `at`
+    /// satisfies.
+    fn resource_bits(&self, list: &Listed, at: usize, entities: &Entities) -> &PolicyBits {
+        let found =
+            self.lists[list.id].get_or_init(|| (0..list.len()).map(|_| OnceLock::new()).collect());
+        found[at].get_or_init(|| self.slicer.resource_bits(&list[at], entities))
+    }
 }
 
 impl Requests {
@@ -196,12 +237,7 @@ impl Requests {
                 .map(|a| a.principals.as_slice())
                 .collect()
         };
-        let resources = || {
-            self.actions
-                .iter()
-                .map(|a| a.resources.as_slice())
-                .collect()
-        };
+        let resources = || self.actions.iter().map(|a| &a.resources[..]).collect();
         match unknown {
             Side::Principal => fold::Unknown {
                 side: principals(),
@@ -251,8 +287,10 @@ fn requests<'s>(
     let mut found = Requests {
         actions: Vec::new(),
         skipped: Vec::new(),
+        resource_lists: 0,
     };
-    let sorted = std::sync::OnceLock::new();
+    let mut lists: Vec<Arc<[EntityUid]>> = Vec::new();
+    let sorted = OnceLock::new();
     let sorted = || sorted.get_or_init(|| sorted_uids(entities)).as_slice();
     for action in actions {
         let principals = candidates(
@@ -279,12 +317,29 @@ fn requests<'s>(
                 action,
                 context,
                 principals,
-                resources,
+                resources: listed(&mut lists, resources),
             }),
             Err(reason) => found.skipped.push(Skipped { action, reason }),
         }
     }
+    found.resource_lists = lists.len();
     Ok((schema, found))
+}
+
+/// `uids` as a list of `lists`: the one already there with the same
+/// entities, or a new one.
+fn listed(lists: &mut Vec<Arc<[EntityUid]>>, uids: Vec<EntityUid>) -> Listed {
+    let id = match lists.iter().position(|list| list[..] == uids[..]) {
+        Some(id) => id,
+        None => {
+            lists.push(uids.into());
+            lists.len() - 1
+        }
+    };
+    Listed {
+        id,
+        uids: lists[id].clone(),
+    }
 }
 
 /// The context of `action`'s requests, read by its schema type. Every
@@ -330,23 +385,36 @@ struct Triple<'r> {
     principal: &'r EntityUid,
     action: &'r EntityUid,
     resource: &'r EntityUid,
+    /// The action's resources, and where the resource is among them.
+    resources: &'r Listed,
+    resource_at: usize,
     context: Option<&'r Context>,
+    /// Built when Cedar is first asked: most requests are answered by
+    /// the memo without it.
+    request: std::cell::OnceCell<Request>,
 }
 
-impl Triple<'_> {
+impl<'r> Triple<'r> {
+    /// The policies whose resource constraint the resource satisfies.
+    fn resource_bits<'c>(&self, scopes: &'c ScopeCache, entities: &Entities) -> &'c PolicyBits {
+        scopes.resource_bits(self.resources, self.resource_at, entities)
+    }
+
     /// The request, with the context given (`{}` if it is unknown; only
     /// partial evaluation takes an unknown one, and it does not ask).
-    fn request(&self) -> Request {
-        let context = self.context.cloned().unwrap_or_else(Context::empty);
-        // Conformance was checked once for the action (`action_context`).
-        Request::new(
-            self.principal.clone(),
-            self.action.clone(),
-            self.resource.clone(),
-            context,
-            None,
-        )
-        .expect("a request without a schema has nothing to refuse")
+    fn request(&self) -> &Request {
+        self.request.get_or_init(|| {
+            let context = self.context.cloned().unwrap_or_else(Context::empty);
+            // Conformance was checked once for the action (`action_context`).
+            Request::new(
+                self.principal.clone(),
+                self.action.clone(),
+                self.resource.clone(),
+                context,
+                None,
+            )
+            .expect("a request without a schema has nothing to refuse")
+        })
     }
 }
 
@@ -382,12 +450,16 @@ where
                     Some((principal, for_principal(shared, requested, principal)?))
                 })
                 .flat_map(|(principal, prepared)| {
-                    requested.resources.par_iter().filter_map(move |resource| {
+                    let resources = requested.resources.par_iter().enumerate();
+                    resources.filter_map(move |(resource_at, resource)| {
                         let triple = Triple {
                             principal,
                             action: &requested.action,
                             resource,
+                            resources: &requested.resources,
+                            resource_at,
                             context: requested.context.as_ref(),
+                            request: std::cell::OnceCell::new(),
                         };
                         each(shared, &prepared, &triple)
                     })
@@ -449,6 +521,7 @@ pub fn review_with(
     };
     let (principal_folder, resource_folder) = (folder(Side::Resource), folder(Side::Principal));
     let reads = memo::PolicyReads::new(slicer);
+    let scopes = ScopeCache::new(slicer, &requests);
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let remembered = std::sync::atomic::AtomicUsize::new(0);
     let answers = evaluate(
@@ -480,7 +553,7 @@ pub fn review_with(
             Some((bits, folds))
         },
         |(_, resource_folds, memo), (principal_bits, folds), triple| {
-            let bits = principal_bits.and(&slicer.resource_bits(triple.resource, entities));
+            let bits = principal_bits.and(triple.resource_bits(&scopes, entities));
             // No policy's scope matches: Cedar denies, and nothing errs.
             if bits.is_empty() {
                 return None;
@@ -497,15 +570,7 @@ pub fn review_with(
                     if fold.is_some() {
                         folded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                    let decided = decided(
-                        &runner,
-                        slicer,
-                        &bits,
-                        fold,
-                        memo,
-                        &triple.request(),
-                        entities,
-                    );
+                    let decided = decided(&runner, slicer, &bits, fold, memo, triple, entities);
                     if decided.remembered {
                         remembered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -599,7 +664,7 @@ fn resource_folds(
         .flatten()
         .collect();
     let mut folds = Vec::new();
-    for resource in &requested.resources {
+    for resource in requested.resources.iter() {
         let bits = bits.and(&slicer.resource_bits(resource, entities));
         for type_name in &types {
             let folded = folder.fold(
@@ -618,7 +683,7 @@ fn resource_folds(
     folds
 }
 
-/// Cedar's decision on `request`, whose slice is `bits`, with the
+/// Cedar's decision on `triple`'s request, whose slice is `bits`, with the
 /// determining policies and the errors: on the residuals when the policies
 /// are folded, and in full when they are not or when a residual errs (for
 /// Cedar's own error message). Either way, the policies the memo knows to
@@ -630,17 +695,12 @@ fn decided(
     bits: &PolicyBits,
     folded: Option<&fold::Folded>,
     memo: &memo::LazyMemo,
-    request: &Request,
+    triple: &Triple,
     entities: &Entities,
 ) -> Decided {
     let set_of = |bits: &PolicyBits| match folded {
         Some(folded) => folded.residuals(slicer, bits),
         None => (!bits.is_empty()).then(|| slicer.policy_set(bits)),
-    };
-    let (Some(principal), Some(resource)) = (request.principal(), request.resource()) else {
-        // Not expected: an enumerated request names both.
-        let answer = runner.decide_with(request, &slicer.policy_set(bits), entities);
-        return Decided::by_cedar(answer, bits.clone());
     };
     // A fold's memo knows its live residuals only: the others are false.
     let (memo, bits) = match folded {
@@ -651,15 +711,19 @@ fn decided(
         memo,
         slicer,
         bits,
-        (principal, resource, entities),
+        (triple.principal, triple.resource, entities),
         set_of,
-        |policies| runner.decide_with(request, policies, entities),
+        |policies| runner.decide_with(triple.request(), policies, entities),
     );
     if decided.errors.is_empty() || folded.is_none() {
         return decided;
     }
     // A residual erred: Cedar's own message comes from the policies.
-    let answer = runner.decide_with(request, &slicer.policy_set(&decided.live), entities);
+    let answer = runner.decide_with(
+        triple.request(),
+        &slicer.policy_set(&decided.live),
+        entities,
+    );
     Decided::by_cedar(answer, decided.live)
 }
 
@@ -813,6 +877,10 @@ pub fn impact_with(
         requests.fold_unknown(Side::Resource),
     );
     let (old_reads, new_reads) = (memo::PolicyReads::new(old), memo::PolicyReads::new(new));
+    let (old_scopes, new_scopes) = (
+        ScopeCache::new(old, &requests),
+        ScopeCache::new(new, &requests),
+    );
     let folded = std::sync::atomic::AtomicUsize::new(0);
     let flips = evaluate(
         &requests,
@@ -850,8 +918,8 @@ pub fn impact_with(
         |(_, _, (old_memo, new_memo)),
          ((old_principal, new_principal), (old_folds, new_folds)),
          triple| {
-            let old_bits = old_principal.and(&old.resource_bits(triple.resource, entities));
-            let new_bits = new_principal.and(&new.resource_bits(triple.resource, entities));
+            let old_bits = old_principal.and(triple.resource_bits(&old_scopes, entities));
+            let new_bits = new_principal.and(triple.resource_bits(&new_scopes, entities));
             let differs = old_bits.meets(&old_changed) || new_bits.meets(&new_changed);
             if !differs || !(old.any_permit(&old_bits) || new.any_permit(&new_bits)) {
                 return None;
@@ -865,9 +933,8 @@ pub fn impact_with(
             // Cedar evaluates each policy on its own: when no changed
             // policy of either side is satisfied, each side decides as the
             // policies both hold unchanged do, and the decisions are equal.
-            let request = triple.request();
             let any_satisfied = |runner, slicer, bits: &PolicyBits, fold, memo| {
-                let decided = decided(runner, slicer, bits, fold, memo, &request, entities);
+                let decided = decided(runner, slicer, bits, fold, memo, triple, entities);
                 decided.decision == Decision::Allow || !decided.reasons.is_empty()
             };
             if !any_satisfied(
@@ -891,7 +958,7 @@ pub fn impact_with(
                 &old_bits,
                 old_fold,
                 old_memo,
-                &request,
+                triple,
                 entities,
             );
             let new_side = decided(
@@ -900,7 +967,7 @@ pub fn impact_with(
                 &new_bits,
                 new_fold,
                 new_memo,
-                &request,
+                triple,
                 entities,
             );
             (old_side.decision != new_side.decision).then(|| Flip {

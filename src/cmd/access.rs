@@ -12,12 +12,15 @@ pub fn run(args: &AccessArgs, settings: &Settings) -> Result<ExitCode, Error> {
     let query = query(args)?;
     let entities = crate::access::snapshot(&project, &args.entities)?;
     let review = crate::access::review(&project, &entities, &query)?;
-    let out = match args.format {
-        AccessFormat::Human => report::access::human(&review, &project, settings.out),
-        AccessFormat::Json => report::json::pretty(&report::access::json(&review, &query)),
-        AccessFormat::Csv => report::access::csv(&review)?,
-    };
-    crate::output::print(&out)?;
+    match args.format {
+        AccessFormat::Human => {
+            crate::output::print(&report::access::human(&review, &project, settings.out))?
+        }
+        AccessFormat::Json => {
+            crate::output::stream(|out| report::access::write_json(&review, &query, out))?
+        }
+        AccessFormat::Csv => crate::output::print(&report::access::csv(&review)?)?,
+    }
     // The process ends here: freeing a large snapshot and its answers value
     // by value is time the system saves by taking the memory back at once.
     std::mem::forget((review, entities));

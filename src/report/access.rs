@@ -1,6 +1,7 @@
 //! `avpctl access` for people, machines (docs/output.md) and spreadsheets.
 
-use rayon::prelude::*;
+use std::io::{self, Write};
+
 use serde::Serialize;
 
 use cedar_policy::Decision;
@@ -9,7 +10,7 @@ use crate::access::{Answer, Query, Review};
 use crate::error::Error;
 use crate::project::Project;
 use crate::report::Style;
-use crate::report::json::Version;
+use crate::report::json::{Layout, Streamed, rendered};
 use crate::text::{decision_name, one_line};
 
 /// Allowed requests grouped by action, each with its determining policies
@@ -134,17 +135,6 @@ fn reasons(project: &Project, ids: &[String]) -> String {
 }
 
 #[derive(Serialize)]
-pub struct AccessDocument<'a> {
-    version: Version,
-    query: QueryJson,
-    allowed: Vec<AnswerJson<'a>>,
-    allowed_when: Vec<ConditionalJson<'a>>,
-    errors: Vec<ErroredJson<'a>>,
-    skipped: Vec<SkippedJson<'a>>,
-    summary: SummaryJson,
-}
-
-#[derive(Serialize)]
 struct QueryJson {
     principal: Option<String>,
     action: Option<String>,
@@ -199,72 +189,83 @@ struct SummaryJson {
     allowed_when: usize,
 }
 
-pub fn json<'a>(review: &'a Review, query: &Query) -> AccessDocument<'a> {
+/// The access document (docs/output.md), written a key at a time, one
+/// entry of each list a line: a "what can" answer lists hundreds of
+/// thousands of requests, whose entries are rendered on all cores
+/// ([`rendered`]) and never held whole.
+pub fn write_json(review: &Review, query: &Query, out: &mut dyn Write) -> io::Result<()> {
     let text = |uid: &Option<cedar_policy::EntityUid>| uid.as_ref().map(ToString::to_string);
-    AccessDocument {
-        version: Version,
-        query: QueryJson {
+    let mut document = Streamed::document(out, Layout::Lines)?;
+    document.field(
+        "query",
+        &QueryJson {
             principal: text(&query.principal),
             action: text(&query.action),
             resource: text(&query.resource),
             context: query.context.clone(),
         },
-        // A "what can" answer lists hundreds of thousands: their ids are
-        // printed on all cores (rayon keeps their order).
-        allowed: review
-            .par_allowed()
-            .map(|a| AnswerJson {
-                principal: a.principal.to_string(),
-                action: a.action.to_string(),
-                resource: a.resource.to_string(),
-                reasons: &a.reasons,
-            })
-            .collect(),
-        allowed_when: review
-            .conditional()
-            .map(|a| ConditionalJson {
-                principal: a.principal.to_string(),
-                action: a.action.to_string(),
-                resource: a.resource.to_string(),
-                reasons: &a.reasons,
-                residuals: a
-                    .residuals
-                    .iter()
-                    .map(|r| ResidualJson {
-                        policy: &r.policy,
-                        effect: effect_name(r.effect),
-                        residual: &r.residual,
-                    })
-                    .collect(),
-            })
-            .collect(),
-        errors: review
-            .answers
-            .iter()
-            .flat_map(|a| {
-                a.errors.iter().map(move |e| ErroredJson {
-                    principal: a.principal.to_string(),
-                    action: a.action.to_string(),
-                    resource: a.resource.to_string(),
-                    decision: a.decision.map_or("depends on the context", decision_name),
-                    policy: &e.policy,
-                    message: &e.message,
-                })
-            })
-            .collect(),
-        skipped: review
-            .skipped
-            .iter()
-            .map(|s| SkippedJson {
-                action: s.action.to_string(),
-                reason: &s.reason,
-            })
-            .collect(),
-        summary: SummaryJson {
+    )?;
+    let write_piece = |out: &mut dyn Write, piece: io::Result<Vec<u8>>| out.write_all(&piece?);
+    let allowed = rendered(&review.answers, |a| a.is_allowed().then(|| answer_json(a)));
+    document.list("allowed", allowed, write_piece)?;
+    let conditional = rendered(&review.answers, |a| {
+        a.decision.is_none().then(|| conditional_json(a))
+    });
+    document.list("allowed_when", conditional, write_piece)?;
+    let errors = rendered(&review.answers, |a| {
+        a.errors.iter().map(move |e| ErroredJson {
+            principal: a.principal.to_string(),
+            action: a.action.to_string(),
+            resource: a.resource.to_string(),
+            decision: a.decision.map_or("depends on the context", decision_name),
+            policy: &e.policy,
+            message: &e.message,
+        })
+    });
+    document.list("errors", errors, write_piece)?;
+    let skipped = review.skipped.iter().map(|s| SkippedJson {
+        action: s.action.to_string(),
+        reason: &s.reason,
+    });
+    document.list("skipped", skipped, |out, s| {
+        Ok(serde_json::to_writer(out, &s)?)
+    })?;
+    document.field(
+        "summary",
+        &SummaryJson {
             evaluated: review.evaluated,
             allowed: review.allowed().count(),
             allowed_when: review.conditional().count(),
         },
+    )?;
+    document.end()?;
+    writeln!(out)
+}
+
+fn answer_json(a: &Answer) -> AnswerJson<'_> {
+    AnswerJson {
+        principal: a.principal.to_string(),
+        action: a.action.to_string(),
+        resource: a.resource.to_string(),
+        reasons: &a.reasons,
+    }
+}
+
+fn conditional_json(a: &Answer) -> ConditionalJson<'_> {
+    ConditionalJson {
+        principal: a.principal.to_string(),
+        action: a.action.to_string(),
+        resource: a.resource.to_string(),
+        reasons: &a.reasons,
+        residuals: a
+            .residuals
+            .iter()
+            .map(|r| ResidualJson {
+                policy: &r.policy,
+                effect: effect_name(r.effect),
+                residual: &r.residual,
+            })
+            .collect(),
     }
 }
 

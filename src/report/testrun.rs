@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::project::Project;
 use crate::report::Style;
-use crate::report::json::{Layout, Streamed};
+use crate::report::json::{Layout, Streamed, rendered};
 use crate::report::markdown::{self, Links, Markdown};
 use crate::testing::coverage::{Coverage, ItemKind};
 use crate::testing::outcome::{CaseOutcome, RunReport};
@@ -499,9 +499,8 @@ pub fn write_json(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
 fn write_document(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     let mut document = Streamed::document(out, Layout::Lines)?;
     document.field("summary", &summary_json(report))?;
-    document.list("cases", rendered_cases(report), |out, cases| {
-        out.write_all(&cases?)
-    })?;
+    let cases = rendered(&report.outcomes, |outcome| Some(case_json(report, outcome)));
+    document.list("cases", cases, |out, cases| out.write_all(&cases?))?;
     document.field(
         "diagnostics",
         &crate::report::json::diagnostics(report.diagnostics.iter().chain(&report.warnings)),
@@ -510,33 +509,6 @@ fn write_document(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
         document.field("coverage", &coverage_json(coverage))?;
     }
     document.end()
-}
-
-/// Cases rendered together on one core, and rendered at a time.
-const CASES_PER_PIECE: usize = 1024;
-const CASES_AT_A_TIME: usize = 16 * CASES_PER_PIECE;
-
-/// The cases' JSON objects in report order, in pieces of consecutive cases
-/// joined as the list joins its items: a run of 100,000 cases prints 40 MB
-/// of JSON, which took a tenth of the run on one core. A few pieces are
-/// rendered at a time on all cores, so memory stays bounded.
-fn rendered_cases(report: &RunReport) -> impl Iterator<Item = io::Result<Vec<u8>>> + '_ {
-    use rayon::prelude::*;
-    report.outcomes.chunks(CASES_AT_A_TIME).flat_map(|window| {
-        window
-            .par_chunks(CASES_PER_PIECE)
-            .map(|piece| {
-                let mut out = Vec::new();
-                for (n, outcome) in piece.iter().enumerate() {
-                    if n > 0 {
-                        out.extend_from_slice(b",\n");
-                    }
-                    serde_json::to_writer(&mut out, &case_json(report, outcome))?;
-                }
-                Ok(out)
-            })
-            .collect::<Vec<_>>()
-    })
 }
 
 /// One store's run in the test-group document (`test --store GROUP`).

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use cedar_policy::{Entities, Schema};
+use cedar_policy::{Entities, Entity, Schema};
 use serde_json::Value;
 
 use super::suite::ResolvedSource;
@@ -406,10 +406,11 @@ fn combine(parsed: &[Arc<Parsed>]) -> Vec<&Value> {
 const PARALLEL_FROM: usize = 4096;
 
 /// Cedar's entities of `values`, read with the schema. A large snapshot is
-/// read in pieces on all cores: Cedar reads and checks each entity on its
-/// own, so the pieces give the same entities, which are then put together
-/// (and their ancestors computed) in one [`Entities`]. Any failure is
-/// Cedar's error on the whole, read again in one piece.
+/// read entity by entity on all cores (`Entity::from_json_value`: Cedar
+/// reads and checks each entity on its own, as it does in a whole list),
+/// then put together, with the schema's actions, in one [`Entities`] that
+/// computes the ancestors once. Any failure is Cedar's error on the whole,
+/// read again in one piece.
 fn cedar_entities(
     values: &[&Value],
     schema: Option<&Schema>,
@@ -422,28 +423,26 @@ fn cedar_entities(
         return whole();
     }
     use rayon::prelude::*;
-    let piece = values.len().div_ceil(rayon::current_num_threads() * 4);
-    let pieces: Result<Vec<Entities>, _> = values
-        .par_chunks(piece)
-        .map(|chunk| {
-            let list = Value::Array(chunk.iter().map(|&v| v.clone()).collect());
-            Entities::from_json_value(list, schema)
-        })
+    let read: Result<Vec<Entity>, _> = values
+        .par_iter()
+        .with_min_len(256)
+        .map(|&value| Entity::from_json_value(value.clone(), schema))
         .collect();
-    let Ok(pieces) = pieces else {
+    let Ok(mut all) = read else {
         return whole();
     };
-    // With a schema, each piece also holds the schema's actions: keep them
-    // from the first piece only.
-    let actions: HashSet<&cedar_policy::EntityUid> =
-        schema.map(|s| s.actions().collect()).unwrap_or_default();
-    let mut all = Vec::with_capacity(values.len() + actions.len());
-    for (n, piece) in pieces.into_iter().enumerate() {
-        all.extend(
-            piece
-                .into_iter()
-                .filter(|entity| n == 0 || !actions.contains(&entity.uid())),
-        );
+    // As in Cedar's whole reading, the schema's actions replace any given
+    // (each was checked against the schema's own).
+    if let Some(schema) = schema {
+        let Ok(actions) = schema.action_entities() else {
+            return whole();
+        };
+        let declared: HashSet<cedar_policy::EntityUid> = actions.iter().map(Entity::uid).collect();
+        all.retain(|entity| {
+            let uid = entity.uid();
+            uid.type_name().basename() != "Action" || !declared.contains(&uid)
+        });
+        all.extend(actions);
     }
     Entities::from_entities(all, None).or_else(|_| whole())
 }
@@ -540,24 +539,21 @@ mod tests {
     }
 
     #[test]
-    fn a_large_snapshot_read_in_pieces_equals_cedars_reading_in_one() {
+    fn a_large_snapshot_read_entity_by_entity_equals_cedars_reading_in_one() {
         let (schema, _) = Schema::from_cedarschema_str(
             "entity G; entity U in [G] { boss: U, level: Long }; action view appliesTo { principal: U, resource: G };",
         )
         .unwrap();
         let data = snapshot(3 * PARALLEL_FROM);
-        let pieces = cedar_entities(&refs(&data), Some(&schema)).unwrap();
+        let ours = cedar_entities(&refs(&data), Some(&schema)).unwrap();
         let whole = Entities::from_json_value(Value::Array(data.clone()), Some(&schema)).unwrap();
-        assert!(pieces.deep_eq(&whole));
+        assert!(ours.deep_eq(&whole));
         let view: cedar_policy::EntityUid = r#"Action::"view""#.parse().unwrap();
-        assert!(
-            pieces.get(&view).is_some(),
-            "the schema's action is kept once"
-        );
-        // An entity given twice in different pieces, the same or not:
-        // Cedar's own answer.
+        assert!(ours.get(&view).is_some(), "the schema's action is kept");
+        // An entity given twice, the same or not, and actions given in the
+        // data, declared or not: Cedar's own answer.
         let outcome = |result: Result<Entities, cedar_policy::entities_errors::EntitiesError>| {
-            result.map(|_| ()).map_err(|e| e.to_string())
+            result.map_err(|e| e.to_string())
         };
         let mut same_twice = data.clone();
         same_twice.push(data[20].clone());
@@ -565,13 +561,26 @@ mod tests {
         changed["attrs"]["level"] = serde_json::json!(99);
         let mut different_twice = data.clone();
         different_twice.push(changed);
-        for twice in [same_twice, different_twice] {
-            let ours = outcome(cedar_entities(&refs(&twice), Some(&schema)));
+        let with_action = |id: &str| {
+            let mut data = data.clone();
+            data.push(serde_json::json!({"uid": {"type": "Action", "id": id}, "attrs": {}, "parents": []}));
+            data
+        };
+        for given in [
+            same_twice,
+            different_twice,
+            with_action("view"),
+            with_action("edit"),
+        ] {
+            let ours = outcome(cedar_entities(&refs(&given), Some(&schema)));
             let cedar = outcome(Entities::from_json_value(
-                Value::Array(twice),
+                Value::Array(given),
                 Some(&schema),
             ));
-            assert_eq!(ours, cedar);
+            match (ours, cedar) {
+                (Ok(ours), Ok(cedar)) => assert!(ours.deep_eq(&cedar)),
+                (ours, cedar) => assert_eq!(ours.err(), cedar.err()),
+            }
         }
     }
 }

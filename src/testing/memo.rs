@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use cedar_policy::{Decision, Entities, EntityUid, PolicySet};
 
 use super::outcome::PolicyError;
-use super::reads::{Feature, FeatureValue, Reads, condition_reads};
+use super::reads::{Feature, FeatureValue, Reads, Subjects, condition_reads};
 use crate::testing::slicer::{PolicyBits, Slicer};
 
 /// The fast hasher the memo's lookups use (the keys are values from the
@@ -138,25 +138,28 @@ impl Memo {
         let mut unknown = bits.none();
         let mut pending = Vec::new();
         let mut read = Vec::new();
-        let mut values: Vec<Option<FeatureValue>> = vec![None; self.reads.features.len()];
+        // The few features the request's groups read, each read once.
+        let mut values: Vec<(usize, FeatureValue)> = Vec::new();
+        let subjects = Subjects::new(principal, resource, entities);
         let Ok(known) = self.known.read() else {
             return unread(bits.clone());
         };
-        for (group, reads) in self.reads.groups.iter().enumerate() {
-            if !reads.members.meets(bits) {
-                continue;
-            }
+        for group in self.reads.groups_of(bits) {
+            let reads = &self.reads.groups[group];
             let policies = reads.members.and(bits);
             let key: Vec<FeatureValue> = reads
                 .features
                 .iter()
-                .map(|&feature| {
-                    values[feature]
-                        .get_or_insert_with(|| {
-                            self.reads.features[feature].value(principal, resource, entities)
-                        })
-                        .clone()
-                })
+                .map(
+                    |&feature| match values.iter().find(|(f, _)| *f == feature) {
+                        Some((_, value)) => value.clone(),
+                        None => {
+                            let value = self.reads.features[feature].value(&subjects);
+                            values.push((feature, value.clone()));
+                            value
+                        }
+                    },
+                )
                 .collect();
             let lookup = (group, key);
             let undecided = match known.get(&lookup) {

@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
-use cedar_policy::{Entities, EntityTypeName, EntityUid, EvalResult, Policy};
+use cedar_policy::{Entities, Entity, EntityTypeName, EntityUid, EvalResult, Policy};
 use serde_json::Value;
 
 use crate::testing::slicer::{PolicyBits, Slicer};
@@ -109,6 +109,10 @@ pub struct Group {
 pub struct Reads {
     pub features: Vec<Feature>,
     pub groups: Vec<Group>,
+    /// Each policy's group, by the policy's index: a request visits the
+    /// groups of its few policies, not every group (a folded action has
+    /// one for each folder a scope names).
+    group_of: Vec<Option<u32>>,
 }
 
 impl Reads {
@@ -125,6 +129,7 @@ impl Reads {
         let mut feature_ids: HashMap<Feature, usize> = HashMap::new();
         let mut groups: Vec<Group> = Vec::new();
         let mut group_ids: HashMap<Vec<usize>, usize> = HashMap::new();
+        let mut group_of = vec![None; slicer.len()];
         for (index, policy) in slicer.indexed_policies_of(bits) {
             let Some(read) = reads_of(index, policy) else {
                 continue;
@@ -148,8 +153,25 @@ impl Reads {
                 groups.len() - 1
             });
             groups[group].members.insert(index);
+            group_of[index as usize] = Some(group as u32);
         }
-        Reads { features, groups }
+        Reads {
+            features,
+            groups,
+            group_of,
+        }
+    }
+
+    /// The groups of the policies `bits`, in order.
+    pub fn groups_of(&self, bits: &PolicyBits) -> Vec<usize> {
+        let mut found: Vec<usize> = bits
+            .indices()
+            .filter_map(|index| self.group_of[index as usize])
+            .map(|group| group as usize)
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
     }
 }
 
@@ -305,20 +327,48 @@ fn entity_value(value: &Value) -> Option<EntityUid> {
     EntityUid::from_json(reference.clone()).ok()
 }
 
+/// A request's principal and resource in the snapshot, each looked up at
+/// most once however many features read its attributes.
+pub struct Subjects<'a> {
+    principal: &'a EntityUid,
+    resource: &'a EntityUid,
+    entities: &'a Entities,
+    found: [std::cell::OnceCell<Option<&'a Entity>>; 2],
+}
+
+impl<'a> Subjects<'a> {
+    pub fn new(
+        principal: &'a EntityUid,
+        resource: &'a EntityUid,
+        entities: &'a Entities,
+    ) -> Subjects<'a> {
+        Subjects {
+            principal,
+            resource,
+            entities,
+            found: Default::default(),
+        }
+    }
+
+    fn uid(&self, var: Var) -> &'a EntityUid {
+        match var {
+            Var::Principal => self.principal,
+            Var::Resource => self.resource,
+        }
+    }
+
+    fn entity(&self, var: Var) -> Option<&'a Entity> {
+        *self.found[var as usize].get_or_init(|| self.entities.get(self.uid(var)))
+    }
+}
+
 impl Feature {
-    /// This feature's value on a request with `principal` and `resource`.
-    pub fn value(
-        &self,
-        principal: &EntityUid,
-        resource: &EntityUid,
-        entities: &Entities,
-    ) -> FeatureValue {
-        let of = |var: &Var| match var {
-            Var::Principal => principal,
-            Var::Resource => resource,
-        };
+    /// This feature's value on the request of `subjects`.
+    pub fn value(&self, subjects: &Subjects) -> FeatureValue {
+        let of = |var: &Var| subjects.uid(*var);
+        let entities = subjects.entities;
         match self {
-            Feature::Attr(var, name) => attr_value(of(var), name, entities),
+            Feature::Attr(var, name) => attr_value(of(var), subjects.entity(*var), name),
             Feature::In(var, targets) => {
                 let uid = of(var);
                 // Cedar's `x in E` holds for `x == E` too, which
@@ -336,8 +386,8 @@ impl Feature {
     }
 }
 
-fn attr_value(uid: &EntityUid, name: &str, entities: &Entities) -> FeatureValue {
-    let Some(entity) = entities.get(uid) else {
+fn attr_value(uid: &EntityUid, entity: Option<&Entity>, name: &str) -> FeatureValue {
+    let Some(entity) = entity else {
         return FeatureValue::NoEntity;
     };
     match entity.attr(name) {
@@ -413,7 +463,7 @@ mod tests {
         .expect("entities");
         let (alice, bob, doc) = (uid(r#"U::"alice""#), uid(r#"U::"bob""#), uid(r#"D::"d""#));
         let within = |targets: Vec<EntityUid>, principal: &EntityUid| {
-            Feature::In(Var::Principal, targets).value(principal, &doc, &entities)
+            Feature::In(Var::Principal, targets).value(&Subjects::new(principal, &doc, &entities))
         };
         assert_eq!(
             within(vec![alice.clone()], &alice),
@@ -454,7 +504,11 @@ mod tests {
         let doc = uid(r#"D::"d""#);
         for attr in ["tags", "home"] {
             let read = |user: &str| {
-                Feature::Attr(Var::Principal, attr.into()).value(&uid(user), &doc, &entities)
+                Feature::Attr(Var::Principal, attr.into()).value(&Subjects::new(
+                    &uid(user),
+                    &doc,
+                    &entities,
+                ))
             };
             let (a, b, c) = (read(r#"U::"a""#), read(r#"U::"b""#), read(r#"U::"c""#));
             assert_eq!(a, b, "{attr}");

@@ -77,7 +77,8 @@ impl PolicyBits {
         self.0.iter().zip(&other.0).any(|(a, b)| a & b != 0)
     }
 
-    fn indices(&self) -> impl Iterator<Item = u32> + '_ {
+    /// The policies' indices, in order.
+    pub fn indices(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.iter().enumerate().flat_map(|(w, &word)| {
             let mut rest = word;
             std::iter::from_fn(move || {
