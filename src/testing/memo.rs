@@ -238,11 +238,11 @@ impl Memo {
                 }
             }
         }
-        self.remember(&std::mem::take(&mut live.pending), &unknown, &not_false);
+        self.remember(std::mem::take(&mut live.pending), &unknown, &not_false);
         live.policies.union_with(&not_false);
     }
 
-    fn remember(&self, pending: &[Pending], settled: &PolicyBits, not_false: &PolicyBits) {
+    fn remember(&self, pending: Vec<Pending>, settled: &PolicyBits, not_false: &PolicyBits) {
         let Ok(mut known) = self.known.write() else {
             return;
         };
@@ -252,7 +252,7 @@ impl Memo {
         for pending in pending {
             let decided = pending.policies.and(settled);
             let entry = known
-                .entry((pending.group, pending.key.clone()))
+                .entry((pending.group, pending.key))
                 .or_insert_with(|| Known {
                     decided: decided.none(),
                     not_false: decided.none(),
