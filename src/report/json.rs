@@ -310,25 +310,20 @@ mod tests {
             (_, 0) => vec![n, n],
             _ => vec![n],
         };
-        let text = streamed(|out| {
-            let mut document = Streamed::document(out, Layout::Lines)?;
-            document.list("items", rendered(&items, entries), |out, piece| {
-                out.write_all(&piece?)
-            })?;
-            document.end()
-        });
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let listed = |items: &[usize]| {
+            let text = streamed(|out| {
+                let mut document = Streamed::document(out, Layout::Lines)?;
+                document.list("items", rendered(items, entries), |out, piece| {
+                    out.write_all(&piece?)
+                })?;
+                document.end()
+            });
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            value["items"].clone()
+        };
         let expected: Vec<usize> = items.iter().flat_map(entries).collect();
-        assert_eq!(value["items"], serde_json::json!(expected));
+        assert_eq!(listed(&items), serde_json::json!(expected));
         let none: Vec<usize> = (0..2 * ITEMS_PER_PIECE).map(|n| n * 3).collect();
-        let text = streamed(|out| {
-            let mut document = Streamed::document(out, Layout::Lines)?;
-            document.list("items", rendered(&none, entries), |out, piece| {
-                out.write_all(&piece?)
-            })?;
-            document.end()
-        });
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["items"], serde_json::json!([]));
+        assert_eq!(listed(&none), serde_json::json!([]));
     }
 }
