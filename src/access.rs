@@ -5,6 +5,7 @@
 //! Every answer is a decision of Cedar's authorizer, through the test
 //! runner's slicing.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -170,8 +171,8 @@ fn expand(root: &Path, paths: Vec<PathBuf>) -> Result<Vec<ResolvedSource>, Error
 struct Requests {
     actions: Vec<ActionRequests>,
     skipped: Vec<Skipped>,
-    /// The distinct lists the actions' resources range over.
-    resource_lists: usize,
+    /// The length of each distinct list the actions' resources range over.
+    resource_lists: Vec<usize>,
 }
 
 /// One action's requests: its context and the principals and resources it
@@ -201,30 +202,48 @@ impl std::ops::Deref for Listed {
 }
 
 /// Each listed resource's policies by scope (the slicer's bits for it),
-/// found on first use and shared by every action whose requests range
-/// over the same list: "what can P do" over five actions finds them once
-/// per resource, not five times.
+/// found on first use and shared by every request on the resource: "what
+/// can P do" over five actions finds them once per resource, not five
+/// times, and "who can A on R" once, not once per principal. A list whose
+/// bits would take more than [`SCOPE_CACHE_BYTES`] is not kept: its bits
+/// are found on each request, as before.
 struct ScopeCache<'s> {
     slicer: &'s Slicer,
-    lists: Vec<OnceLock<Vec<OnceLock<PolicyBits>>>>,
+    lists: Vec<Option<Vec<OnceLock<PolicyBits>>>>,
 }
+
+const SCOPE_CACHE_BYTES: usize = 128 << 20;
 
 impl<'s> ScopeCache<'s> {
     fn new(slicer: &'s Slicer, requests: &Requests) -> ScopeCache<'s> {
+        ScopeCache::within(slicer, requests, SCOPE_CACHE_BYTES)
+    }
+
+    /// A cache that keeps the lists whose bits take at most `bytes`.
+    fn within(slicer: &'s Slicer, requests: &Requests, bytes: usize) -> ScopeCache<'s> {
+        let bytes_each = 8 * slicer.len().div_ceil(64) + 2 * std::mem::size_of::<PolicyBits>();
+        let kept = |len: usize| {
+            (len.saturating_mul(bytes_each) <= bytes)
+                .then(|| (0..len).map(|_| OnceLock::new()).collect())
+        };
         ScopeCache {
             slicer,
-            lists: (0..requests.resource_lists)
-                .map(|_| OnceLock::new())
+            lists: requests
+                .resource_lists
+                .iter()
+                .map(|&len| kept(len))
                 .collect(),
         }
     }
 
     /// The policies whose resource constraint `list`'s resource `at`
     /// satisfies.
-    fn resource_bits(&self, list: &Listed, at: usize, entities: &Entities) -> &PolicyBits {
-        let found =
-            self.lists[list.id].get_or_init(|| (0..list.len()).map(|_| OnceLock::new()).collect());
-        found[at].get_or_init(|| self.slicer.resource_bits(&list[at], entities))
+    fn resource_bits(&self, list: &Listed, at: usize, entities: &Entities) -> Cow<'_, PolicyBits> {
+        let find = || self.slicer.resource_bits(&list[at], entities);
+        match &self.lists[list.id] {
+            Some(found) => Cow::Borrowed(found[at].get_or_init(find)),
+            None => Cow::Owned(find()),
+        }
     }
 }
 
@@ -287,7 +306,7 @@ fn requests<'s>(
     let mut found = Requests {
         actions: Vec::new(),
         skipped: Vec::new(),
-        resource_lists: 0,
+        resource_lists: Vec::new(),
     };
     let mut lists: Vec<Arc<[EntityUid]>> = Vec::new();
     let sorted = OnceLock::new();
@@ -322,7 +341,7 @@ fn requests<'s>(
             Err(reason) => found.skipped.push(Skipped { action, reason }),
         }
     }
-    found.resource_lists = lists.len();
+    found.resource_lists = lists.iter().map(|list| list.len()).collect();
     Ok((schema, found))
 }
 
@@ -396,7 +415,11 @@ struct Triple<'r> {
 
 impl<'r> Triple<'r> {
     /// The policies whose resource constraint the resource satisfies.
-    fn resource_bits<'c>(&self, scopes: &'c ScopeCache, entities: &Entities) -> &'c PolicyBits {
+    fn resource_bits<'c>(
+        &self,
+        scopes: &'c ScopeCache,
+        entities: &Entities,
+    ) -> Cow<'c, PolicyBits> {
         scopes.resource_bits(self.resources, self.resource_at, entities)
     }
 
@@ -553,7 +576,7 @@ pub fn review_with(
             Some((bits, folds))
         },
         |(_, resource_folds, memo), (principal_bits, folds), triple| {
-            let bits = principal_bits.and(triple.resource_bits(&scopes, entities));
+            let bits = principal_bits.and(&triple.resource_bits(&scopes, entities));
             // No policy's scope matches: Cedar denies, and nothing errs.
             if bits.is_empty() {
                 return None;
@@ -918,8 +941,8 @@ pub fn impact_with(
         |(_, _, (old_memo, new_memo)),
          ((old_principal, new_principal), (old_folds, new_folds)),
          triple| {
-            let old_bits = old_principal.and(triple.resource_bits(&old_scopes, entities));
-            let new_bits = new_principal.and(triple.resource_bits(&new_scopes, entities));
+            let old_bits = old_principal.and(&triple.resource_bits(&old_scopes, entities));
+            let new_bits = new_principal.and(&triple.resource_bits(&new_scopes, entities));
             let differs = old_bits.meets(&old_changed) || new_bits.meets(&new_changed);
             if !differs || !(old.any_permit(&old_bits) || new.any_permit(&new_bits)) {
                 return None;
@@ -1045,4 +1068,58 @@ fn sorted_uids(entities: &Entities) -> Vec<EntityUid> {
     let mut all: Vec<EntityUid> = entities.iter().map(|e| e.uid()).collect();
     all.par_sort_by_cached_key(ToString::to_string);
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each resource gets the slicer's own bits, from a kept list and
+    /// from one too large to keep, in any order of asking.
+    #[test]
+    fn scope_cache_gives_each_resource_the_slicers_bits() {
+        let policies: cedar_policy::PolicySet = r#"
+            permit(principal, action, resource in F::"a");
+            permit(principal, action, resource == D::"d2");
+            permit(principal, action, resource);
+            forbid(principal, action, resource in F::"b");
+        "#
+        .parse()
+        .unwrap();
+        let slicer = Slicer::new(&policies);
+        let entities = Entities::from_json_value(
+            serde_json::json!([
+                {"uid": {"type": "F", "id": "a"}, "attrs": {}, "parents": []},
+                {"uid": {"type": "F", "id": "b"}, "attrs": {}, "parents": [{"type": "F", "id": "a"}]},
+                {"uid": {"type": "D", "id": "d1"}, "attrs": {}, "parents": [{"type": "F", "id": "b"}]},
+                {"uid": {"type": "D", "id": "d2"}, "attrs": {}, "parents": []},
+                {"uid": {"type": "D", "id": "d3"}, "attrs": {}, "parents": [{"type": "F", "id": "a"}]}
+            ]),
+            None,
+        )
+        .unwrap();
+        let uids: Vec<EntityUid> = ["d1", "d2", "d3", "d4"]
+            .iter()
+            .map(|id| format!(r#"D::"{id}""#).parse().unwrap())
+            .collect();
+        let mut lists = Vec::new();
+        let list = listed(&mut lists, uids.clone());
+        assert_eq!(listed(&mut lists, uids.clone()).id, list.id, "one list");
+        let requests = Requests {
+            actions: Vec::new(),
+            skipped: Vec::new(),
+            resource_lists: vec![list.len()],
+        };
+        let kept = ScopeCache::new(&slicer, &requests);
+        let unkept = ScopeCache::within(&slicer, &requests, 0);
+        assert!(kept.lists[0].is_some() && unkept.lists[0].is_none());
+        for at in [2, 0, 3, 1, 2, 0] {
+            let expected = slicer.resource_bits(&uids[at], &entities);
+            assert_eq!(*kept.resource_bits(&list, at, &entities), expected);
+            assert_eq!(*unkept.resource_bits(&list, at, &entities), expected);
+        }
+        // d1 is below F::"b" and F::"a": both scopes match, and the
+        // unscoped policy.
+        assert_eq!(kept.resource_bits(&list, 0, &entities).indices().count(), 3);
+    }
 }
