@@ -96,7 +96,7 @@ impl Answer {
         Answer {
             principal: triple.principal.clone(),
             action: triple.action.clone(),
-            resource: triple.resource.clone(),
+            resource: triple.resource().clone(),
             decision,
             reasons: Vec::new(),
             errors: Vec::new(),
@@ -403,8 +403,7 @@ fn action_context(
 struct Triple<'r> {
     principal: &'r EntityUid,
     action: &'r EntityUid,
-    resource: &'r EntityUid,
-    /// The action's resources, and where the resource is among them.
+    /// The action's resources, and where the request's is among them.
     resources: &'r Listed,
     resource_at: usize,
     context: Option<&'r Context>,
@@ -414,6 +413,10 @@ struct Triple<'r> {
 }
 
 impl<'r> Triple<'r> {
+    fn resource(&self) -> &'r EntityUid {
+        &self.resources[self.resource_at]
+    }
+
     /// The policies whose resource constraint the resource satisfies.
     fn resource_bits<'c>(
         &self,
@@ -432,7 +435,7 @@ impl<'r> Triple<'r> {
             Request::new(
                 self.principal.clone(),
                 self.action.clone(),
-                self.resource.clone(),
+                self.resource().clone(),
                 context,
                 None,
             )
@@ -473,19 +476,19 @@ where
                     Some((principal, for_principal(shared, requested, principal)?))
                 })
                 .flat_map(|(principal, prepared)| {
-                    let resources = requested.resources.par_iter().enumerate();
-                    resources.filter_map(move |(resource_at, resource)| {
-                        let triple = Triple {
-                            principal,
-                            action: &requested.action,
-                            resource,
-                            resources: &requested.resources,
-                            resource_at,
-                            context: requested.context.as_ref(),
-                            request: std::cell::OnceCell::new(),
-                        };
-                        each(shared, &prepared, &triple)
-                    })
+                    (0..requested.resources.len())
+                        .into_par_iter()
+                        .filter_map(move |resource_at| {
+                            let triple = Triple {
+                                principal,
+                                action: &requested.action,
+                                resources: &requested.resources,
+                                resource_at,
+                                context: requested.context.as_ref(),
+                                request: std::cell::OnceCell::new(),
+                            };
+                            each(shared, &prepared, &triple)
+                        })
                 })
                 .collect::<Vec<T>>(),
         );
@@ -586,10 +589,10 @@ pub fn review_with(
                 None => {
                     let fold = fold_for(
                         resource_folds,
-                        triple.resource,
+                        triple.resource(),
                         triple.principal.type_name(),
                     )
-                    .or_else(|| fold_for(folds, triple.principal, triple.resource.type_name()));
+                    .or_else(|| fold_for(folds, triple.principal, triple.resource().type_name()));
                     if fold.is_some() {
                         folded.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
@@ -734,7 +737,7 @@ fn decided(
         memo,
         slicer,
         bits,
-        (triple.principal, triple.resource, entities),
+        (triple.principal, triple.resource(), entities),
         set_of,
         |policies| runner.decide_with(triple.request(), policies, entities),
     );
@@ -790,7 +793,7 @@ fn partially(
     let request = match PartialRequest::new(
         PartialEntityUid::from_concrete(triple.principal.clone()),
         triple.action.clone(),
-        PartialEntityUid::from_concrete(triple.resource.clone()),
+        PartialEntityUid::from_concrete(triple.resource().clone()),
         None,
         schema,
     ) {
@@ -947,7 +950,7 @@ pub fn impact_with(
             if !differs || !(old.any_permit(&old_bits) || new.any_permit(&new_bits)) {
                 return None;
             }
-            let resource_type = triple.resource.type_name();
+            let resource_type = triple.resource().type_name();
             let old_fold = fold_for(old_folds, triple.principal, resource_type);
             let new_fold = fold_for(new_folds, triple.principal, resource_type);
             if old_fold.is_some() && new_fold.is_some() {
@@ -996,7 +999,7 @@ pub fn impact_with(
             (old_side.decision != new_side.decision).then(|| Flip {
                 principal: triple.principal.clone(),
                 action: triple.action.clone(),
-                resource: triple.resource.clone(),
+                resource: triple.resource().clone(),
                 old: old_side.decision,
                 new: new_side.decision,
                 old_reasons: old_side.reasons,

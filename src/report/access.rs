@@ -10,7 +10,7 @@ use crate::access::{Answer, Query, Review};
 use crate::error::Error;
 use crate::project::Project;
 use crate::report::Style;
-use crate::report::json::{Layout, Streamed, rendered};
+use crate::report::json::{Layout, Streamed};
 use crate::text::{decision_name, one_line};
 
 /// Allowed requests grouped by action, each with its determining policies
@@ -192,7 +192,7 @@ struct SummaryJson {
 /// The access document (docs/output.md), written a key at a time, one
 /// entry of each list a line: a "what can" answer lists hundreds of
 /// thousands of requests, whose entries are rendered on all cores
-/// ([`rendered`]) and never held whole.
+/// ([`Streamed::rendered_list`]) and never held whole.
 pub fn write_json(review: &Review, query: &Query, out: &mut dyn Write) -> io::Result<()> {
     let text = |uid: &Option<cedar_policy::EntityUid>| uid.as_ref().map(ToString::to_string);
     let mut document = Streamed::document(out, Layout::Lines)?;
@@ -205,14 +205,13 @@ pub fn write_json(review: &Review, query: &Query, out: &mut dyn Write) -> io::Re
             context: query.context.clone(),
         },
     )?;
-    let write_piece = |out: &mut dyn Write, piece: io::Result<Vec<u8>>| out.write_all(&piece?);
-    let allowed = rendered(&review.answers, |a| a.is_allowed().then(|| answer_json(a)));
-    document.list("allowed", allowed, write_piece)?;
-    let conditional = rendered(&review.answers, |a| {
+    document.rendered_list("allowed", &review.answers, |a| {
+        a.is_allowed().then(|| answer_json(a))
+    })?;
+    document.rendered_list("allowed_when", &review.answers, |a| {
         a.decision.is_none().then(|| conditional_json(a))
-    });
-    document.list("allowed_when", conditional, write_piece)?;
-    let errors = rendered(&review.answers, |a| {
+    })?;
+    document.rendered_list("errors", &review.answers, |a| {
         a.errors.iter().map(move |e| ErroredJson {
             principal: a.principal.to_string(),
             action: a.action.to_string(),
@@ -221,8 +220,7 @@ pub fn write_json(review: &Review, query: &Query, out: &mut dyn Write) -> io::Re
             policy: &e.policy,
             message: &e.message,
         })
-    });
-    document.list("errors", errors, write_piece)?;
+    })?;
     let skipped = review.skipped.iter().map(|s| SkippedJson {
         action: s.action.to_string(),
         reason: &s.reason,

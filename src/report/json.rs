@@ -167,6 +167,24 @@ impl<'w> Streamed<'w> {
         })
     }
 
+    /// A key whose value is the list of the entries `entries` makes of
+    /// `items`, rendered on all cores ([`rendered`]), one a line.
+    pub fn rendered_list<'a, T, I>(
+        &mut self,
+        key: &str,
+        items: &'a [T],
+        entries: impl Fn(&'a T) -> I + Sync + 'a,
+    ) -> io::Result<()>
+    where
+        T: Sync,
+        I: IntoIterator,
+        I::Item: Serialize,
+    {
+        self.list(key, rendered(items, entries), |out, piece| {
+            out.write_all(&piece?)
+        })
+    }
+
     pub fn end(self) -> io::Result<()> {
         self.out.write_all(match self.layout {
             Layout::Lines => b"\n}",
@@ -184,7 +202,7 @@ const ITEMS_AT_A_TIME: usize = 16 * ITEMS_PER_PIECE;
 /// items (an empty piece is left out). A list of a hundred thousand
 /// entries is tens of MB of JSON, a tenth of a run on one core: a few
 /// pieces are rendered at a time on all cores, so memory stays bounded.
-pub fn rendered<'a, T, I>(
+fn rendered<'a, T, I>(
     items: &'a [T],
     entries: impl Fn(&'a T) -> I + Sync + 'a,
 ) -> impl Iterator<Item = io::Result<Vec<u8>>> + 'a
@@ -313,9 +331,7 @@ mod tests {
         let listed = |items: &[usize]| {
             let text = streamed(|out| {
                 let mut document = Streamed::document(out, Layout::Lines)?;
-                document.list("items", rendered(items, entries), |out, piece| {
-                    out.write_all(&piece?)
-                })?;
+                document.rendered_list("items", items, entries)?;
                 document.end()
             });
             let value: serde_json::Value = serde_json::from_str(&text).unwrap();

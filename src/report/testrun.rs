@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::project::Project;
 use crate::report::Style;
-use crate::report::json::{Layout, Streamed, rendered};
+use crate::report::json::{Layout, Streamed};
 use crate::report::markdown::{self, Links, Markdown};
 use crate::testing::coverage::{Coverage, ItemKind};
 use crate::testing::outcome::{CaseOutcome, RunReport};
@@ -499,8 +499,9 @@ pub fn write_json(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
 fn write_document(report: &RunReport, out: &mut dyn Write) -> io::Result<()> {
     let mut document = Streamed::document(out, Layout::Lines)?;
     document.field("summary", &summary_json(report))?;
-    let cases = rendered(&report.outcomes, |outcome| Some(case_json(report, outcome)));
-    document.list("cases", cases, |out, cases| out.write_all(&cases?))?;
+    document.rendered_list("cases", &report.outcomes, |outcome| {
+        Some(case_json(report, outcome))
+    })?;
     document.field(
         "diagnostics",
         &crate::report::json::diagnostics(report.diagnostics.iter().chain(&report.warnings)),
